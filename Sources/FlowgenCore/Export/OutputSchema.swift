@@ -1,0 +1,126 @@
+/// The columns of exported flows, derived from the plan: fixed key columns, every selected
+/// field per direction under its declared names, then duration and end reason.
+public struct OutputSchema: Sendable {
+    /// One output value.
+    public enum Value: Sendable, Equatable {
+        /// An unsigned number.
+        case number(UInt64)
+        /// Text (addresses, end reason).
+        case text(String)
+        /// Not applicable to this flow (omitted in JSON, empty in CSV).
+        case absent
+    }
+
+    /// What a column shows.
+    public enum Source: Sendable, Equatable {
+        case flowID, src4, dst4, src6, dst6, sport, dport, proto, ipVersion, icmpType, duration, endReason
+        /// A field element in one direction: decoder column, which direction, aggregation and unit.
+        case field(column: Int, direction: Direction, aggregation: Aggregation, unit: FieldUnit)
+    }
+
+    /// Which side of a biflow a field column reads.
+    public enum Direction: Sendable, Equatable {
+        /// Initiator → responder.
+        case forward
+        /// Responder → initiator.
+        case reverse
+        /// Both, combined by the field's aggregation.
+        case combined
+    }
+
+    /// A named column.
+    public struct Column: Sendable, Equatable {
+        /// Output name (nProbe-style, e.g. IN_BYTES).
+        public var name: String
+        /// Where its value comes from.
+        public var source: Source
+    }
+
+    /// Columns in output order.
+    public let columns: [Column]
+
+    /// Builds the schema of a plan.
+    public init(plan: Plan) {
+        let decoder = RecordDecoder(plan: plan)
+        var cols: [Column] = [
+            Column(name: "FLOW_ID", source: .flowID),
+            Column(name: "IPV4_SRC_ADDR", source: .src4), Column(name: "IPV4_DST_ADDR", source: .dst4),
+            Column(name: "IPV6_SRC_ADDR", source: .src6), Column(name: "IPV6_DST_ADDR", source: .dst6),
+            Column(name: "L4_SRC_PORT", source: .sport), Column(name: "L4_DST_PORT", source: .dport),
+            Column(name: "PROTOCOL", source: .proto), Column(name: "IP_PROTOCOL_VERSION", source: .ipVersion),
+        ]
+        if plan.defines.contains("FG_WITH_ICMP_KEY") { cols.append(Column(name: "ICMP_TYPE", source: .icmpType)) }
+        for module in plan.features {
+            for field in module.fields {
+                guard let first = decoder.firstColumn[field.name] else { continue }
+                for (names, direction) in [(field.json.forward, Direction.forward), (field.json.reverse, .reverse), (field.json.combined, .combined)] {
+                    for (element, name) in names.enumerated() {
+                        cols.append(Column(name: name, source: .field(column: first + element, direction: direction,
+                                                                      aggregation: field.aggregation, unit: field.unit)))
+                    }
+                }
+            }
+        }
+        if decoder.firstColumn["first_seen"] != nil && decoder.firstColumn["last_seen"] != nil {
+            cols.append(Column(name: "FLOW_DURATION_MICROSECONDS", source: .duration))
+        }
+        cols.append(Column(name: "FLOW_END_REASON", source: .endReason))
+        columns = cols
+        firstSeen = decoder.firstColumn["first_seen"]
+        lastSeen = decoder.firstColumn["last_seen"]
+    }
+
+    let firstSeen: Int?
+    let lastSeen: Int?
+
+    /// The values of one biflow, in column order. `epochOffsetNs` turns record timestamps into
+    /// Unix time (realtime − monotonic for live capture, 0 for replayed capture time).
+    public func values(of flow: Biflow, epochOffsetNs: Int64) -> [Value] {
+        columns.map { value($0.source, flow, epochOffsetNs) }
+    }
+
+    func value(_ source: Source, _ flow: Biflow, _ offset: Int64) -> Value {
+        let key = flow.forward.key
+        let v4 = key.ipVersion == 4
+        switch source {
+        case .flowID: return .number(flow.id)
+        case .src4: return v4 ? .text(key.src.description) : .absent
+        case .dst4: return v4 ? .text(key.dst.description) : .absent
+        case .src6: return v4 ? .absent : .text(key.src.description)
+        case .dst6: return v4 ? .absent : .text(key.dst.description)
+        case .sport: return .number(UInt64(key.sport))
+        case .dport: return .number(UInt64(key.dport))
+        case .proto: return .number(UInt64(key.proto))
+        case .ipVersion: return .number(UInt64(key.ipVersion))
+        case .icmpType: return key.isICMP ? .number(UInt64(key.dport)) : .absent
+        case .endReason: return .text(flow.endReason.name)
+        case .duration:
+            guard let f = firstSeen, let l = lastSeen else { return .absent }
+            let first = min(flow.forward.values[f], flow.reverse?.values[f] ?? .max)
+            let last = max(flow.forward.values[l], flow.reverse?.values[l] ?? 0)
+            return .number(last >= first ? (last - first) / 1000 : 0)
+        case let .field(column, direction, aggregation, unit):
+            let raw: UInt64
+            switch direction {
+            case .forward:
+                raw = flow.forward.values[column]
+            case .reverse:
+                guard let r = flow.reverse else {
+                    // a one-way flow has zero counts backwards, and no min/max/first/last at all
+                    switch aggregation {
+                    case .sum, .or, .histogram: return .number(0)
+                    default: return .absent
+                    }
+                }
+                raw = r.values[column]
+            case .combined:
+                raw = flow.reverse.map { aggregation.combine(flow.forward.values[column], $0.values[column]) } ?? flow.forward.values[column]
+            }
+            if unit == .timestamp {
+                let epoch = Int64(bitPattern: raw) &+ offset
+                return .number(epoch > 0 ? UInt64(epoch) / 1000 : 0)
+            }
+            return .number(raw)
+        }
+    }
+}

@@ -1,0 +1,37 @@
+/// Errors in feature modules and feature selections, each naming the file (and line) to fix.
+public enum FeatureError: Error, Equatable, CustomStringConvertible {
+    /// A feature.yaml (or its update file) is malformed at file:line.
+    case malformed(file: String, line: Int, message: String)
+    /// A selection names a module that no feature path holds.
+    case unknownFeature(String, available: [String])
+    /// Two directories define a module of the same name.
+    case duplicate(name: String, first: String, second: String)
+    /// A module requires one that does not exist.
+    case missingDependency(module: String, requires: String)
+    /// Two selected modules declare the same field name.
+    case fieldClash(field: String, first: String, second: String)
+    /// A feature path does not exist or is not a directory.
+    case badFeaturePath(String)
+    /// A feature path others than its owner can write to (its C would run in the kernel).
+    case unsafeFeaturePath(String)
+
+    /// A one-line message that says what to do.
+    public var description: String {
+        switch self {
+        case let .malformed(file, line, message):
+            return "\(file):\(line): error: \(message)"
+        case let .unknownFeature(name, available):
+            return "unknown feature '\(name)'; available: \(available.joined(separator: ", ")) (see `flowgen features`, or add a module with --feature-path DIR)"
+        case let .duplicate(name, first, second):
+            return "feature '\(name)' is defined twice: \(first) and \(second); rename one of them"
+        case let .missingDependency(module, requires):
+            return "feature '\(module)' requires '\(requires)', which no feature path provides"
+        case let .fieldClash(field, first, second):
+            return "field '\(field)' is declared by both '\(first)' and '\(second)'; field names must be unique across selected features"
+        case let .badFeaturePath(path):
+            return "feature path '\(path)' is not a readable directory"
+        case let .unsafeFeaturePath(path):
+            return "feature path '\(path)' is writable by other users or owned by someone else, and its C runs in the kernel: fix it with `chmod go-w` / `chown`, or pass --allow-unsafe-feature-path"
+        }
+    }
+}

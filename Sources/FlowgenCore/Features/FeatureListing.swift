@@ -1,0 +1,29 @@
+/// Human-readable listing of feature modules for `flowgen features`.
+public struct FeatureListing: Sendable {
+    /// The modules to list.
+    public let modules: [FeatureModule]
+
+    /// Creates a listing.
+    public init(modules: [FeatureModule]) { self.modules = modules }
+
+    /// One line per module (and per field with `withFields`).
+    public func text(withFields: Bool) -> String {
+        let width = (modules.map(\.name.count).max() ?? 4) + 2
+        var out = ""
+        for m in modules {
+            var tags: [String] = []
+            if m.always { tags.append("always on") } else if m.enabledByDefault { tags.append("on by default") }
+            if !m.appliesTo.isEmpty { tags.append("applies to " + m.appliesTo.map(\.rawValue).joined(separator: "/")) }
+            if !m.requires.isEmpty { tags.append("requires " + m.requires.joined(separator: ",")) }
+            let pad = String(repeating: " ", count: max(1, width - m.name.count))
+            out += m.name + pad + m.summary + (tags.isEmpty ? "" : " [" + tags.joined(separator: "; ") + "]") + "\n"
+            guard withFields else { continue }
+            for f in m.fields {
+                let names = (f.json.forward + f.json.reverse + f.json.combined)
+                let ie = f.ipfix.map { " ipfix \($0.enterprise == 0 ? "" : "\($0.enterprise)/")\($0.id)\($0.name.isEmpty ? "" : " " + $0.name)" } ?? ""
+                out += "    \(f.name): \(f.type.rawValue)\(f.count > 1 ? "[\(f.count)]" : "") \(f.aggregation.name) -> \(names.joined(separator: ", "))\(ie)\n"
+            }
+        }
+        return out
+    }
+}

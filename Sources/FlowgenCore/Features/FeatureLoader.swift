@@ -1,0 +1,280 @@
+import Foundation
+import Yams
+
+/// Loads feature modules from folders: `DIR/<name>/feature.yaml` (+ optional update C file).
+public struct FeatureLoader: Sendable {
+    /// Directories searched, in order; built-in modules first, user paths after.
+    public var searchPaths: [String]
+
+    /// Creates a loader over the given directories.
+    public init(searchPaths: [String]) {
+        self.searchPaths = searchPaths
+    }
+
+    /// Loads every module found in the search paths, sorted by name.
+    public func loadAll() throws -> [FeatureModule] {
+        var byName: [String: FeatureModule] = [:]
+        for dir in searchPaths {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw FeatureError.badFeaturePath(dir)
+            }
+            let entries = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+            for entry in entries {
+                let spec = (dir as NSString).appendingPathComponent(entry + "/feature.yaml")
+                guard FileManager.default.fileExists(atPath: spec) else { continue }
+                let module = try Self.load(specPath: spec)
+                if let previous = byName[module.name] {
+                    throw FeatureError.duplicate(name: module.name, first: previous.directory, second: module.directory)
+                }
+                byName[module.name] = module
+            }
+        }
+        return byName.values.sorted { $0.name < $1.name }
+    }
+
+    /// Parses one feature.yaml.
+    public static func load(specPath: String) throws -> FeatureModule {
+        guard let data = FileManager.default.contents(atPath: specPath),
+              let text = String(data: data, encoding: .utf8) else {
+            throw FeatureError.malformed(file: specPath, line: 1, message: "cannot read the file as UTF-8 text")
+        }
+        return try parse(yaml: text, specPath: specPath)
+    }
+
+    /// Parses feature.yaml text; `specPath` locates errors and the update file.
+    public static func parse(yaml: String, specPath: String) throws -> FeatureModule {
+        let node: Node
+        do {
+            guard let composed = try Yams.compose(yaml: yaml) else {
+                throw FeatureError.malformed(file: specPath, line: 1, message: "the file is empty; it needs at least `name:`")
+            }
+            node = composed
+        } catch let error as YamlError {
+            throw FeatureError.malformed(file: specPath, line: Self.line(of: error), message: "not valid YAML: \(Self.problem(of: error))")
+        }
+        let reader = SpecReader(file: specPath)
+        guard let map = node.mapping else {
+            throw reader.error(node, "the top level must be a mapping (name:, summary:, fields:, ...)")
+        }
+        try reader.allowOnly(["name", "summary", "requires", "applies_to", "defines", "fields", "update",
+                              "always", "default"], in: map, what: "feature")
+        let directory = (specPath as NSString).deletingLastPathComponent
+        let name = try reader.identifier(map, "name", required: true)!
+        let folder = (directory as NSString).lastPathComponent
+        if folder != name {
+            throw reader.error(map["name"]!, "module name '\(name)' must match its folder name '\(folder)'")
+        }
+        var module = FeatureModule(name: name, directory: directory)
+        module.summary = try reader.string(map, "summary") ?? ""
+        module.requires = try reader.stringList(map, "requires")
+        module.defines = try reader.stringList(map, "defines")
+        for define in module.defines where !Self.isIdentifier(define) {
+            throw reader.error(map["defines"]!, "define '\(define)' is not a C identifier")
+        }
+        module.appliesTo = try reader.stringList(map, "applies_to").map { raw in
+            guard let cls = PacketClass(rawValue: raw) else {
+                throw reader.error(map["applies_to"]!, "unknown packet class '\(raw)'; use \(PacketClass.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return cls
+        }
+        module.always = try reader.bool(map, "always") ?? false
+        module.enabledByDefault = try reader.bool(map, "default") ?? false
+        if let fieldsNode = map["fields"] {
+            guard let seq = fieldsNode.sequence else { throw reader.error(fieldsNode, "`fields` must be a list") }
+            var seen = Set<String>()
+            for item in seq {
+                let field = try reader.field(item)
+                if !seen.insert(field.name).inserted {
+                    throw reader.error(item, "field '\(field.name)' is declared twice")
+                }
+                module.fields.append(field)
+            }
+        }
+        if let updateNode = map["update"] {
+            guard let file = updateNode.string, !file.isEmpty, !file.contains("..") else {
+                throw reader.error(updateNode, "`update` must name a C file in the module's folder")
+            }
+            let path = (directory as NSString).appendingPathComponent(file)
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw reader.error(updateNode, "update file '\(file)' not found in \(directory)")
+            }
+            module.update = SourceText(text: text, file: path, line: 1)
+        }
+        let updatedByBody = module.update != nil
+        for field in module.fields where field.value == nil && !updatedByBody {
+            throw FeatureError.malformed(file: specPath, line: Int(field.location.split(separator: ":").last ?? "1") ?? 1,
+                                         message: "field '\(field.name)' has no `value:` and the module has no `update:` body that sets it")
+        }
+        return module
+    }
+
+    /// Whether `s` is a C identifier.
+    static func isIdentifier(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, first == "_" || (first.properties.isAlphabetic && first.isASCII) else { return false }
+        return s.unicodeScalars.allSatisfy { $0.isASCII && ($0 == "_" || $0.properties.isAlphabetic || ("0"..."9").contains($0)) }
+    }
+
+    static func line(of error: YamlError) -> Int {
+        switch error {
+        case let .scanner(_, _, mark, _), let .parser(_, _, mark, _): return mark.line
+        default: return 1
+        }
+    }
+
+    static func problem(of error: YamlError) -> String {
+        switch error {
+        case let .scanner(_, problem, _, _), let .parser(_, problem, _, _): return problem
+        default: return "\(error)"
+        }
+    }
+}
+
+/// Typed reads from a composed YAML node with errors that carry file:line.
+struct SpecReader {
+    let file: String
+
+    func error(_ node: Node, _ message: String) -> FeatureError {
+        .malformed(file: file, line: node.mark?.line ?? 1, message: message)
+    }
+
+    func allowOnly(_ keys: Set<String>, in map: Node.Mapping, what: String) throws {
+        for (key, _) in map {
+            guard let k = key.string, keys.contains(k) else {
+                throw error(key, "unknown \(what) key '\(key.string ?? "?")'; allowed: \(keys.sorted().joined(separator: ", "))")
+            }
+        }
+    }
+
+    func string(_ map: Node.Mapping, _ key: String) throws -> String? {
+        guard let node = map[key] else { return nil }
+        guard node.scalar != nil, let s = node.string else { throw error(node, "`\(key)` must be a string") }
+        return s
+    }
+
+    func identifier(_ map: Node.Mapping, _ key: String, required: Bool) throws -> String? {
+        guard let s = try string(map, key) else {
+            if required { throw FeatureError.malformed(file: file, line: map.mark?.line ?? 1, message: "missing `\(key):`") }
+            return nil
+        }
+        guard FeatureLoader.isIdentifier(s) else { throw error(map[key]!, "`\(key)` '\(s)' must be a C identifier (letters, digits, _)") }
+        return s
+    }
+
+    func bool(_ map: Node.Mapping, _ key: String) throws -> Bool? {
+        guard let node = map[key] else { return nil }
+        guard let b = node.bool else { throw error(node, "`\(key)` must be true or false") }
+        return b
+    }
+
+    func stringList(_ map: Node.Mapping, _ key: String) throws -> [String] {
+        guard let node = map[key] else { return [] }
+        if node.scalar != nil, let s = node.string { return [s] }
+        guard let seq = node.sequence else { throw error(node, "`\(key)` must be a list of strings") }
+        return try seq.map { item in
+            guard item.scalar != nil, let s = item.string else { throw error(item, "`\(key)` entries must be strings") }
+            return s
+        }
+    }
+
+    func field(_ node: Node) throws -> FieldSpec {
+        guard let map = node.mapping else { throw error(node, "each field must be a mapping with name:, type:, aggregation:, ...") }
+        try allowOnly(["name", "type", "aggregation", "bins", "value", "initial", "json", "ipfix", "unit"], in: map, what: "field")
+        let name = try identifier(map, "name", required: true)!
+        let typeName = try string(map, "type") ?? "u64"
+        guard let type = CType(rawValue: typeName) else {
+            throw error(map["type"]!, "field '\(name)': unknown type '\(typeName)'; use u8, u16, u32 or u64")
+        }
+        guard let aggName = try string(map, "aggregation") else {
+            throw error(node, "field '\(name)': missing `aggregation:` (sum, min, max, or, first, last, histogram)")
+        }
+        let aggregation: Aggregation
+        var count = 1
+        switch aggName {
+        case "sum": aggregation = .sum
+        case "min": aggregation = .min
+        case "max": aggregation = .max
+        case "or": aggregation = .or
+        case "first": aggregation = .first
+        case "last": aggregation = .last
+        case "histogram":
+            guard let binsNode = map["bins"], let bins = binsNode.int, bins >= 2, bins <= 64 else {
+                throw error(map["aggregation"]!, "field '\(name)': a histogram needs `bins:` between 2 and 64")
+            }
+            aggregation = .histogram(bins: bins)
+            count = bins
+        default:
+            throw error(map["aggregation"]!, "field '\(name)': unknown aggregation '\(aggName)'; use sum, min, max, or, first, last or histogram")
+        }
+        if map["bins"] != nil, case .histogram = aggregation {} else if let b = map["bins"] {
+            throw error(b, "field '\(name)': `bins:` only goes with aggregation histogram")
+        }
+        if aggregation.isAtomic && type.size < 4 {
+            throw error(map["type"] ?? node, "field '\(name)': aggregation \(aggregation.name) is updated atomically and needs type u32 or u64 (BPF atomics are 32/64-bit)")
+        }
+        if aggregation == .first, map["value"] == nil, map["initial"] == nil {
+            throw error(node, "field '\(name)': aggregation first needs `value:` (taken from the flow's first packet)")
+        }
+        var spec = FieldSpec(name: name, type: type, count: count, aggregation: aggregation,
+                             location: "\(file):\(node.mark?.line ?? 1)")
+        spec.value = try cExpression(map, "value")
+        spec.initial = try cExpression(map, "initial")
+        if let unitName = try string(map, "unit") {
+            guard let unit = FieldUnit(rawValue: unitName) else {
+                throw error(map["unit"]!, "field '\(name)': unknown unit '\(unitName)'; use \(FieldUnit.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            spec.unit = unit
+        }
+        if let jsonNode = map["json"] {
+            spec.json = try names(jsonNode, field: name, count: count)
+        }
+        if let ipfixNode = map["ipfix"] {
+            spec.ipfix = try ipfix(ipfixNode, field: name)
+        }
+        return spec
+    }
+
+    func cExpression(_ map: Node.Mapping, _ key: String) throws -> String? {
+        guard let node = map[key] else { return nil }
+        guard node.scalar != nil, let s = node.string, !s.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw error(node, "`\(key)` must be a C expression")
+        }
+        if s.contains(";") || s.contains("{") || s.contains("}") {
+            throw error(node, "`\(key)` must be a single C expression (no ';' or braces); put statements in the update file")
+        }
+        return s
+    }
+
+    func names(_ node: Node, field: String, count: Int) throws -> DirectionalNames {
+        guard let map = node.mapping else {
+            throw error(node, "field '\(field)': `json` must be a mapping with forward:, reverse: and/or combined:")
+        }
+        try allowOnly(["forward", "reverse", "combined"], in: map, what: "json")
+        func list(_ key: String) throws -> [String] {
+            guard let n = map[key] else { return [] }
+            let values: [String]
+            if n.scalar != nil, let s = n.string { values = [s] }
+            else if let seq = n.sequence { values = try seq.map { item in
+                guard let s = item.string else { throw error(item, "json names must be strings") }
+                return s
+            } }
+            else { throw error(n, "json `\(key)` must be a name or a list of names") }
+            if values.count != count {
+                throw error(n, "field '\(field)': json `\(key)` needs \(count) name\(count == 1 ? "" : "s") (one per element), got \(values.count)")
+            }
+            return values
+        }
+        return DirectionalNames(forward: try list("forward"), reverse: try list("reverse"), combined: try list("combined"))
+    }
+
+    func ipfix(_ node: Node, field: String) throws -> IPFIXElement {
+        guard let map = node.mapping else { throw error(node, "field '\(field)': `ipfix` must be a mapping with id:, and optionally enterprise:, name:") }
+        try allowOnly(["id", "enterprise", "name"], in: map, what: "ipfix")
+        guard let idNode = map["id"], let id = idNode.int, id > 0, id < 32768 else {
+            throw error(node, "field '\(field)': ipfix `id` must be a number from 1 to 32767")
+        }
+        let enterprise = map["enterprise"]?.int ?? 0
+        guard enterprise >= 0, enterprise <= Int(UInt32.max) else { throw error(map["enterprise"]!, "ipfix `enterprise` must be a 32-bit number") }
+        return IPFIXElement(id: UInt16(id), enterprise: UInt32(enterprise), name: map["name"]?.string ?? "")
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// A user's feature list (`tcp,icmp,-ipv6`) resolved against the available modules.
+public struct FeatureSelection: Sendable, Equatable {
+    /// Selected modules in dependency order (a module after everything it requires).
+    public var modules: [FeatureModule]
+
+    /// Resolves `spec` (comma-separated names; `-name` excludes; `all` selects every module).
+    /// `always` modules are always in; `default` modules are in unless excluded; requirements follow.
+    public init(_ spec: String, available: [FeatureModule]) throws {
+        let byName = Dictionary(uniqueKeysWithValues: available.map { ($0.name, $0) })
+        let names = available.map(\.name)
+        var wanted: [String] = []
+        var excluded = Set<String>()
+        for raw in spec.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !raw.isEmpty {
+            if raw == "all" {
+                wanted.append(contentsOf: names)
+                continue
+            }
+            let isExclusion = raw.hasPrefix("-")
+            let name = isExclusion ? String(raw.dropFirst()) : raw
+            guard byName[name] != nil else { throw FeatureError.unknownFeature(name, available: names) }
+            if isExclusion { excluded.insert(name) } else { wanted.append(name) }
+        }
+        for module in available where module.always || (module.enabledByDefault && !excluded.contains(module.name)) {
+            wanted.append(module.name)
+        }
+        var ordered: [FeatureModule] = []
+        var placed = Set<String>()
+        var visiting = Set<String>()
+        func visit(_ name: String) throws {
+            if placed.contains(name) || visiting.contains(name) { return }
+            guard let module = byName[name] else { throw FeatureError.unknownFeature(name, available: names) }
+            visiting.insert(name)
+            for dep in module.requires {
+                guard byName[dep] != nil else { throw FeatureError.missingDependency(module: name, requires: dep) }
+                try visit(dep)
+            }
+            visiting.remove(name)
+            placed.insert(name)
+            ordered.append(module)
+        }
+        // always-on modules (base) first so their fields lead the record and the output
+        for name in wanted.sorted(by: { (byName[$0]!.always ? 0 : 1, $0) < (byName[$1]!.always ? 0 : 1, $1) }) {
+            if excluded.contains(name), !(byName[name]!.always) { continue }
+            try visit(name)
+        }
+        modules = ordered
+    }
+
+    /// Names of the selected modules, in order.
+    public var names: [String] { modules.map(\.name) }
+}
+

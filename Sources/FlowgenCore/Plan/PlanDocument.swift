@@ -1,0 +1,57 @@
+import Foundation
+
+/// The plan as JSON (`flowgen build --emit plan`, and the manifest written beside `-o FILE.o`),
+/// so other loaders can decode the records without flowgen.
+public struct PlanDocument: Sendable {
+    /// The plan to describe.
+    public let plan: Plan
+
+    /// Creates a document.
+    public init(plan: Plan) { self.plan = plan }
+
+    /// A JSON-serialisable dictionary.
+    public var object: [String: Any] {
+        let stages: [[String: Any]] = plan.stages.map { stage in
+            var s: [String: Any] = ["program": stage.program, "features": stage.features]
+            s["verified_insns"] = stage.verifiedInstructions.map { $0 as Any } ?? NSNull()
+            return s
+        }
+        let fields: [[String: Any]] = plan.layout.slots.map { slot in
+            let f = slot.field
+            var d: [String: Any] = [
+                "name": f.name, "feature": slot.feature, "type": f.type.rawValue, "count": f.count,
+                "offset": slot.offset, "size": f.byteSize, "aggregation": f.aggregation.name, "unit": f.unit.rawValue,
+                "json": ["forward": f.json.forward, "reverse": f.json.reverse, "combined": f.json.combined],
+            ]
+            if let ie = f.ipfix { d["ipfix"] = ["id": Int(ie.id), "enterprise": Int(ie.enterprise), "name": ie.name] }
+            return d
+        }
+        let keyFields: [[String: Any]] = [
+            ["name": "src", "offset": 0, "size": 16, "note": "IPv4 as ::ffff:a.b.c.d"],
+            ["name": "dst", "offset": 16, "size": 16],
+            ["name": "sport", "offset": 32, "size": 2, "note": "host byte order; ICMP identifier"],
+            ["name": "dport", "offset": 34, "size": 2, "note": "host byte order; ICMP type << 8 | code"],
+            ["name": "proto", "offset": 36, "size": 1],
+            ["name": "ip_version", "offset": 37, "size": 1],
+            ["name": "pad", "offset": 38, "size": 2],
+        ]
+        return [
+            "flowgen_version": FlowgenVersion.string,
+            "entry": plan.entryProgram,
+            "features": plan.features.map(\.name),
+            "stages": stages,
+            "max_flows": plan.maxFlows,
+            "defines": plan.defines,
+            "maps": ["flows": "fg_flows", "counters": "fg_counters"],
+            "key": ["struct": "fg_flow_key", "size": FlowKey.byteSize, "fields": keyFields],
+            "record": ["struct": "fg_record", "size": plan.layout.size, "fields": fields],
+            "counters": KernelCounter.allCases.map(\.jsonName),
+        ]
+    }
+
+    /// Pretty-printed JSON text with sorted keys (stable across runs).
+    public func json() -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

@@ -1,0 +1,47 @@
+/// Turns a feature selection into a `Plan`: record layout (largest alignment first, explicit
+/// padding), stage list and map sizes.
+public struct Planner: Sendable {
+    /// Default flow-table capacity.
+    public static let defaultMaxFlows = 131_072
+    /// Name of the entry program.
+    public static let entryProgram = "flowgen_entry"
+
+    /// Creates a planner.
+    public init() {}
+
+    /// Plans the selected modules.
+    public func plan(_ selection: FeatureSelection, maxFlows: Int = Planner.defaultMaxFlows) throws -> Plan {
+        var owners: [String: String] = [:]
+        var entries: [(field: FieldSpec, feature: String, order: Int)] = []
+        for module in selection.modules {
+            for field in module.fields {
+                if let other = owners[field.name] {
+                    throw FeatureError.fieldClash(field: field.name, first: other, second: module.name)
+                }
+                owners[field.name] = module.name
+                entries.append((field, module.name, entries.count))
+            }
+        }
+        // Largest element first keeps every field naturally aligned without holes;
+        // declaration order breaks ties so layouts are stable.
+        entries.sort { ($0.field.type.size, -$0.order) > ($1.field.type.size, -$1.order) }
+        var offset = 0
+        var slots: [FieldSlot] = []
+        for entry in entries {
+            let align = entry.field.type.size
+            offset = (offset + align - 1) / align * align
+            slots.append(FieldSlot(field: entry.field, feature: entry.feature, offset: offset))
+            offset += entry.field.byteSize
+        }
+        let size = max(8, (offset + 7) / 8 * 8)
+        var defines: [String] = []
+        for module in selection.modules {
+            for d in module.defines where !defines.contains(d) { defines.append(d) }
+        }
+        return Plan(features: selection.modules,
+                    layout: RecordLayout(slots: slots, size: size),
+                    stages: [Stage(program: Self.entryProgram, features: selection.names)],
+                    maxFlows: maxFlows,
+                    defines: defines)
+    }
+}

@@ -1,0 +1,92 @@
+/// One direction of a flow as drained from the kernel: its key and every field's value(s).
+public struct FlowRecord: Sendable, Equatable {
+    /// The direction's key.
+    public var key: FlowKey
+    /// Field values, indexed like `RecordDecoder.columns` (histograms take one entry per bin).
+    public var values: [UInt64]
+
+    /// Creates a record.
+    public init(key: FlowKey, values: [UInt64]) {
+        self.key = key
+        self.values = values
+    }
+}
+
+/// Reads raw `struct fg_record` bytes into `FlowRecord` values, with the layout from the plan.
+public struct RecordDecoder: Sendable {
+    /// One decoded value: which slot, which element.
+    public struct Column: Sendable, Equatable {
+        /// Index of the slot in the plan's layout.
+        public var slot: Int
+        /// Element index (histogram bin), 0 for scalars.
+        public var element: Int
+        /// Byte offset in the record.
+        public var offset: Int
+        /// Element size in bytes.
+        public var size: Int
+    }
+
+    /// The plan whose layout this decodes.
+    public let plan: Plan
+    /// Value columns in order.
+    public let columns: [Column]
+    /// First column index of each slot, by field name.
+    public let firstColumn: [String: Int]
+
+    /// Creates a decoder for a plan.
+    public init(plan: Plan) {
+        self.plan = plan
+        var columns: [Column] = []
+        var first: [String: Int] = [:]
+        for (i, slot) in plan.layout.slots.enumerated() {
+            first[slot.field.name] = columns.count
+            for e in 0..<slot.field.count {
+                columns.append(Column(slot: i, element: e, offset: slot.offset + e * slot.field.type.size, size: slot.field.type.size))
+            }
+        }
+        self.columns = columns
+        self.firstColumn = first
+    }
+
+    /// Size of one record in bytes.
+    public var recordSize: Int { plan.layout.size }
+
+    /// Decodes one record's value bytes.
+    public func decode(key: FlowKey, value: UnsafeRawBufferPointer) -> FlowRecord {
+        precondition(value.count >= recordSize, "record shorter than the plan's layout")
+        var values = [UInt64](repeating: 0, count: columns.count)
+        for (i, c) in columns.enumerated() {
+            switch c.size {
+            case 8: values[i] = value.loadUnaligned(fromByteOffset: c.offset, as: UInt64.self)
+            case 4: values[i] = UInt64(value.loadUnaligned(fromByteOffset: c.offset, as: UInt32.self))
+            case 2: values[i] = UInt64(value.loadUnaligned(fromByteOffset: c.offset, as: UInt16.self))
+            default: values[i] = UInt64(value[c.offset])
+            }
+        }
+        return FlowRecord(key: key, values: values)
+    }
+
+    /// The value of a scalar field by name, if the plan has it.
+    public func value(_ field: String, in record: FlowRecord) -> UInt64? {
+        guard let i = firstColumn[field] else { return nil }
+        return record.values[i]
+    }
+
+    /// Checks the plan's layout against the struct the compiler emitted (from BTF): same size,
+    /// and every field at the plan's offset with the plan's size. Returns a list of mismatches.
+    public func mismatches(btfSize: Int, members: [(name: String, offset: Int, size: Int)]) -> [String] {
+        var problems: [String] = []
+        if btfSize != recordSize { problems.append("struct fg_record is \(btfSize) bytes in the object, \(recordSize) in the plan") }
+        let byName = Dictionary(members.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for slot in plan.layout.slots {
+            guard let m = byName[slot.field.name] else {
+                problems.append("field \(slot.field.name) is missing from the object's struct fg_record")
+                continue
+            }
+            if m.offset != slot.offset || m.size != slot.field.byteSize {
+                problems.append("field \(slot.field.name): object has offset \(m.offset) size \(m.size), plan has offset \(slot.offset) size \(slot.field.byteSize)")
+            }
+        }
+        return problems
+    }
+}

@@ -1,0 +1,304 @@
+import Foundation
+import FlowgenCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Compiles generated C to a BPF object with clang, through a content-addressed cache.
+///
+/// The cache key covers everything that determines the object: every generated file, the uapi and
+/// libbpf headers the unit includes, clang's `--version`, the flags and flowgen's version. A hit
+/// spawns no process: clang's version and the header digest are remembered per (path, size, mtime,
+/// inode) signature, so a hit costs a few `stat`s plus hashing the generated text.
+public struct ClangCompiler: Sendable {
+    /// Flags every compile uses (the include directories and file names are added per build).
+    public static let flags: [String] = ["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Wno-unused-function"]
+
+    /// System headers the generated unit may include; their contents enter the cache key.
+    /// A constant list rather than `clang -M` because running clang on a hit would defeat the cache.
+    public static let systemHeaders: [String] = [
+        "/usr/include/linux/bpf.h",
+        "/usr/include/bpf/bpf_helpers.h",
+        "/usr/include/bpf/bpf_helper_defs.h",
+        "/usr/include/bpf/bpf_endian.h",
+        "/usr/include/linux/pkt_cls.h",
+        "/usr/include/linux/if_ether.h",
+        "/usr/include/linux/ip.h",
+        "/usr/include/linux/ipv6.h",
+        "/usr/include/linux/tcp.h",
+        "/usr/include/linux/udp.h",
+        "/usr/include/linux/icmp.h",
+        "/usr/include/linux/icmpv6.h",
+    ]
+
+    /// Name of the object inside a cache entry.
+    public static let objectName = "obj.o"
+
+    /// Bumped when the cache layout or key recipe changes, so old entries are never misread.
+    private static let keyRecipe = "flowgen-clang-cache-v1"
+
+    private let resolvedClang: Result<String, KernelError>
+    /// Root of the cache; each build lives in `<cacheDirectory>/<sha256-hex>/`.
+    public let cacheDirectory: String
+
+    /// Resolves clang (explicit path, else `FLOWGEN_CLANG`, else `clang` on `PATH`) and the cache directory
+    /// (explicit, else `FLOWGEN_CACHE_DIR`, `$XDG_CACHE_HOME/flowgen`, `$HOME/.cache/flowgen`).
+    /// A missing clang is reported by `compile`, so tools that only read cached objects never need one.
+    public init(clang: String? = nil, cacheDirectory: String? = nil) {
+        let environment = ProcessInfo.processInfo.environment
+        resolvedClang = Self.resolveClang(explicit: clang, environment: environment)
+        self.cacheDirectory = cacheDirectory ?? Self.defaultCacheDirectory(environment: environment)
+    }
+
+    /// Absolute path of the clang this compiler runs.
+    public func clangPath() throws -> String { try resolvedClang.get() }
+
+    /// Compiles `source` (or finds it in the cache) and returns the object.
+    public func compile(_ source: GeneratedSource, version: String) throws -> CompiledObject {
+        let clang = try resolvedClang.get()
+        for name in source.files.keys where !Self.isSafeRelativeName(name) {
+            throw KernelError.invalidSourceName(name)
+        }
+        guard source.files[source.mainFile] != nil else {
+            throw KernelError.invalidSourceName("\(source.mainFile) (the main file is not among the generated files)")
+        }
+        let multiarchInclude = Self.multiarchIncludeDirectory()
+        let toolchain = try toolchainFingerprint(clang: clang)
+        let key = Self.cacheKey(source: source, version: version, toolchain: toolchain, multiarchInclude: multiarchInclude)
+
+        let directory = cacheDirectory + "/" + key
+        let objectPath = directory + "/" + Self.objectName
+        let logPath = directory + "/compile.log"
+        if access(objectPath, F_OK) == 0 {
+            let diagnostics = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: true,
+                                  sourceDirectory: directory, diagnostics: diagnostics)
+        }
+
+        try makeDirectory(directory)
+        for (name, text) in source.files {
+            let path = directory + "/" + name
+            if name.contains("/") { try makeDirectory((path as NSString).deletingLastPathComponent) }
+            try writeAtomically(Data(text.utf8), to: path)
+        }
+
+        // clang writes a private name that is renamed into place, so a concurrent build or a crash
+        // never leaves a half-written obj.o that later counts as a hit.
+        let temporaryObject = "\(Self.objectName).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        var arguments = Self.flags + ["-I\(directory)"]
+        if let multiarchInclude { arguments.append("-I\(multiarchInclude)") }
+        arguments += ["-c", source.mainFile, "-o", temporaryObject]
+        let result = try Self.run(clang, arguments: arguments, workingDirectory: directory)
+        guard result.status == 0 else {
+            unlink(directory + "/" + temporaryObject)
+            let log = result.stderr.isEmpty ? "clang exited with status \(result.status) and printed nothing" : result.stderr
+            throw KernelError.compileFailed(log: log)
+        }
+        try writeAtomically(Data(result.stderr.utf8), to: logPath)
+        guard rename(directory + "/" + temporaryObject, objectPath) == 0 else {
+            let code = errno
+            unlink(directory + "/" + temporaryObject)
+            throw KernelError.cacheFailed(path: objectPath, reason: KernelError.errnoDescription(code))
+        }
+        return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: false,
+                              sourceDirectory: directory, diagnostics: result.stderr)
+    }
+
+    // MARK: - Key
+
+    /// What the toolchain contributes to the key: clang's version text and the header digest.
+    struct Toolchain {
+        var clangVersion: String
+        var headerDigest: String
+    }
+
+    static func cacheKey(source: GeneratedSource, version: String, toolchain: Toolchain, multiarchInclude: String?) -> String {
+        var hasher = SHA256()
+        // Every variable-length field is length-prefixed so that no two inputs concatenate alike.
+        func field(_ text: String) {
+            hasher.update(length: text.utf8.count)
+            hasher.update(text)
+        }
+        field(keyRecipe)
+        field(version)
+        field(toolchain.clangVersion)
+        field(toolchain.headerDigest)
+        field((flags + [multiarchInclude ?? "-"]).joined(separator: "\u{0}"))
+        field(source.mainFile)
+        hasher.update(length: source.files.count)
+        for name in source.files.keys.sorted() {
+            field(name)
+            field(source.files[name]!)
+        }
+        return hasher.finalizeHex()
+    }
+
+    /// clang's version text and the digest of `systemHeaders`, computed once per stat signature of
+    /// clang and the headers and remembered in `<cache>/toolchain/`, so a hit spawns nothing and
+    /// does not rehash half a megabyte of headers.
+    func toolchainFingerprint(clang: String) throws -> Toolchain {
+        var signature = "clang \(Self.statSignature(clang))\n"
+        for header in Self.systemHeaders { signature += "\(header) \(Self.statSignature(header))\n" }
+        let memo = cacheDirectory + "/toolchain/" + SHA256.hex(Array(signature.utf8)) + ".txt"
+        if let stored = try? String(contentsOfFile: memo, encoding: .utf8),
+           let newline = stored.firstIndex(of: "\n") {
+            let digest = String(stored[..<newline])
+            if digest.count == 64 {
+                return Toolchain(clangVersion: String(stored[stored.index(after: newline)...]), headerDigest: digest)
+            }
+        }
+
+        let versionRun = try Self.run(clang, arguments: ["--version"], workingDirectory: nil)
+        guard versionRun.status == 0 else {
+            throw KernelError.clangFailedToStart(path: clang, reason: "`clang --version` exited with \(versionRun.status): \(versionRun.stderr)")
+        }
+        var hasher = SHA256()
+        for header in Self.systemHeaders {
+            hasher.update(length: header.utf8.count)
+            hasher.update(header)
+            if let bytes = FileManager.default.contents(atPath: header) {
+                hasher.update(length: bytes.count)
+                bytes.withUnsafeBytes { hasher.update($0) }
+            } else {
+                // A missing header is part of the toolchain state too (clang will fail on it anyway).
+                hasher.update("missing")
+            }
+        }
+        let toolchain = Toolchain(clangVersion: versionRun.stdout, headerDigest: hasher.finalizeHex())
+        try makeDirectory(cacheDirectory + "/toolchain")
+        try writeAtomically(Data((toolchain.headerDigest + "\n" + toolchain.clangVersion).utf8), to: memo)
+        return toolchain
+    }
+
+    /// `size mtime-ns device inode` of a file (after symlinks), or `missing`.
+    static func statSignature(_ path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "missing" }
+        return "\(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec) \(info.st_dev) \(info.st_ino)"
+    }
+
+    // MARK: - Resolution
+
+    static func resolveClang(explicit: String?, environment: [String: String]) -> Result<String, KernelError> {
+        var searched: [String] = []
+        let candidates: [(String, String)] = [
+            explicit.map { ($0, "--clang \($0)") },
+            environment["FLOWGEN_CLANG"].flatMap { $0.isEmpty ? nil : ($0, "FLOWGEN_CLANG=\($0)") },
+        ].compactMap { $0 }
+        // An explicit choice that does not exist is an error, not a reason to silently use another clang.
+        if let (name, origin) = candidates.first {
+            if let path = findExecutable(name, environment: environment) { return .success(path) }
+            return .failure(.clangNotFound(searched: [origin]))
+        }
+        searched.append("clang on PATH")
+        if let path = findExecutable("clang", environment: environment) { return .success(path) }
+        return .failure(.clangNotFound(searched: searched))
+    }
+
+    private static func findExecutable(_ name: String, environment: [String: String]) -> String? {
+        if name.contains("/") {
+            return access(name, X_OK) == 0 ? name : nil
+        }
+        let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") where !directory.isEmpty {
+            let candidate = "\(directory)/\(name)"
+            var info = stat()
+            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    static func defaultCacheDirectory(environment: [String: String]) -> String {
+        if let explicit = environment["FLOWGEN_CACHE_DIR"], !explicit.isEmpty { return explicit }
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/flowgen" }
+        if let home = environment["HOME"], !home.isEmpty { return home + "/.cache/flowgen" }
+        return "/tmp/flowgen-cache-\(geteuid())"
+    }
+
+    /// `/usr/include/<multiarch>` for the running machine (where `asm/types.h` lives), if present.
+    /// Derived from `uname`, because BPF is compiled on the host it runs on.
+    static func multiarchIncludeDirectory() -> String? {
+        var names = utsname()
+        uname(&names)
+        let machine = withUnsafeBytes(of: &names.machine) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        let triples: [String: String] = [
+            "x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu", "arm64": "aarch64-linux-gnu",
+            "armv7l": "arm-linux-gnueabihf", "armv6l": "arm-linux-gnueabihf", "i686": "i386-linux-gnu",
+            "i386": "i386-linux-gnu", "ppc64le": "powerpc64le-linux-gnu", "s390x": "s390x-linux-gnu",
+            "riscv64": "riscv64-linux-gnu", "mips64": "mips64el-linux-gnuabi64", "loongarch64": "loongarch64-linux-gnu",
+        ]
+        let triple = triples[machine] ?? "\(machine)-linux-gnu"
+        let directory = "/usr/include/\(triple)"
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue ? directory : nil
+    }
+
+    private static func isSafeRelativeName(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix("/") && !name.split(separator: "/").contains("..")
+    }
+
+    // MARK: - Files and processes
+
+    private func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw KernelError.cacheFailed(path: path, reason: "cannot create directory (\(error.localizedDescription))")
+        }
+    }
+
+    /// Writes through a temporary name and `rename`, so readers never see a partial file.
+    private func writeAtomically(_ data: Data, to path: String) throws {
+        do {
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw KernelError.cacheFailed(path: path, reason: "cannot write (\(error.localizedDescription))")
+        }
+    }
+
+    struct RunResult {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a program directly (no shell, so generated names never meet shell parsing).
+    static func run(_ executable: String, arguments: [String], workingDirectory: String?) throws -> RunResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+        let outPipe = Pipe()
+        let errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw KernelError.clangFailedToStart(path: executable, reason: error.localizedDescription)
+        }
+        // stdout is drained on another thread so neither pipe can fill up and stall clang.
+        let stdoutBox = OutputBox()
+        let reader = Thread { stdoutBox.data = outPipe.fileHandleForReading.readDataToEndOfFile(); stdoutBox.done.signal() }
+        reader.start()
+        let errData = errPipe.fileHandleForReading.readDataToEndOfFile()
+        stdoutBox.done.wait()
+        process.waitUntilExit()
+        return RunResult(status: process.terminationStatus,
+                         stdout: String(decoding: stdoutBox.data, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Hand-off slot for the stdout reader thread; the semaphore orders the write before the read.
+    private final class OutputBox: @unchecked Sendable {
+        var data = Data()
+        let done = DispatchSemaphore(value: 0)
+    }
+}

@@ -1,0 +1,1 @@
+// Kernel-facing module: compiler driver, loader, tc attachment, map drainer.

@@ -1,0 +1,51 @@
+import FlowgenCore
+
+/// A verified, loaded monitor: the pipeline, its plan (with verifier counts) and its flow table.
+public final class LoadedMonitor {
+    /// The plan, with each stage's `verifiedInstructions` filled in.
+    public private(set) var plan: Plan
+    /// The compiled object it came from.
+    public let object: CompiledObject
+    /// The libbpf object that owns programs and maps.
+    public let pipeline: LoadedPipeline
+
+    /// Loads `object` and checks it against `plan`.
+    public init(plan: Plan, object: CompiledObject, replay: Bool = false, verbose: Bool = false) throws {
+        self.object = object
+        var rodata: [String: UInt64] = [:]
+        if replay { rodata["fg_cfg_replay"] = 1 }
+        pipeline = try LoadedPipeline(objectPath: object.objectPath, entryProgram: plan.entryProgram,
+                                      mapSizes: ["fg_flows": UInt32(plan.maxFlows)],
+                                      rodata: rodata, verbose: verbose)
+        var checked = plan
+        for i in checked.stages.indices {
+            checked.stages[i].verifiedInstructions = pipeline.programs.first { $0.name == checked.stages[i].program }
+                .map { Int($0.verifiedInstructions) }
+        }
+        self.plan = checked
+        try checkLayout()
+    }
+
+    /// Fails when the object's `struct fg_record` / `fg_flow_key` differ from what the decoder expects.
+    func checkLayout() throws {
+        let record = try pipeline.btfStruct(named: "fg_record")
+        let members = record.members.map { (name: $0.name, offset: $0.byteOffset, size: $0.byteSize) }
+        var problems = RecordDecoder(plan: plan).mismatches(btfSize: record.size, members: members)
+        let key = try pipeline.btfStruct(named: "fg_flow_key")
+        if key.size != FlowKey.byteSize { problems.append("struct fg_flow_key is \(key.size) bytes in the object, \(FlowKey.byteSize) expected") }
+        if !problems.isEmpty { throw MonitorError.layoutMismatch(problems) }
+    }
+
+    /// File descriptor of the entry program.
+    public var entryFD: Int32 { pipeline.entryFD }
+
+    /// The flow table.
+    public func flowTable() throws -> FlowTable {
+        try FlowTable(pipeline: pipeline, map: "fg_flows")
+    }
+
+    /// Failure counters summed over CPUs, by counter.
+    public func counters() throws -> [KernelCounter: UInt64] {
+        try PerCPUCounters(pipeline: pipeline, map: "fg_counters").kernelCounters()
+    }
+}

@@ -1,0 +1,25 @@
+/// Errors of building, attaching and running a monitor, each saying what to do.
+public enum MonitorError: Error, CustomStringConvertible {
+    /// The object's BTF disagrees with the plan the decoder uses.
+    case layoutMismatch([String])
+    /// An output file could not be written.
+    case outputFile(String, String)
+    /// Neither an interface nor --all was given.
+    case noInterface
+    /// An interface name that does not exist.
+    case unknownInterface(String)
+
+    /// A message naming the thing and the fix.
+    public var description: String {
+        switch self {
+        case let .layoutMismatch(problems):
+            return "the compiled object's record layout differs from the plan (\(problems.joined(separator: "; "))); clear the cache (--cache-dir or ~/.cache/flowgen) and rebuild"
+        case let .outputFile(path, why):
+            return "cannot write '\(path)': \(why)"
+        case .noInterface:
+            return "no interface given: use -i IFACE (repeatable) or -a for every interface"
+        case let .unknownInterface(name):
+            return "no interface named '\(name)': list them with `ip link`"
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import FlowgenCore
+import FlowgenKernel
+
+/// `flowgen build`: plan, generate, compile and verify a monitor; optionally dump a step.
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Generate, compile and verify a monitor for a feature set.",
+        discussion: """
+        Without --emit, prints a summary of the build. The kernel verifies the program when flowgen
+        runs as root; otherwise the object is only compiled. Objects are cached by content, so a
+        second identical build does not run clang.
+
+          flowgen build --features tcp,icmp --emit plan     the plan as JSON (with verified_insns)
+          flowgen build --features tcp --emit c             the generated C
+          flowgen build --features tcp -o mon.o             a self-contained object + mon.manifest.json
+        """)
+
+    enum Emit: String, ExpressibleByArgument, CaseIterable {
+        case plan, c, obj
+    }
+
+    @OptionGroup var featureOptions: FeatureOptions
+    @OptionGroup var compilerOptions: CompilerOptions
+    @OptionGroup var logOptions: LogOptions
+
+    @Option(help: ArgumentHelp("Print one step: plan (JSON), c (generated C) or obj (object bytes; redirect them).", valueName: "plan|c|obj"))
+    var emit: Emit?
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the object to FILE.o and its layout manifest to FILE.manifest.json.", valueName: "file.o"))
+    var output: String?
+
+    func run() throws {
+        let started = Date()
+        let catalog = try featureOptions.catalog()
+        let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)
+        let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
+                                     compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir))
+        if emit == .c {
+            let source = try builder.generate()
+            for name in source.files.keys.sorted() where name != source.mainFile {
+                print("/* ---- \(name) ---- */\n" + source.files[name]!)
+            }
+            print("/* ---- \(source.mainFile) ---- */\n" + source.mainText)
+            return
+        }
+        let (_, object) = try builder.compile()
+        var verifiedPlan = plan
+        let canVerify = Privileges.canLoadPrograms()
+        if canVerify {
+            let monitor = try LoadedMonitor(plan: plan, object: object, verbose: logOptions.verbose)
+            verifiedPlan = monitor.plan
+        } else if !logOptions.quiet {
+            Console.warn("not verified: loading into the kernel needs root (CAP_BPF); the object was only compiled")
+        }
+        if let output {
+            try ObjectExport.write(object: object, plan: verifiedPlan, to: output)
+        }
+        switch emit {
+        case .plan:
+            print(PlanDocument(plan: verifiedPlan).json(), terminator: "")
+        case .obj:
+            guard isatty(STDOUT_FILENO) == 0 else {
+                throw ValidationError("--emit obj writes binary data: redirect it to a file, or use -o FILE.o")
+            }
+            FileHandle.standardOutput.write(try Data(contentsOf: URL(fileURLWithPath: object.objectPath)))
+        case .c, nil:
+            guard !logOptions.quiet else { return }
+            let ms = Int(Date().timeIntervalSince(started) * 1000)
+            var line = "built \(verifiedPlan.entryProgram) [\(verifiedPlan.features.map(\.name).joined(separator: ","))]"
+            line += ", record \(verifiedPlan.layout.size) B"
+            for stage in verifiedPlan.stages {
+                if let n = stage.verifiedInstructions { line += ", \(stage.program): \(n) insns verified" }
+            }
+            line += ", \(object.cacheHit ? "cached" : "compiled") in \(ms) ms"
+            print(line)
+            if logOptions.verbose { print("object: \(object.objectPath)") }
+            if let output { print("wrote \(output) and \(ObjectExport.manifestPath(for: output))") }
+        }
+    }
+}

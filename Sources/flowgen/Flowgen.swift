@@ -1,0 +1,20 @@
+import FlowgenCore
+import ArgumentParser
+
+/// The flowgen command line: build, run and inspect generated flow monitors.
+@main
+struct Flowgen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flowgen",
+        abstract: "Generate, verify and run eBPF flow monitors from declarative feature modules.",
+        discussion: """
+        flowgen assembles a TC (clsact) program from feature modules, compiles it with clang,
+        loads it with libbpf and exports one record per bidirectional flow.
+
+          flowgen features                      list the feature modules
+          flowgen build --features tcp,icmp     generate, compile and verify
+          flowgen run -i eth0                   attach, collect, export JSON lines
+        """,
+        version: FlowgenVersion.string,
+        subcommands: [FeaturesCommand.self, BuildCommand.self, RunCommand.self])
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// Progress and error messages: stderr by default, or the --log file; flows never go here.
+final class MessageLog {
+    let handle: FileHandle
+    let quiet: Bool
+    let verbose: Bool
+
+    init(path: String?, quiet: Bool, verbose: Bool) throws {
+        self.quiet = quiet
+        self.verbose = verbose
+        if let path {
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            guard fd >= 0 else {
+                throw ValidationErrorText("cannot open log file '\(path)': \(String(cString: strerror(errno))); choose another with --log FILE")
+            }
+            handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        } else {
+            handle = FileHandle.standardError
+        }
+    }
+
+    /// A normal progress line (hidden by -q).
+    func info(_ message: String) {
+        guard !quiet else { return }
+        write(message)
+    }
+
+    /// A detail line (shown with -v).
+    func detail(_ message: String) {
+        guard verbose else { return }
+        write(message)
+    }
+
+    private func write(_ message: String) {
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        handle.write(Data("\(stamp) flowgen: \(message)\n".utf8))
+    }
+}
+
+/// An error whose text is shown as is.
+struct ValidationErrorText: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Entry stage of a flowgen monitor: parse, find or create the flow, update it
+ * in place. The double-brace markers are filled by flowgen's code generator. */
+#include "flowgen_plan.h"
+#include "parse.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FG_MAX_FLOWS);
+	__type(key, struct fg_flow_key);
+	__type(value, struct fg_record);
+} fg_flows SEC(".maps");
+
+/* Failures are counted, never silent (index: FG_CNT_*). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FG_CNT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} fg_counters SEC(".maps");
+
+/* Room to build a new record off the 512-byte stack before inserting it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fg_record);
+} fg_scratch SEC(".maps");
+
+static __always_inline void fg_count(__u32 counter)
+{
+	__u64 *c = bpf_map_lookup_elem(&fg_counters, &counter);
+	if (c)
+		*c += 1; /* per-CPU: no atomic needed */
+}
+
+static __always_inline void fg_record_init(struct fg_record *rec, struct __sk_buff *skb, struct fg_pkt *pkt)
+{
+	__builtin_memset(rec, 0, sizeof(*rec));
+{{RECORD_INIT}}
+}
+
+/* Lookup first; insert only on a miss, with BPF_NOEXIST, and look up again on
+ * -EEXIST (another CPU won the race). Never copies a live record. */
+static __always_inline struct fg_record *fg_flow_get(struct __sk_buff *skb, struct fg_pkt *pkt)
+{
+	struct fg_record *rec = bpf_map_lookup_elem(&fg_flows, &pkt->key);
+	if (rec)
+		return rec;
+
+	__u32 zero = 0;
+	struct fg_record *init = bpf_map_lookup_elem(&fg_scratch, &zero);
+	if (!init)
+		return 0;
+	fg_record_init(init, skb, pkt);
+	long err = bpf_map_update_elem(&fg_flows, &pkt->key, init, BPF_NOEXIST);
+	if (err == -E2BIG || err == -ENOMEM) {
+		fg_count(FG_CNT_TABLE_FULL);
+		return 0;
+	}
+	if (err && err != -EEXIST) {
+		fg_count(FG_CNT_UPDATE_FAILED);
+		return 0;
+	}
+	return bpf_map_lookup_elem(&fg_flows, &pkt->key);
+}
+
+static __always_inline void fg_update(struct __sk_buff *skb, struct fg_pkt *pkt, struct fg_record *rec)
+{
+{{FEATURE_UPDATES}}
+}
+
+SEC("tc")
+int {{ENTRY}}(struct __sk_buff *skb)
+{
+	struct fg_pkt pkt = {};
+	int ret = fg_parse(skb, &pkt);
+	if (ret != FG_PARSED) {
+		fg_count(ret);
+		return TC_ACT_UNSPEC;
+	}
+	if (pkt.fragment)
+		fg_count(FG_CNT_FRAGMENTS);
+
+	struct fg_record *rec = fg_flow_get(skb, &pkt);
+	if (!rec)
+		return TC_ACT_UNSPEC;
+	fg_update(skb, &pkt, rec);
+	return TC_ACT_UNSPEC; /* a passive monitor lets every other filter run */
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* flowgen's thin layer between generated C and the kernel.
+ *
+ * Feature bodies and templates reach maps, time and atomics ONLY through the
+ * FG_* macros and fg_* inline functions below. Keeping this layer narrow is what
+ * lets the same generated C later be compiled natively for offline replay.
+ *
+ * Parsing contract (written once, here): fg_parse() fills struct fg_pkt with
+ * offsets, never pointers, so the context can cross tail calls; every reader
+ * re-checks bounds against data_end before touching packet bytes.
+ */
+#ifndef FLOWGEN_H
+#define FLOWGEN_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#ifndef FG_MAX_VLAN
+#define FG_MAX_VLAN 4          /* VLAN tags skipped before giving up (the reference skipped 4) */
+#endif
+#ifndef FG_MAX_IPV6_EXT
+#define FG_MAX_IPV6_EXT 8      /* IPv6 extension headers walked to reach the transport header */
+#endif
+#define FG_MAX_L4_OFFSET 1024  /* bound that keeps variable packet offsets provable for the verifier */
+#define FG_PULL_LEN 256        /* bytes made linear when a packet's headers are in paged data */
+
+#ifndef EEXIST
+#define E2BIG  7
+#define ENOMEM 12
+#define EEXIST 17
+#endif
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
+#ifndef IPPROTO_SCTP
+#define IPPROTO_SCTP 132
+#endif
+#ifndef IPPROTO_UDPLITE
+#define IPPROTO_UDPLITE 136
+#endif
+
+/* Flow key: 16-byte addresses (IPv4 as v4-mapped ::ffff:a.b.c.d), host-order
+ * ports, explicit zeroed padding because the kernel hashes the key as bytes.
+ * ICMP: dport = type << 8 | code, sport = echo/timestamp/info identifier. */
+struct fg_flow_key {
+	__u8  src[16];
+	__u8  dst[16];
+	__u16 sport;
+	__u16 dport;
+	__u8  proto;
+	__u8  ip_version;
+	__u16 pad;
+};
+_Static_assert(sizeof(struct fg_flow_key) == 40, "flow key layout is shared with userland");
+
+/* What fg_parse() learnt about one packet. Offsets are from skb->data. */
+struct fg_pkt {
+	struct fg_flow_key key;
+	__u64 now;           /* ns, CLOCK_MONOTONIC (or capture time in replay) */
+	__u32 ip_bytes;      /* IP bytes on the wire, all GSO segments together */
+	__u32 segs;          /* wire packets: gso_segs for GSO skbs, else 1 */
+	__u32 flow_label;    /* IPv6 flow label, 0 for IPv4 */
+	__u32 tcp_seq;
+	__u32 tcp_ack;
+	__u16 l3_off;
+	__u16 l4_off;        /* 0 when the transport header is absent (non-first fragment) */
+	__u16 payload_off;   /* first byte after the transport header, 0 if unknown */
+	__u16 tcp_window;    /* raw, unscaled */
+	__u8  l4_proto;
+	__u8  ttl;           /* TTL or hop limit */
+	__u8  tos;           /* TOS or traffic class */
+	__u8  tcp_flags;
+	__u8  icmp_type;
+	__u8  icmp_code;
+	__u8  fragment;      /* 1 for a non-first fragment */
+	__u8  pad;
+};
+
+/* --- maps, time and atomics: the only kernel-facing vocabulary of feature bodies --- */
+
+/* Replay sets this before load: time then comes from skb->tstamp (capture time). */
+const volatile __u8 fg_cfg_replay = 0;
+
+#define FG_ATOMIC_ADD(ptr, v) __sync_fetch_and_add((ptr), (v))
+#define FG_ATOMIC_OR(ptr, v)  __sync_fetch_and_or((ptr), (v))
+
+/* Aggregations. min/max are compare-and-store: a racing pair of CPUs can only
+ * leave a value that one of them saw, and both converge on the next packet. */
+#define fg_agg_sum(p, v)   FG_ATOMIC_ADD((p), (v))
+#define fg_agg_or(p, v)    FG_ATOMIC_OR((p), (v))
+#define fg_agg_min(p, v)   do { __typeof__(*(p)) _v = (v); if (_v < *(p)) *(p) = _v; } while (0)
+#define fg_agg_max(p, v)   do { __typeof__(*(p)) _v = (v); if (_v > *(p)) *(p) = _v; } while (0)
+#define fg_agg_last(p, v)  do { *(p) = (v); } while (0)
+#define fg_agg_first(p, v) do { (void)(v); } while (0) /* set when the record is created */
+#define fg_agg_histogram(arr, bin, nbins) \
+	do { __u32 _b = (bin); if (_b >= (nbins)) _b = (nbins) - 1; FG_ATOMIC_ADD(&(arr)[_b], 1); } while (0)
+
+static __always_inline __u64 fg_now(struct __sk_buff *skb)
+{
+	if (fg_cfg_replay)
+		return skb->tstamp;
+	return bpf_ktime_get_ns();
+}
+
+/* The packet bytes [off, off+len) if they are inside the packet, else NULL. */
+#define FG_PTR(skb, off, len) ({ \
+	void *_d = (void *)(long)(skb)->data; \
+	void *_e = (void *)(long)(skb)->data_end; \
+	void *_p = _d + (off); \
+	(_p + (len) > _e) ? (void *)0 : _p; })
+
+#endif /* FLOWGEN_H */

@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import FlowgenCore
+@testable import FlowgenKernel
+
+@Suite("Kernel compiler")
+struct KernelCompilerTests {
+    @Test func compilesThenHitsTheCacheWithoutSpawning() throws {
+        let cache = KernelFixture.scratchCache()
+        defer { KernelFixture.removeCache(cache) }
+        let compiler = ClangCompiler(cacheDirectory: cache)
+
+        let first = try compiler.compile(KernelFixture.counterSource(), version: "1.0")
+        #expect(!first.cacheHit)
+        #expect(FileManager.default.fileExists(atPath: first.objectPath))
+        #expect(first.objectPath == "\(cache)/\(first.cacheKey)/obj.o")
+        #expect(first.cacheKey.count == 64)
+        #expect(FileManager.default.fileExists(atPath: first.sourceDirectory + "/fgk_shared.h"))
+        let elf = try #require(FileManager.default.contents(atPath: first.objectPath))
+        #expect(Array(elf.prefix(4)) == [0x7F, 0x45, 0x4C, 0x46])
+
+        // A hit must be near-instant: no clang --version, no header rehash, no compile.
+        var best = Duration.seconds(10)
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            let again = try compiler.compile(KernelFixture.counterSource(), version: "1.0")
+            best = min(best, ContinuousClock.now - start)
+            #expect(again.cacheHit)
+            #expect(again.cacheKey == first.cacheKey)
+            #expect(again.objectPath == first.objectPath)
+        }
+        print("cached compile: \(best)")
+        #expect(best < .milliseconds(50), "cached compile took \(best)")
+    }
+
+    @Test func keyChangesWithSourceAndVersion() throws {
+        let cache = KernelFixture.scratchCache()
+        defer { KernelFixture.removeCache(cache) }
+        let compiler = ClangCompiler(cacheDirectory: cache)
+        let base = try compiler.compile(KernelFixture.counterSource(), version: "1.0")
+        let otherVersion = try compiler.compile(KernelFixture.counterSource(), version: "1.1")
+        let otherSource = try compiler.compile(KernelFixture.counterSource(extraComment: "\n/* changed */\n"), version: "1.0")
+        #expect(!otherVersion.cacheHit && !otherSource.cacheHit)
+        #expect(Set([base.cacheKey, otherVersion.cacheKey, otherSource.cacheKey]).count == 3)
+    }
+
+    @Test func toolchainFingerprintIsRememberedPerStatSignature() throws {
+        let cache = KernelFixture.scratchCache()
+        defer { KernelFixture.removeCache(cache) }
+        let compiler = ClangCompiler(cacheDirectory: cache)
+        let clang = try compiler.clangPath()
+        let computed = try compiler.toolchainFingerprint(clang: clang)
+        #expect(computed.clangVersion.contains("clang version"))
+        let memo = try FileManager.default.contentsOfDirectory(atPath: cache + "/toolchain")
+        #expect(memo.count == 1)
+        let remembered = try compiler.toolchainFingerprint(clang: clang)
+        #expect(remembered.clangVersion == computed.clangVersion)
+        #expect(remembered.headerDigest == computed.headerDigest)
+    }
+
+    @Test func compileErrorCarriesTheFeatureLine() throws {
+        let cache = KernelFixture.scratchCache()
+        defer { KernelFixture.removeCache(cache) }
+        let broken = """
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        SEC("tc")
+        int fg_entry(struct __sk_buff *skb)
+        {
+        #line 7 "Features/broken/update.bpf.c"
+            int ok = 1;
+            return not_declared_anywhere + ok;
+        }
+        char LICENSE[] SEC("license") = "GPL";
+        """
+        let source = GeneratedSource(mainFile: "main.c", files: ["main.c": broken], entryProgram: "fg_entry")
+        do {
+            _ = try ClangCompiler(cacheDirectory: cache).compile(source, version: "test")
+            Issue.record("compiling an undeclared identifier succeeded")
+        } catch KernelError.compileFailed(let log) {
+            #expect(log.contains("Features/broken/update.bpf.c:8"), "\(log)")
+            #expect(log.contains("not_declared_anywhere"))
+            #expect(KernelError.compileFailed(log: log).description.hasPrefix("clang could not compile"))
+        }
+        // A failed build must not leave an object that a later run would take as a hit.
+        let entries = try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0 != "toolchain" }
+        for entry in entries {
+            let files = try FileManager.default.contentsOfDirectory(atPath: cache + "/" + entry)
+            #expect(!files.contains { $0.hasPrefix("obj.o") }, "\(files)")
+        }
+    }
+
+    @Test func missingClangIsAClearError() throws {
+        let compiler = ClangCompiler(clang: "/nonexistent/clang-404", cacheDirectory: KernelFixture.scratchCache())
+        #expect(throws: KernelError.self) { try compiler.compile(KernelFixture.counterSource(), version: "x") }
+        do {
+            _ = try compiler.clangPath()
+        } catch let error as KernelError {
+            #expect(error.description.contains("install clang"))
+            #expect(error.description.contains("--clang"))
+        }
+    }
+
+    @Test func rejectsNamesThatEscapeTheCache() throws {
+        let cache = KernelFixture.scratchCache()
+        defer { KernelFixture.removeCache(cache) }
+        let source = GeneratedSource(mainFile: "main.c", files: ["main.c": "", "../evil.h": ""], entryProgram: "x")
+        #expect(throws: KernelError.self) { try ClangCompiler(cacheDirectory: cache).compile(source, version: "x") }
+    }
+
+    @Test func cacheDirectoryFollowsTheEnvironmentOrder() {
+        #expect(ClangCompiler.defaultCacheDirectory(environment: ["FLOWGEN_CACHE_DIR": "/a", "XDG_CACHE_HOME": "/b", "HOME": "/c"]) == "/a")
+        #expect(ClangCompiler.defaultCacheDirectory(environment: ["XDG_CACHE_HOME": "/b", "HOME": "/c"]) == "/b/flowgen")
+        #expect(ClangCompiler.defaultCacheDirectory(environment: ["HOME": "/c"]) == "/c/.cache/flowgen")
+    }
+
+    @Test func explicitClangWinsAndIsNotSilentlyReplaced() throws {
+        let fromPath = ClangCompiler.resolveClang(explicit: nil, environment: ProcessInfo.processInfo.environment)
+        let found = try fromPath.get()
+        #expect(found.hasSuffix("/clang"))
+        let viaEnvironment = ClangCompiler.resolveClang(explicit: nil, environment: ["FLOWGEN_CLANG": found, "PATH": ""])
+        #expect(try viaEnvironment.get() == found)
+        let wrong = ClangCompiler.resolveClang(explicit: "/nope/clang", environment: ProcessInfo.processInfo.environment)
+        #expect(throws: KernelError.self) { try wrong.get() }
+    }
+}

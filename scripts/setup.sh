@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what flowgen needs on Debian 12 (run as root): libbpf/libelf headers for the loader,
+# iproute2/ping/curl/python3 for the end-to-end tests, and checks for a clang with the BPF target.
+set -euo pipefail
+
+need=()
+want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need+=("$1"); }
+for p in libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iputils-ping curl python3 tcpdump linux-libc-dev; do want "$p"; done
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages: ${need[*]}; run this script as root (sudo $0)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+clang_bin="${FLOWGEN_CLANG:-$(command -v clang || true)}"
+if [ -z "$clang_bin" ] || ! "$clang_bin" -print-targets 2>/dev/null | grep -q '\bbpf\b'; then
+  echo "setup: no clang with the BPF target found: install clang (apt-get install clang) or set FLOWGEN_CLANG" >&2
+  exit 1
+fi
+if ! command -v swift >/dev/null; then
+  echo "setup: swift not found on PATH: install a Swift 6 toolchain" >&2
+  exit 1
+fi
