@@ -95,7 +95,8 @@ const volatile __u8 fg_cfg_replay = 0;
 /* Aggregations. min/max are compare-and-store: a racing pair of CPUs can only
  * leave a value that one of them saw, and both converge on the next packet. */
 #define fg_agg_sum(p, v)   FG_ATOMIC_ADD((p), (v))
-#define fg_agg_or(p, v)    FG_ATOMIC_OR((p), (v))
+/* or: a plain read first skips the locked instruction once the bits are set (most packets) */
+#define fg_agg_or(p, v)    do { __typeof__(*(p)) _v = (v); if ((*(p) & _v) != _v) FG_ATOMIC_OR((p), _v); } while (0)
 #define fg_agg_min(p, v)   do { __typeof__(*(p)) _v = (v); if (_v < *(p)) *(p) = _v; } while (0)
 #define fg_agg_max(p, v)   do { __typeof__(*(p)) _v = (v); if (_v > *(p)) *(p) = _v; } while (0)
 #define fg_agg_last(p, v)  do { *(p) = (v); } while (0)

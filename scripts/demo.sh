@@ -21,7 +21,7 @@ ip -n "$a" link set fgd0 up; ip -n "$b" link set fgd1 up
 
 ip netns exec "$b" python3 -m http.server --bind 198.18.0.2 8080 >/dev/null 2>&1 &
 server=$!
-ip netns exec "$a" "$bin" run -i fgd0 --interval 1 --duration 6 --format text "$@" &
+ip netns exec "$a" "$bin" run -i fgd0 --features tcp,icmp --interval 1 --duration 6 --format text "$@" &
 monitor=$!
 sleep 1.5
 ip netns exec "$a" ping -c 3 -i 0.2 198.18.0.2 >/dev/null

@@ -101,11 +101,14 @@ public struct FlowFormatter: Sendable {
             case let .text(s): byName[column.name] = s
             }
         }
-        let src = (byName["IPV4_SRC_ADDR"] ?? byName["IPV6_SRC_ADDR"] ?? "") + ":" + (byName["L4_SRC_PORT"] ?? "")
-        let dst = (byName["IPV4_DST_ADDR"] ?? byName["IPV6_DST_ADDR"] ?? "") + ":" + (byName["L4_DST_PORT"] ?? "")
-        byName["SRC"] = src
-        byName["DST"] = dst
-        if let flags = byName["TCP_FLAGS"], let n = UInt64(flags) { byName["TCP_FLAGS"] = Self.tcpFlagsText(n) }
+        // IPv6 in brackets, as in URLs, so the port stays readable
+        let src = byName["IPV4_SRC_ADDR"] ?? byName["IPV6_SRC_ADDR"].map { "[\($0)]" } ?? ""
+        let dst = byName["IPV4_DST_ADDR"] ?? byName["IPV6_DST_ADDR"].map { "[\($0)]" } ?? ""
+        byName["SRC"] = src + ":" + (byName["L4_SRC_PORT"] ?? "")
+        byName["DST"] = dst + ":" + (byName["L4_DST_PORT"] ?? "")
+        if let flags = byName["TCP_FLAGS"], let n = UInt64(flags) {
+            byName["TCP_FLAGS"] = byName["PROTOCOL"] == "6" ? Self.tcpFlagsText(n) : nil
+        }
         return textRow(Self.textColumns.map { byName[$0] ?? "-" })
     }
 
