@@ -30,24 +30,14 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds between exports of ended flows; 0 exports everything once, at stop.", valueName: "sec"))
     var interval: Double = 1
 
-    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("End a flow after this many seconds without packets.", valueName: "sec"))
-    var idleTimeout: Double = 60
-
-    @Option(name: .customLong("active-timeout"), help: ArgumentHelp("Export a long flow after this many seconds; it continues in a new record.", valueName: "sec"))
-    var activeTimeout: Double = 1800
-
     @Option(help: ArgumentHelp("Stop by itself after this many seconds.", valueName: "sec"))
     var duration: Double?
-
-    @Option(help: ArgumentHelp("Output format: json (JSON lines), csv or text.", valueName: "fmt"))
-    var format: FormatChoice = .json
-
-    @Option(help: ArgumentHelp("Write flows to dated files in DIR instead of stdout (flows-YYYY-MM-DD.jsonl, ...).", valueName: "dir"))
-    var output: String?
 
     @Option(help: ArgumentHelp("Write progress and error messages to FILE instead of stderr.", valueName: "file"))
     var log: String?
 
+    @OptionGroup var outputOptions: OutputOptions
+    @OptionGroup var expiryOptions: ExpiryOptions
     @OptionGroup var featureOptions: FeatureOptions
     @OptionGroup var compilerOptions: CompilerOptions
     @OptionGroup var logOptions: LogOptions
@@ -55,12 +45,9 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if interfaces.isEmpty && !all { throw ValidationError("no interface given: use -i IFACE (repeatable) or -a for every interface") }
         if !interfaces.isEmpty && all { throw ValidationError("use either -i or -a, not both") }
-        for (name, value) in [("--interval", interval), ("--idle-timeout", idleTimeout), ("--active-timeout", activeTimeout)] {
-            guard value.isFinite, value >= 0, value <= 31_536_000 else {
-                throw ValidationError("\(name) must be a number of seconds from 0 to 31536000, got \(value)")
-            }
+        guard interval.isFinite, interval >= 0, interval <= 86_400 else {
+            throw ValidationError("--interval must be a number of seconds from 0 to 86400, got \(interval)")
         }
-        if idleTimeout == 0 || activeTimeout == 0 { throw ValidationError("timeouts must be greater than 0 seconds") }
         if let duration, !(duration.isFinite && duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
     }
 
@@ -71,7 +58,7 @@ struct RunCommand: ParsableCommand {
         for name in names where if_nametoindex(name) == 0 {
             throw MonitorError.unknownInterface(name)
         }
-        if let output { try TextFlowExporter.checkWritable(output) }
+        try outputOptions.checkDestination()
 
         let catalog = try featureOptions.catalog()
         let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)
@@ -81,12 +68,9 @@ struct RunCommand: ParsableCommand {
         messages.info("loaded \(monitor.plan.entryProgram) [\(plan.features.map(\.name).joined(separator: ","))]"
                       + (monitor.object.cacheHit ? " (cached object)" : ""))
 
-        let formatter = FlowFormatter(schema: OutputSchema(plan: monitor.plan), format: format.value)
-        let exporter = try TextFlowExporter(formatter: formatter, destination: output.map { .directory($0) } ?? .standardOutput,
-                                            epochOffsetNs: MonotonicClock.epochOffsetNs)
-        let policy = ExpiryPolicy(idleTimeoutNs: UInt64(idleTimeout * 1e9), activeTimeoutNs: UInt64(activeTimeout * 1e9))
+        let exporter = try outputOptions.makeExporter(plan: monitor.plan, epochOffsetNs: MonotonicClock.epochOffsetNs)
         let options = LiveMonitor.Options(interfaces: names, directions: direction.directions, interval: interval,
-                                          duration: duration, policy: policy)
+                                          duration: duration, policy: expiryOptions.policy)
         let live = try LiveMonitor(monitor: monitor, options: options, exporter: exporter) { messages.detail($0) }
         let stop = StopSignal()
         stop.install()
@@ -113,11 +97,4 @@ enum DirectionChoice: String, ExpressibleByArgument, CaseIterable {
         case .both: return [.ingress, .egress]
         }
     }
-}
-
-/// `--format` values.
-enum FormatChoice: String, ExpressibleByArgument, CaseIterable {
-    case json, csv, text
-
-    var value: OutputFormat { OutputFormat(rawValue: rawValue)! }
 }
