@@ -9,9 +9,7 @@ struct BuildCommand: ParsableCommand {
         commandName: "build",
         abstract: "Generate, compile and verify a monitor for a feature set.",
         discussion: """
-        Without --emit, prints a summary of the build. The kernel verifies the program when flowgen
-        runs as root; otherwise the object is only compiled. Objects are cached by content, so a
-        second identical build does not run clang.
+        Without --emit, prints a summary of the build. The kernel verifies the program when flowgen runs as root; otherwise the object is only compiled. Objects are cached by content, so a second identical build does not run clang.
 
           flowgen build --features tcp,icmp --emit plan     the plan as JSON (with verified_insns)
           flowgen build --features tcp --emit c             the generated C

@@ -8,8 +8,7 @@ struct Flowgen: ParsableCommand {
         commandName: "flowgen",
         abstract: "Generate, verify and run eBPF flow monitors from declarative feature modules.",
         discussion: """
-        flowgen assembles a TC (clsact) program from feature modules, compiles it with clang,
-        loads it with libbpf and exports one record per bidirectional flow.
+        flowgen assembles a TC (clsact) program from feature modules, compiles it with clang, loads it with libbpf and exports one record per bidirectional flow.
 
           flowgen features                      list the feature modules
           flowgen build --features tcp,icmp     generate, compile and verify

@@ -9,10 +9,7 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Attach a monitor to interfaces and export biflows until stopped.",
         discussion: """
-        Attaches to the tc (clsact) hooks of each interface, exports every flow that ends (TCP FIN
-        from both sides or RST, idle timeout, active timeout) each --interval, and on SIGINT/SIGTERM
-        (or after --duration) exports every remaining flow with end reason "forced" and detaches
-        exactly what it attached. Needs root (CAP_BPF and CAP_NET_ADMIN).
+        Attaches to the tc (clsact) hooks of each interface, exports every flow that ends (TCP FIN from both sides or RST, idle timeout, active timeout) each --interval, and on SIGINT/SIGTERM (or after --duration) exports every remaining flow with end reason "forced" and detaches exactly what it attached. Needs root (CAP_BPF and CAP_NET_ADMIN).
 
           flowgen run -i eth0                          JSON lines on stdout
           flowgen run -a --format csv --output /var/log/flowgen

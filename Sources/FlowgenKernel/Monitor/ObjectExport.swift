@@ -11,6 +11,10 @@ public enum ObjectExport {
 
     /// Copies the object to `path` and writes the manifest (the plan as JSON).
     public static func write(object: CompiledObject, plan: Plan, to path: String) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && !FileManager.default.fileExists(atPath: parent) {
+            throw MonitorError.outputFile(path, "the directory \(parent) does not exist; create it first")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: object.objectPath))

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+@testable import FlowgenCore
+@testable import FlowgenKernel
+
+/// The `flowgen` binary as users run it: build outputs, privileges, verifier errors, `-a`.
+@Suite(.serialized) struct CommandLineTests {
+    @Test func objectFileLoadsWithAnotherLibbpfLoader() throws {
+        try requireRoot()
+        let flowgen = try flowgenBinary()
+        let dir = NSTemporaryDirectory() + "fgobj-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let built = try ProcessRunner.run([flowgen, "build", "--features", "tcp,icmp", "-o", dir + "/mon.o"])
+        #expect(built.succeeded, "\(built.stderr)")
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/mon.manifest.json"))) as? [String: Any])
+        #expect(manifest["entry"] as? String == "flowgen_entry")
+        let stages = try #require(manifest["stages"] as? [[String: Any]])
+        #expect((stages.first?["verified_insns"] as? Int ?? 0) > 0)
+        // bpftool (libbpf) loads and pins it as is, in a private mount namespace so no pin outlives the test
+        let loaded = try ProcessRunner.run(["unshare", "--mount", "--propagation", "private",
+                                            "bpftool", "prog", "loadall", dir + "/mon.o", "/sys/fs/bpf/flowgen-test", "type", "tc"])
+        #expect(loaded.succeeded, "\(loaded.stderr)")
+    }
+
+    @Test func emitPlanIsJSONWithVerifiedStages() throws {
+        try requireRoot()
+        let r = try ProcessRunner.run([try flowgenBinary(), "build", "--features", "tcp,icmp", "--emit", "plan"])
+        #expect(r.succeeded, "\(r.stderr)")
+        let plan = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(plan["entry"] as? String == "flowgen_entry")
+        let stage = try #require((plan["stages"] as? [[String: Any]])?.first)
+        #expect(stage["program"] as? String == "flowgen_entry")
+        #expect((stage["features"] as? [String])?.contains("tcp") == true)
+        #expect((stage["verified_insns"] as? Int ?? 0) > 100)
+        let c = try ProcessRunner.run([try flowgenBinary(), "build", "--features", "tcp", "--emit", "c"])
+        #expect(c.stdout.contains("SEC(\"tc\")") && c.stdout.contains("struct fg_record {"))
+    }
+
+    @Test func cachedBuildDoesNotRunClang() throws {
+        try requireRoot()
+        let cache = NSTemporaryDirectory() + "fgcache-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        // a clang wrapper that logs every call proves the second build never runs it
+        let real = try ClangCompiler().clangPath()
+        let wrapper = cache + "/clang-wrapper"
+        try "#!/bin/sh\necho called >> \(cache)/calls\nexec \(real) \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
+        chmod(wrapper, 0o755)
+        let args = [try flowgenBinary(), "build", "--features", "icmp", "--cache-dir", cache + "/objects", "--clang", wrapper]
+        let cold = try ProcessRunner.run(args)
+        #expect(cold.stdout.contains("compiled"), "\(cold.stdout)\(cold.stderr)")
+        let callsAfterCold = (try? String(contentsOfFile: cache + "/calls", encoding: .utf8)) ?? ""
+        #expect(!callsAfterCold.isEmpty)
+        let started = Date()
+        let warm = try ProcessRunner.run(args)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(warm.succeeded && warm.stdout.contains("cached"), "\(warm.stdout)\(warm.stderr)")
+        #expect((try? String(contentsOfFile: cache + "/calls", encoding: .utf8)) == callsAfterCold, "clang ran on a cached build")
+        #expect(elapsed < 1.0, "a cached build took \(elapsed) s")
+    }
+
+    @Test func withoutRootRunSaysWhatToDo() throws {
+        let r = try ProcessRunner.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                                       try flowgenBinary(), "run", "-i", "lo"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("needs root") && r.stderr.contains("sudo"), "\(r.stderr)")
+    }
+
+    @Test func verifierRejectionQuotesTheLog() throws {
+        try requireRoot()
+        let root = NSTemporaryDirectory() + "fgbad-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/bad", withIntermediateDirectories: true)
+        try "name: bad\nfields:\n  - name: first_byte\n    type: u64\n    aggregation: max\nupdate: update.bpf.c\n"
+            .write(toFile: root + "/bad/feature.yaml", atomically: true, encoding: .utf8)
+        // reads packet data without a bounds check: the verifier must refuse it
+        try "__u8 *p = (void *)(long)skb->data + pkt->l4_off;\nFG_SET(first_byte, *p);\n"
+            .write(toFile: root + "/bad/update.bpf.c", atomically: true, encoding: .utf8)
+        let r = try ProcessRunner.run([try flowgenBinary(), "build", "--feature-path", root, "--features", "bad"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("flowgen_entry") && r.stderr.lowercased().contains("verifier"), "\(r.stderr)")
+        #expect(r.stderr.contains("invalid access to packet") || r.stderr.contains("outside of the packet"), "\(r.stderr)")
+    }
+
+    @Test func allInterfacesAttachesToEveryOneButLo() throws {
+        try requireRoot()
+        let flowgen = try flowgenBinary()
+        let a = try NetworkNamespace(prefix: "fgall")
+        defer { try? a.destroy() }
+        let b = try NetworkNamespace(prefix: "fgall")
+        defer { try? b.destroy() }
+        let veth = try VethPair.connect(a, b)
+        let monitor = try a.spawn([flowgen, "run", "-a", "--duration", "3", "--interval", "0", "-q"])
+        defer { monitor.terminate() }
+        var seen = false
+        for _ in 0..<100 where !seen {
+            seen = try a.exec(["tc", "filter", "show", "dev", veth.nameA, "ingress"]).stdout.contains("bpf")
+            if !seen { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(seen, "flowgen -a did not attach to \(veth.nameA)")
+        #expect(try a.exec(["tc", "filter", "show", "dev", "lo", "ingress"]).stdout.isEmpty)
+        #expect(monitor.wait(timeout: .seconds(20)) == 0, "\(monitor.output())")
+        #expect(try a.exec(["tc", "filter", "show", "dev", veth.nameA, "egress"]).stdout.isEmpty)
+    }
+}
