@@ -27,6 +27,7 @@ struct {
 	__type(value, struct fg_record);
 } fg_scratch SEC(".maps");
 
+{{STAGE_MAPS}}
 static __always_inline void fg_count(__u32 counter)
 {
 	__u64 *c = bpf_map_lookup_elem(&fg_counters, &counter);
@@ -34,6 +35,21 @@ static __always_inline void fg_count(__u32 counter)
 		*c += 1; /* per-CPU: no atomic needed */
 }
 
+/* The record of the opposite direction of this packet's flow (TCP/UDP port swap), or NULL.
+ * For metrics that pair the directions in the kernel: RTT from TCP timestamps, DNS latency. */
+static __always_inline struct fg_record *fg_flow_reverse(const struct fg_pkt *pkt)
+{
+	struct fg_flow_key rev = {};
+	__builtin_memcpy(rev.src, pkt->key.dst, 16);
+	__builtin_memcpy(rev.dst, pkt->key.src, 16);
+	rev.sport = pkt->key.dport;
+	rev.dport = pkt->key.sport;
+	rev.proto = pkt->key.proto;
+	rev.ip_version = pkt->key.ip_version;
+	return bpf_map_lookup_elem(&fg_flows, &rev);
+}
+
+{{FEATURE_HELPERS}}
 static __always_inline void fg_record_init(struct fg_record *rec, struct __sk_buff *skb, struct fg_pkt *pkt)
 {
 	__builtin_memset(rec, 0, sizeof(*rec));
@@ -69,7 +85,7 @@ static __always_inline void fg_update(struct __sk_buff *skb, struct fg_pkt *pkt,
 {
 {{FEATURE_UPDATES}}
 }
-
+{{STAGE_FUNCTIONS}}
 SEC("tc")
 int {{ENTRY}}(struct __sk_buff *skb)
 {
@@ -86,7 +102,8 @@ int {{ENTRY}}(struct __sk_buff *skb)
 	if (!rec)
 		return TC_ACT_UNSPEC;
 	fg_update(skb, &pkt, rec);
+{{STAGE_DISPATCH}}
 	return TC_ACT_UNSPEC; /* a passive monitor lets every other filter run */
 }
-
+{{STAGE_PROGRAMS}}
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

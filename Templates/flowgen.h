@@ -101,6 +101,8 @@ const volatile __u8 fg_cfg_replay = 0;
 #define fg_agg_max(p, v)   do { __typeof__(*(p)) _v = (v); if (_v > *(p)) *(p) = _v; } while (0)
 #define fg_agg_last(p, v)  do { *(p) = (v); } while (0)
 #define fg_agg_first(p, v) do { (void)(v); } while (0) /* set when the record is created */
+#define fg_agg_histogram_add(arr, bin, n, nbins) \
+	do { __u32 _b = (bin); __u64 _n = (n); if (_b >= (nbins)) _b = (nbins) - 1; if (_n) FG_ATOMIC_ADD(&(arr)[_b], _n); } while (0)
 #define fg_agg_histogram(arr, bin, nbins) \
 	do { __u32 _b = (bin); if (_b >= (nbins)) _b = (nbins) - 1; FG_ATOMIC_ADD(&(arr)[_b], 1); } while (0)
 
@@ -111,11 +113,27 @@ static __always_inline __u64 fg_now(struct __sk_buff *skb)
 	return bpf_ktime_get_ns();
 }
 
+/* Largest offset FG_PTR accepts: keeps variable offsets provably below the
+ * verifier's 64 KiB packet-pointer limit, even after adding a length. */
+#define FG_MAX_PACKET_OFFSET 0x7fff
+
 /* The packet bytes [off, off+len) if they are inside the packet, else NULL. */
 #define FG_PTR(skb, off, len) ({ \
 	void *_d = (void *)(long)(skb)->data; \
 	void *_e = (void *)(long)(skb)->data_end; \
-	void *_p = _d + (off); \
-	(_p + (len) > _e) ? (void *)0 : _p; })
+	__u32 _o = (off); \
+	void *_p = (void *)0; \
+	if (_o <= FG_MAX_PACKET_OFFSET) { \
+		_p = _d + _o; \
+		if (_p + (len) > _e) \
+			_p = (void *)0; \
+	} \
+	_p; })
+
+/* Copies the packet bytes [off, off+len) to dst; 0 if they are all in the packet. len must be
+ * a constant or provably between 1 and the size of dst.
+ * For walks over variable offsets (TCP options), where clang may re-derive a packet pointer
+ * that the verifier did not see checked; FG_PTR stays the way to read fixed headers. */
+#define FG_LOAD(skb, off, dst, len) bpf_skb_load_bytes((skb), (off), (dst), (len))
 
 #endif /* FLOWGEN_H */

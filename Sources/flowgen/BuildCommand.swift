@@ -35,7 +35,8 @@ struct BuildCommand: ParsableCommand {
         let catalog = try featureOptions.catalog()
         let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)
         let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
-                                     compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir))
+                                     compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
+                                     stages: featureOptions.stagePolicy)
         if emit == .c {
             let source = try builder.generate()
             for name in source.files.keys.sorted() where name != source.mainFile {
@@ -44,14 +45,19 @@ struct BuildCommand: ParsableCommand {
             print("/* ---- \(source.mainFile) ---- */\n" + source.mainText)
             return
         }
-        let (_, object) = try builder.compile()
+        var object: CompiledObject
         var verifiedPlan = plan
-        let canVerify = Privileges.canLoadPrograms()
-        if canVerify {
-            let monitor = try LoadedMonitor(plan: plan, object: object, verbose: logOptions.verbose)
+        if Privileges.canLoadPrograms() {
+            let monitor = try builder.load(verbose: logOptions.verbose) { message in
+                if logOptions.verbose { Console.info(message) }
+            }
             verifiedPlan = monitor.plan
-        } else if !logOptions.quiet {
-            Console.warn("not verified: loading into the kernel needs root (CAP_BPF); the object was only compiled")
+            object = monitor.object
+        } else {
+            object = try builder.compile().1
+            if !logOptions.quiet {
+                Console.warn("not verified: loading into the kernel needs root (CAP_BPF); the object was only compiled, as one stage")
+            }
         }
         if let output {
             try ObjectExport.write(object: object, plan: verifiedPlan, to: output)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowgenCore
+import FlowgenKernel
 
 /// Options that choose and locate feature modules (shared by build, run and features).
 struct FeatureOptions: ParsableArguments {
@@ -17,7 +18,18 @@ struct FeatureOptions: ParsableArguments {
     @Option(name: .customLong("max-flows"), help: ArgumentHelp("Flow table capacity (directions).", valueName: "n"))
     var maxFlows: Int = Planner.defaultMaxFlows
 
+    @Option(name: .customLong("max-stages"), help: ArgumentHelp("Most programs the pipeline may be split into with tail calls; 1 refuses to split.", valueName: "n"))
+    var maxStages: Int = StagePolicy().maxStages
+
+    @Option(name: .customLong("stage-budget"), help: ArgumentHelp("Verified-instruction budget of one stage (the kernel allows 1000000).", valueName: "insns"))
+    var stageBudget: Int = StagePolicy.kernelLimit
+
+    /// The stage limits chosen.
+    var stagePolicy: StagePolicy { StagePolicy(maxStages: maxStages, budget: stageBudget) }
+
     func validate() throws {
+        guard (1...32).contains(maxStages) else { throw ValidationError("--max-stages must be from 1 to 32, got \(maxStages)") }
+        guard stageBudget >= 100 else { throw ValidationError("--stage-budget must be at least 100 instructions, got \(stageBudget)") }
         guard maxFlows >= 16, maxFlows <= 64_000_000 else {
             throw ValidationError("--max-flows must be between 16 and 64000000, got \(maxFlows)")
         }

@@ -1,24 +1,72 @@
 import ArgumentParser
+import Foundation
 import FlowgenCore
 
-/// How exported flows are written (shared by `run` and `replay`).
+/// How exported flows are written (shared by `run` and `replay`): a text format (JSON lines, CSV,
+/// a table, or none) and any number of IPFIX destinations, all fed the same flows.
 struct OutputOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Output format: json (JSON lines), csv or text.", valueName: "fmt"))
+    @Option(help: ArgumentHelp("Output format: json (JSON lines), csv, text, or none (only --ipfix).", valueName: "fmt"))
     var format: FormatChoice = .json
 
     @Option(help: ArgumentHelp("Write flows to dated files in DIR instead of stdout (flows-YYYY-MM-DD.jsonl, ...).", valueName: "dir"))
     var output: String?
+
+    @Option(name: .customLong("ipfix"), help: ArgumentHelp(
+        "Also export IPFIX (RFC 7011, RFC 5103 biflows) to udp://HOST:PORT, tcp://HOST:PORT or file://PATH (repeatable).",
+        valueName: "url"))
+    var ipfix: [String] = []
+
+    @Option(name: .customLong("ipfix-domain"), help: ArgumentHelp("IPFIX observation domain id.", valueName: "n"))
+    var ipfixDomain: UInt32 = 0
+
+    @Option(name: .customLong("ipfix-template-refresh"), help: ArgumentHelp(
+        "Seconds between IPFIX template refreshes over UDP (they are also resent after 100 messages).", valueName: "sec"))
+    var ipfixTemplateRefresh: Double = 60
+
+    func validate() throws {
+        if format == .none && ipfix.isEmpty {
+            throw ValidationError("--format none exports nothing without --ipfix URL")
+        }
+        if format == .none && output != nil {
+            throw ValidationError("--output DIR needs a text format (json, csv or text), not --format none")
+        }
+        guard ipfixTemplateRefresh.isFinite, ipfixTemplateRefresh > 0, ipfixTemplateRefresh <= 86_400 else {
+            throw ValidationError("--ipfix-template-refresh must be a number of seconds greater than 0 and at most 86400, got \(ipfixTemplateRefresh)")
+        }
+        for url in ipfix {
+            do { _ = try IPFIXDestination(parsing: url) } catch { throw ValidationError("\(error)") }
+        }
+    }
 
     /// Fails early when the output directory is unusable.
     func checkDestination() throws {
         if let output { try TextFlowExporter.checkWritable(output) }
     }
 
-    /// The exporter(s) for a plan. `epochOffsetNs` turns record time into Unix time.
-    func makeExporter(plan: Plan, epochOffsetNs: @escaping () -> Int64) throws -> FlowExporter {
-        let formatter = FlowFormatter(schema: OutputSchema(plan: plan), format: format.value)
-        return try TextFlowExporter(formatter: formatter, destination: output.map { .directory($0) } ?? .standardOutput,
-                                    epochOffsetNs: epochOffsetNs)
+    /// The IPFIX session options chosen.
+    var ipfixOptions: IPFIXExporter.Options {
+        var options = IPFIXExporter.Options()
+        options.observationDomainID = ipfixDomain
+        options.templateRefreshInterval = ipfixTemplateRefresh
+        return options
+    }
+
+    /// The exporter(s) for a plan: the text output unless `--format none`, then one IPFIX exporter
+    /// per `--ipfix`. `epochOffsetNs` turns record time into Unix time; `log` receives IPFIX
+    /// transport events and, at close, each destination's counters (default: standard error).
+    func makeExporter(plan: Plan, epochOffsetNs: @escaping () -> Int64,
+                      log: @escaping (String) -> Void = { Console.info($0) }) throws -> FlowExporter {
+        var members: [FlowExporter] = []
+        if let format = format.value {
+            let formatter = FlowFormatter(schema: OutputSchema(plan: plan), format: format)
+            members.append(try TextFlowExporter(formatter: formatter, destination: output.map { .directory($0) } ?? .standardOutput,
+                                                epochOffsetNs: epochOffsetNs))
+        }
+        for url in ipfix {
+            members.append(try IPFIXExporter(plan: plan, destination: IPFIXDestination(parsing: url), options: ipfixOptions,
+                                             epochOffsetNs: epochOffsetNs, log: log))
+        }
+        return members.count == 1 ? members[0] : ExporterGroup(members)
     }
 }
 
@@ -44,9 +92,10 @@ struct ExpiryOptions: ParsableArguments {
     }
 }
 
-/// `--format` values.
+/// `--format` values; `none` writes no text (for IPFIX-only export).
 enum FormatChoice: String, ExpressibleByArgument, CaseIterable {
-    case json, csv, text
+    case json, csv, text, none
 
-    var value: OutputFormat { OutputFormat(rawValue: rawValue)! }
+    /// The text format, nil for `none`.
+    var value: OutputFormat? { OutputFormat(rawValue: rawValue) }
 }

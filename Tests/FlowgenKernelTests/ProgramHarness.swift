@@ -15,11 +15,13 @@ final class ProgramHarness: @unchecked Sendable {
     let runner: ProgramTestRun
     let decoder: RecordDecoder
 
-    init(features: String, maxFlows: Int = 1024, featurePaths: [String] = [], live: Bool = false) throws {
+    init(features: String, maxFlows: Int = 1024, featurePaths: [String] = [], live: Bool = false,
+         stages: StagePolicy = StagePolicy(), cacheDirectory: String? = nil) throws {
         try requireRoot()
         let catalog = try FeatureCatalog(resources: ResourceLocator.locate(), userPaths: featurePaths, allowUnsafe: true)
         let plan = try catalog.plan(features: features, maxFlows: maxFlows)
-        let builder = MonitorBuilder(plan: plan, resources: catalog.resources, compiler: ClangCompiler())
+        let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
+                                     compiler: ClangCompiler(cacheDirectory: cacheDirectory), stages: stages)
         monitor = try builder.load(replay: !live)
         runner = ProgramTestRun(programFD: monitor.entryFD)
         decoder = RecordDecoder(plan: monitor.plan)

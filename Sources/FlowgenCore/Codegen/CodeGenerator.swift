@@ -25,7 +25,16 @@ public struct CodeGenerator: Sendable {
         var main = try resources.template("entry.bpf.c")
         main = main.replacingOccurrences(of: "{{ENTRY}}", with: plan.entryProgram)
         main = main.replacingOccurrences(of: "{{RECORD_INIT}}", with: recordInit(plan))
-        main = main.replacingOccurrences(of: "{{FEATURE_UPDATES}}", with: featureUpdates(plan))
+        main = main.replacingOccurrences(of: "{{FEATURE_HELPERS}}", with: helpers(plan))
+        let byName = Dictionary(uniqueKeysWithValues: plan.features.map { ($0.name, $0) })
+        let stageModules = plan.stages.map { stage in stage.features.compactMap { byName[$0] } }
+        main = main.replacingOccurrences(of: "{{FEATURE_UPDATES}}", with: featureUpdates(stageModules[0]))
+        let staged = try StagedCode(plan: plan, modules: stageModules, stageTemplate: plan.stages.count > 1 ? resources.template("stage.bpf.c") : "",
+                                    updates: { featureUpdates($0) })
+        main = main.replacingOccurrences(of: "{{STAGE_MAPS}}", with: staged.maps)
+        main = main.replacingOccurrences(of: "{{STAGE_FUNCTIONS}}", with: staged.dispatchFunctions)
+        main = main.replacingOccurrences(of: "{{STAGE_DISPATCH}}", with: staged.entryDispatch)
+        main = main.replacingOccurrences(of: "{{STAGE_PROGRAMS}}", with: staged.programs)
         files[Self.mainFile] = Self.resolveLineResets(main, file: Self.mainFile)
         return GeneratedSource(mainFile: Self.mainFile, files: files, entryProgram: plan.entryProgram)
     }
@@ -64,17 +73,33 @@ public struct CodeGenerator: Sendable {
         }
         out += "\n/* FG_SET(field, v): apply the field's declared aggregation to the flow record `rec`. */\n"
         out += "#define FG_SET(field, v) FG_AGG_##field(rec, (v))\n"
+        out += "/* FG_ADD_BIN(field, bin, n): add n to one bin of a histogram field. */\n"
+        out += "#define FG_ADD_BIN(field, b, n) FG_BIN_##field(rec, (b), (n))\n"
         for slot in plan.layout.slots {
             let f = slot.field
             switch f.aggregation {
             case let .histogram(bins):
                 out += "#define FG_AGG_\(f.name)(r, v) fg_agg_histogram((r)->\(f.name), (v), \(bins))\n"
+                out += "#define FG_BIN_\(f.name)(r, b, n) fg_agg_histogram_add((r)->\(f.name), (b), (n), \(bins))\n"
             default:
                 out += "#define FG_AGG_\(f.name)(r, v) fg_agg_\(f.aggregation.name)(&(r)->\(f.name), (v))\n"
             }
         }
         out += "\n#endif /* FLOWGEN_PLAN_H */\n"
         return out
+    }
+
+    /// Every module's file-scope helpers, each under a `#line` pointing at its own file.
+    func helpers(_ plan: Plan) -> String {
+        var out: [String] = []
+        for module in plan.features {
+            guard let h = module.helpers else { continue }
+            out.append("/* helpers of feature \(module.name) */")
+            out.append("#line \(h.line) \"\(h.file)\"")
+            out.append(h.text.hasSuffix("\n") ? String(h.text.dropLast()) : h.text)
+            out.append("#line FG_RESET")
+        }
+        return out.joined(separator: "\n")
     }
 
     func recordInit(_ plan: Plan) -> String {
@@ -101,9 +126,9 @@ public struct CodeGenerator: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    func featureUpdates(_ plan: Plan) -> String {
+    func featureUpdates(_ modules: [FeatureModule]) -> String {
         var out: [String] = []
-        for module in plan.features {
+        for module in modules {
             let perPacket = module.fields.filter { $0.value != nil && $0.aggregation != .first }
             guard !perPacket.isEmpty || module.update != nil else { continue }
             out.append("\t/* feature \(module.name) */")
@@ -122,8 +147,13 @@ public struct CodeGenerator: Sendable {
         return out.joined(separator: "\n")
     }
 
+    /// Whether a module emits any per-packet code (modules that only set defines do not).
+    public static func hasUpdates(_ module: FeatureModule) -> Bool {
+        module.update != nil || module.fields.contains { $0.value != nil && $0.aggregation != .first }
+    }
+
     /// C condition for a module's packet classes: classes of one layer are OR-ed, layers AND-ed.
-    static func condition(_ classes: [PacketClass]) -> String? {
+    public static func condition(_ classes: [PacketClass]) -> String? {
         let l3 = classes.filter { $0 == .ipv4 || $0 == .ipv6 }.map(\.cCondition)
         let l4 = classes.filter { $0 != .ipv4 && $0 != .ipv6 }.map(\.cCondition)
         let parts = [l3, l4].filter { !$0.isEmpty }.map { $0.count == 1 ? $0[0] : "(" + $0.joined(separator: " || ") + ")" }

@@ -15,7 +15,9 @@ public struct OutputSchema: Sendable {
     public enum Source: Sendable, Equatable {
         case flowID, src4, dst4, src6, dst6, sport, dport, proto, ipVersion, icmpType, duration, endReason
         /// A field element in one direction: decoder column, which direction, aggregation and unit.
-        case field(column: Int, direction: Direction, aggregation: Aggregation, unit: FieldUnit)
+        case field(column: Int, direction: Direction, aggregation: Aggregation, unit: FieldUnit, none: UInt64?)
+        /// A derived field (`derive:`, resolved to decoder columns) evaluated for one direction.
+        case derived(expression: DeriveExpression, direction: Direction, aggregation: Aggregation, unit: FieldUnit)
     }
 
     /// Which side of a biflow a field column reads.
@@ -56,7 +58,16 @@ public struct OutputSchema: Sendable {
                 for (names, direction) in [(field.json.forward, Direction.forward), (field.json.reverse, .reverse), (field.json.combined, .combined)] {
                     for (element, name) in names.enumerated() {
                         cols.append(Column(name: name, source: .field(column: first + element, direction: direction,
-                                                                      aggregation: field.aggregation, unit: field.unit)))
+                                                                      aggregation: field.aggregation, unit: field.unit, none: field.none)))
+                    }
+                }
+            }
+            for field in module.derived {
+                guard let expression = field.expression.resolved({ decoder.firstColumn[$0] }) else { continue }
+                for (names, direction) in [(field.json.forward, Direction.forward), (field.json.reverse, .reverse), (field.json.combined, .combined)] {
+                    for name in names {
+                        cols.append(Column(name: name, source: .derived(expression: expression, direction: direction,
+                                                                        aggregation: field.aggregation, unit: field.unit)))
                     }
                 }
             }
@@ -98,29 +109,57 @@ public struct OutputSchema: Sendable {
             guard let f = firstSeen, let l = lastSeen else { return .absent }
             let first = min(flow.forward.values[f], flow.reverse?.values[f] ?? .max)
             let last = max(flow.forward.values[l], flow.reverse?.values[l] ?? 0)
-            return .number(last >= first ? (last - first) / 1000 : 0)
-        case let .field(column, direction, aggregation, unit):
+            // from the exported µs values, so DURATION = END - START exactly
+            let start = (Int64(bitPattern: first) &+ offset) / 1000, end = (Int64(bitPattern: last) &+ offset) / 1000
+            return .number(end >= start ? UInt64(end - start) : 0)
+        case let .field(column, direction, aggregation, unit, none):
             let raw: UInt64
+            // a direction whose value still means "no sample" does not take part
+            let fwd: UInt64? = flow.forward.values[column] == none ? nil : flow.forward.values[column]
+            let rev: UInt64? = flow.reverse.flatMap { $0.values[column] == none ? nil : $0.values[column] }
             switch direction {
             case .forward:
-                raw = flow.forward.values[column]
+                guard let f = fwd else { return .absent }
+                raw = f
             case .reverse:
-                guard let r = flow.reverse else {
+                guard flow.reverse != nil else {
                     // a one-way flow has zero counts backwards, and no min/max/first/last at all
                     switch aggregation {
                     case .sum, .or, .histogram: return .number(0)
                     default: return .absent
                     }
                 }
-                raw = r.values[column]
+                guard let v = rev else { return .absent }
+                raw = v
             case .combined:
-                raw = flow.reverse.map { aggregation.combine(flow.forward.values[column], $0.values[column]) } ?? flow.forward.values[column]
+                switch (fwd, rev) {
+                case let (f?, r?): raw = aggregation.combine(f, r)
+                case let (f?, nil): raw = f
+                case let (nil, r?): raw = r
+                case (nil, nil): return .absent
+                }
             }
-            if unit == .timestamp {
-                let epoch = Int64(bitPattern: raw) &+ offset
-                return .number(epoch > 0 ? UInt64(epoch) / 1000 : 0)
+            return Self.number(raw, unit, offset)
+        case let .derived(expression, direction, aggregation, unit):
+            let fwd = flow.forward.values, rev = flow.reverse?.values
+            let result: UInt64?
+            switch direction {
+            case .forward: result = expression.evaluate(own: fwd, peer: rev)
+            case .reverse: result = rev.flatMap { expression.evaluate(own: $0, peer: fwd) }
+            case .combined:
+                let a = expression.evaluate(own: fwd, peer: rev), b = rev.flatMap { expression.evaluate(own: $0, peer: fwd) }
+                result = a.map { x in b.map { aggregation.combine(x, $0) } ?? x } ?? b
             }
-            return .number(raw)
+            return result.map { Self.number($0, unit, offset) } ?? .absent
         }
+    }
+
+    /// A raw value as output: timestamps become epoch µs.
+    static func number(_ raw: UInt64, _ unit: FieldUnit, _ offset: Int64) -> Value {
+        if unit == .timestamp {
+            let epoch = Int64(bitPattern: raw) &+ offset
+            return .number(epoch > 0 ? UInt64(epoch) / 1000 : 0)
+        }
+        return .number(raw)
     }
 }

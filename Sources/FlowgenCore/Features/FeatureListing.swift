@@ -14,7 +14,9 @@ public struct FeatureListing: Sendable {
             var tags: [String] = []
             if m.always { tags.append("always on") } else if m.enabledByDefault { tags.append("on by default") }
             if !m.appliesTo.isEmpty { tags.append("applies to " + m.appliesTo.map(\.rawValue).joined(separator: "/")) }
-            if !m.requires.isEmpty { tags.append("requires " + m.requires.joined(separator: ",")) }
+            // a module that only requires others is a preset (e.g. `seed`): say what it selects
+            let isPreset = m.fields.isEmpty && m.derived.isEmpty && m.update == nil && m.defines.isEmpty && !m.requires.isEmpty
+            if !m.requires.isEmpty { tags.append((isPreset ? "preset: selects " : "requires ") + m.requires.joined(separator: ",")) }
             let pad = String(repeating: " ", count: max(1, width - m.name.count))
             out += m.name + pad + m.summary + (tags.isEmpty ? "" : " [" + tags.joined(separator: "; ") + "]") + "\n"
             guard withFields else { continue }
@@ -22,6 +24,10 @@ public struct FeatureListing: Sendable {
                 let names = (f.json.forward + f.json.reverse + f.json.combined)
                 let ie = f.ipfix.map { " ipfix \($0.enterprise == 0 ? "" : "\($0.enterprise)/")\($0.id)\($0.name.isEmpty ? "" : " " + $0.name)" } ?? ""
                 out += "    \(f.name): \(f.type.rawValue)\(f.count > 1 ? "[\(f.count)]" : "") \(f.aggregation.name) -> \(names.joined(separator: ", "))\(ie)\n"
+            }
+            for d in m.derived {
+                let names = d.json.forward + d.json.reverse + d.json.combined
+                out += "    \(d.name): derived at export (\(d.aggregation.name)) -> \(names.joined(separator: ", ")): \(d.source)\n"
             }
         }
         return out

@@ -57,7 +57,7 @@ public struct FeatureLoader: Sendable {
         guard let map = node.mapping else {
             throw reader.error(node, "the top level must be a mapping (name:, summary:, fields:, ...)")
         }
-        try reader.allowOnly(["name", "summary", "requires", "applies_to", "defines", "fields", "update",
+        try reader.allowOnly(["name", "summary", "requires", "applies_to", "defines", "fields", "update", "helpers",
                               "always", "default"], in: map, what: "feature")
         let directory = (specPath as NSString).deletingLastPathComponent
         let name = try reader.identifier(map, "name", required: true)!
@@ -84,6 +84,14 @@ public struct FeatureLoader: Sendable {
             guard let seq = fieldsNode.sequence else { throw reader.error(fieldsNode, "`fields` must be a list") }
             var seen = Set<String>()
             for item in seq {
+                if item.mapping?["derive"] != nil {
+                    let derived = try reader.derivedField(item)
+                    if !seen.insert(derived.name).inserted {
+                        throw reader.error(item, "field '\(derived.name)' is declared twice")
+                    }
+                    module.derived.append(derived)
+                    continue
+                }
                 let field = try reader.field(item)
                 if !seen.insert(field.name).inserted {
                     throw reader.error(item, "field '\(field.name)' is declared twice")
@@ -91,16 +99,8 @@ public struct FeatureLoader: Sendable {
                 module.fields.append(field)
             }
         }
-        if let updateNode = map["update"] {
-            guard let file = updateNode.string, !file.isEmpty, !file.contains("..") else {
-                throw reader.error(updateNode, "`update` must name a C file in the module's folder")
-            }
-            let path = (directory as NSString).appendingPathComponent(file)
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw reader.error(updateNode, "update file '\(file)' not found in \(directory)")
-            }
-            module.update = SourceText(text: text, file: path, line: 1)
-        }
+        module.update = try reader.cFile(map, "update", directory: directory)
+        module.helpers = try reader.cFile(map, "helpers", directory: directory)
         let updatedByBody = module.update != nil
         for field in module.fields where field.value == nil && !updatedByBody {
             throw FeatureError.malformed(file: specPath, line: Int(field.location.split(separator: ":").last ?? "1") ?? 1,
@@ -179,7 +179,7 @@ struct SpecReader {
 
     func field(_ node: Node) throws -> FieldSpec {
         guard let map = node.mapping else { throw error(node, "each field must be a mapping with name:, type:, aggregation:, ...") }
-        try allowOnly(["name", "type", "aggregation", "bins", "value", "initial", "json", "ipfix", "unit"], in: map, what: "field")
+        try allowOnly(["name", "type", "aggregation", "bins", "value", "initial", "json", "ipfix", "unit", "none"], in: map, what: "field")
         let name = try identifier(map, "name", required: true)!
         let typeName = try string(map, "type") ?? "u64"
         guard let type = CType(rawValue: typeName) else {
@@ -225,6 +225,14 @@ struct SpecReader {
             }
             spec.unit = unit
         }
+        if let noneNode = map["none"] {
+            let text = noneNode.string ?? ""
+            let parsed = text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+            guard let value = parsed, value <= type.max else {
+                throw error(noneNode, "field '\(name)': `none` must be a number that fits \(type.rawValue) (decimal or 0x hex)")
+            }
+            spec.none = value
+        }
         if let jsonNode = map["json"] {
             spec.json = try names(jsonNode, field: name, count: count)
         }
@@ -232,6 +240,19 @@ struct SpecReader {
             spec.ipfix = try ipfix(ipfixNode, field: name)
         }
         return spec
+    }
+
+    /// A C file named by `key`, read from the module's folder.
+    func cFile(_ map: Node.Mapping, _ key: String, directory: String) throws -> SourceText? {
+        guard let node = map[key] else { return nil }
+        guard let file = node.string, !file.isEmpty, !file.contains(".."), !file.hasPrefix("/") else {
+            throw error(node, "`\(key)` must name a C file in the module's folder")
+        }
+        let path = (directory as NSString).appendingPathComponent(file)
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw error(node, "\(key) file '\(file)' not found in \(directory)")
+        }
+        return SourceText(text: text, file: path, line: 1)
     }
 
     func cExpression(_ map: Node.Mapping, _ key: String) throws -> String? {

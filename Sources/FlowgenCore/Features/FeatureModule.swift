@@ -12,8 +12,12 @@ public struct FeatureModule: Sendable, Equatable {
     public var defines: [String]
     /// Record fields this module adds, in declaration order.
     public var fields: [FieldSpec]
+    /// Outputs computed at export from stored fields (`derive:`), in declaration order; no record room.
+    public var derived: [DerivedField] = []
     /// Per-packet C body (`update:` file), if any, with the file it came from for `#line`.
     public var update: SourceText?
+    /// File-scope C (`helpers:` file): functions such as bpf_loop callbacks, and maps of its own.
+    public var helpers: SourceText?
     /// Selected in every build (the `base` module).
     public var always: Bool
     /// Selected unless excluded with `-name` (ipv4, ipv6).

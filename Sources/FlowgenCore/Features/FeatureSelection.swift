@@ -45,7 +45,13 @@ public struct FeatureSelection: Sendable, Equatable {
             if excluded.contains(name), !(byName[name]!.always) { continue }
             try visit(name)
         }
+        try DerivedField.check(ordered)
         modules = ordered
+    }
+
+    /// A selection of exactly these modules (already resolved, in dependency order).
+    public init(modules: [FeatureModule]) {
+        self.modules = modules
     }
 
     /// Names of the selected modules, in order.

@@ -18,6 +18,8 @@ public struct FieldSpec: Sendable, Equatable {
     public var ipfix: IPFIXElement?
     /// Unit, which also tells the decoder how to present the value.
     public var unit: FieldUnit
+    /// The value that means "no sample yet" (e.g. a `min` still at its start); left out of output.
+    public var none: UInt64?
     /// Where the field was declared, for error messages.
     public var location: String
 

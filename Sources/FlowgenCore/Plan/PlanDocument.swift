@@ -26,6 +26,13 @@ public struct PlanDocument: Sendable {
             if let ie = f.ipfix { d["ipfix"] = ["id": Int(ie.id), "enterprise": Int(ie.enterprise), "name": ie.name] }
             return d
         }
+        // outputs the collector computes from stored fields; other loaders can evaluate them the same way
+        let derived: [[String: Any]] = plan.features.flatMap { m in
+            m.derived.map { d -> [String: Any] in
+                ["name": d.name, "feature": m.name, "derive": d.source, "aggregation": d.aggregation.name, "unit": d.unit.rawValue,
+                 "json": ["forward": d.json.forward, "reverse": d.json.reverse, "combined": d.json.combined]]
+            }
+        }
         let keyFields: [[String: Any]] = [
             ["name": "src", "offset": 0, "size": 16, "note": "IPv4 as ::ffff:a.b.c.d"],
             ["name": "dst", "offset": 16, "size": 16],
@@ -45,6 +52,7 @@ public struct PlanDocument: Sendable {
             "maps": ["flows": "fg_flows", "counters": "fg_counters"],
             "key": ["struct": "fg_flow_key", "size": FlowKey.byteSize, "fields": keyFields],
             "record": ["struct": "fg_record", "size": plan.layout.size, "fields": fields],
+            "derived": derived,
             "counters": KernelCounter.allCases.map(\.jsonName),
         ]
     }

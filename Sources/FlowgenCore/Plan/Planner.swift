@@ -44,4 +44,29 @@ public struct Planner: Sendable {
                     maxFlows: maxFlows,
                     defines: defines)
     }
+
+    /// Name of the tail-called program of stage `index` (1-based stages after the entry).
+    public static func stageProgram(_ index: Int) -> String { index == 0 ? entryProgram : "flowgen_stage_\(index)" }
+
+    /// The plan with its features spread over stages: `groups[0]` runs in the entry program, the
+    /// others in tail-called programs in order. Modules without per-packet code stay in stage 0;
+    /// every module must appear once.
+    public func split(_ plan: Plan, into groups: [[String]]) throws -> Plan {
+        let all = Set(plan.features.map(\.name))
+        var seen = Set<String>()
+        for name in groups.joined() {
+            guard all.contains(name), seen.insert(name).inserted else {
+                throw FeatureError.unknownFeature(name, available: plan.features.map(\.name))
+            }
+        }
+        let order = Dictionary(uniqueKeysWithValues: plan.features.enumerated().map { ($0.element.name, $0.offset) })
+        var first = groups.first ?? []
+        first += plan.features.map(\.name).filter { !seen.contains($0) }
+        // dependency order inside every stage, so generated code is stable
+        let rest = groups.dropFirst().filter { !$0.isEmpty }.map { $0.sorted { order[$0]! < order[$1]! } }
+        first.sort { order[$0]! < order[$1]! }
+        var out = plan
+        out.stages = ([first] + rest).enumerated().map { Stage(program: Self.stageProgram($0.offset), features: $0.element) }
+        return out
+    }
 }

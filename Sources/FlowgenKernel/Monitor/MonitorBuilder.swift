@@ -9,12 +9,15 @@ public struct MonitorBuilder {
     public let resources: ResourceLocator
     /// The clang driver.
     public let compiler: ClangCompiler
+    /// How far the plan may be split into tail-called stages.
+    public let stages: StagePolicy
 
     /// Creates a builder.
-    public init(plan: Plan, resources: ResourceLocator, compiler: ClangCompiler) {
+    public init(plan: Plan, resources: ResourceLocator, compiler: ClangCompiler, stages: StagePolicy = StagePolicy()) {
         self.plan = plan
         self.resources = resources
         self.compiler = compiler
+        self.stages = stages
     }
 
     /// Generates the C sources.
@@ -28,9 +31,10 @@ public struct MonitorBuilder {
         return (source, try compiler.compile(source, version: FlowgenVersion.string))
     }
 
-    /// Compiles, loads and verifies; the returned monitor's plan carries `verified_insns`.
-    public func load(replay: Bool = false, verbose: Bool = false) throws -> LoadedMonitor {
-        let (_, object) = try compile()
-        return try LoadedMonitor(plan: plan, object: object, replay: replay, verbose: verbose)
+    /// Compiles, loads and verifies, split into tail-called stages when one program does not fit;
+    /// the returned monitor's plan carries the stages and their `verified_insns`.
+    public func load(replay: Bool = false, verbose: Bool = false, log: @escaping (String) -> Void = { _ in }) throws -> LoadedMonitor {
+        try StageFitter(plan: plan, policy: stages, resources: resources, compiler: compiler, log: log)
+            .load(replay: replay, verbose: verbose)
     }
 }

@@ -8,6 +8,8 @@ public enum MonitorError: Error, CustomStringConvertible {
     case noInterface
     /// An interface name that does not exist.
     case unknownInterface(String)
+    /// No pipeline within the stage limits passes the verifier.
+    case doesNotFit(reason: String, hint: String)
 
     /// A message naming the thing and the fix.
     public var description: String {
@@ -20,6 +22,8 @@ public enum MonitorError: Error, CustomStringConvertible {
             return "no interface given: use -i IFACE (repeatable) or -a for every interface"
         case let .unknownInterface(name):
             return "no interface named '\(name)': list them with `ip link`"
+        case let .doesNotFit(reason, hint):
+            return "the selected features do not load: \(reason); \(hint)"
         }
     }
 }

@@ -1,0 +1,38 @@
+/// The templates of a plan and which one each flow uses: IPv4 or IPv6, with reverse elements when
+/// the responder's direction was seen (a biflow) or without them (a one-way flow).
+public struct IPFIXSchema: Sendable, Equatable {
+    /// Template id of IPv4 biflows.
+    public static let ipv4BiflowTemplateID: UInt16 = 256
+    /// Template id of IPv6 biflows.
+    public static let ipv6BiflowTemplateID: UInt16 = 257
+    /// Template id of IPv4 one-way flows.
+    public static let ipv4UniflowTemplateID: UInt16 = 258
+    /// Template id of IPv6 one-way flows.
+    public static let ipv6UniflowTemplateID: UInt16 = 259
+
+    /// Every template, in id order.
+    public let templates: [IPFIXTemplate]
+    /// The plan's modules, for listings.
+    public let features: [String]
+
+    /// Creates a schema; `templates` must hold the four ids above.
+    public init(templates: [IPFIXTemplate], features: [String]) {
+        self.templates = templates.sorted { $0.id < $1.id }
+        self.features = features
+        precondition(self.templates.map(\.id) == [256, 257, 258, 259], "a schema has the four flowgen templates")
+    }
+
+    /// The template of a flow.
+    public func template(for flow: Biflow) -> IPFIXTemplate {
+        let v6 = flow.forward.key.ipVersion == 6
+        return templates[(v6 ? 1 : 0) + (flow.reverse == nil ? 2 : 0)]
+    }
+
+    /// The Data Record of a flow.
+    public func record(for flow: Biflow, epochOffsetNs: Int64) -> IPFIXDataRecord {
+        template(for: flow).record(for: flow, epochOffsetNs: epochOffsetNs)
+    }
+
+    /// A template by id.
+    public func template(id: UInt16) -> IPFIXTemplate? { templates.first { $0.id == id } }
+}

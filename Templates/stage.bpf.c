@@ -1,0 +1,22 @@
+/* Stage {{N}}: a tail-called program. It re-reads the packet context stage 0
+ * left in fg_ctx (offsets only) and looks the flow up again by key; feature
+ * bodies re-check packet bounds through FG_PTR as everywhere. */
+static __always_inline void fg_update_{{N}}(struct __sk_buff *skb, struct fg_pkt *pkt, struct fg_record *rec)
+{
+{{UPDATES}}
+}
+
+SEC("tc")
+int {{PROGRAM}}(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct fg_pkt *pkt = bpf_map_lookup_elem(&fg_ctx, &zero);
+	if (!pkt)
+		return TC_ACT_UNSPEC;
+	struct fg_record *rec = bpf_map_lookup_elem(&fg_flows, &pkt->key);
+	if (!rec)
+		return TC_ACT_UNSPEC;
+	fg_update_{{N}}(skb, pkt, rec);
+	fg_dispatch_{{N}}(skb, pkt);
+	return TC_ACT_UNSPEC;
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+import CLibBPF
+@testable import FlowgenCore
+@testable import FlowgenKernel
+
+/// Feature modules heavy enough to force splits under a small stage budget.
+func writeHeavyModules() throws -> String {
+    let root = NSTemporaryDirectory() + "fgheavy-\(UUID().uuidString)"
+    func module(_ name: String, applies: String, field: String, aggregation: String, body: String) throws {
+        try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
+        try """
+        name: \(name)
+        summary: test module
+        applies_to: [\(applies)]
+        fields:
+          - name: \(field)
+            type: u64
+            aggregation: \(aggregation)
+            json: { forward: \(field.uppercased())_IN, reverse: \(field.uppercased())_OUT }
+        update: update.bpf.c
+        """.write(toFile: root + "/\(name)/feature.yaml", atomically: true, encoding: .utf8)
+        try body.write(toFile: root + "/\(name)/update.bpf.c", atomically: true, encoding: .utf8)
+    }
+    // byte loops over the payload: each iteration has its own bounds check, so they cost the verifier
+    try module("payload_sum", applies: "udp", field: "payload_sum", aggregation: "sum", body: """
+    __u64 acc = 0;
+    for (int i = 0; i < 48; i++) {
+    \t__u8 *b = FG_PTR(skb, pkt->payload_off + i, 1);
+    \tif (!b)
+    \t\tbreak;
+    \tacc += *b;
+    }
+    FG_SET(payload_sum, acc);
+    """)
+    try module("payload_xor", applies: "udp, tcp", field: "payload_xor", aggregation: "last", body: """
+    __u64 acc = 0;
+    for (int i = 0; i < 48; i++) {
+    \t__u8 *b = FG_PTR(skb, pkt->payload_off + i, 1);
+    \tif (!b)
+    \t\tbreak;
+    \tacc = (acc << 1) ^ *b;
+    }
+    FG_SET(payload_xor, acc);
+    """)
+    try module("syn_seen", applies: "tcp", field: "syn_seen", aggregation: "sum", body: """
+    if (pkt->tcp_flags & 0x02)
+    \tFG_SET(syn_seen, 1);
+    """)
+    return root
+}
+
+/// Tail-called stages: found automatically under a budget, remembered, and giving the same records.
+@Suite(.serialized) struct StageSplitTests {
+    let features = "tcp,icmp,payload_sum,payload_xor,syn_seen"
+
+    func traffic() -> [PacketBuilder] {
+        var out: [PacketBuilder] = []
+        for i in 0..<6 {
+            let payload = (0..<(10 + i * 7)).map { UInt8(truncatingIfNeeded: $0 * 31 + i) }
+            out.append(Packet.ethernet().ipv4().udp(sport: UInt16(1000 + i % 3), dport: 53, payload: payload))
+            out.append(Packet.ethernet().ipv6(src: "fd00::1", dst: "fd00::2").tcp(sport: 4000, dport: 80, flags: i == 0 ? [.syn] : [.ack], payload: payload))
+            out.append(Packet.ethernet().ipv4(src: "198.18.0.2", dst: "198.18.0.1").tcp(sport: 80, dport: 4000, flags: i == 0 ? [.syn, .ack] : [.ack, .psh], payload: payload))
+            out.append(Packet.ethernet().ipv4().icmpv4(type: 8, identifier: 3, sequence: UInt16(i)))
+        }
+        return out
+    }
+
+    func run(_ h: ProgramHarness) throws -> [FlowKey: FlowRecord] {
+        for (i, p) in traffic().enumerated() { try h.send(p, at: UInt64(1_000 + i)) }
+        return try h.records()
+    }
+
+    @Test func aSplitPipelineGivesTheSameRecordsAsOneProgram() throws {
+        try requireRoot()
+        let modules = try writeHeavyModules()
+        let cache = NSTemporaryDirectory() + "fgsplitcache-\(UUID().uuidString)"
+        defer {
+            try? FileManager.default.removeItem(atPath: modules)
+            try? FileManager.default.removeItem(atPath: cache)
+        }
+        let one = try ProgramHarness(features: features, featurePaths: [modules], stages: StagePolicy(maxStages: 1), cacheDirectory: cache)
+        #expect(one.monitor.plan.stages.count == 1)
+        let single = try #require(one.monitor.plan.stages[0].verifiedInstructions)
+        let base = try ProgramHarness(features: "tcp,icmp", cacheDirectory: cache).monitor.plan.stages[0].verifiedInstructions!
+        // a budget between "parser and base" and "everything" forces the heavy modules out of stage 0
+        let budget = base + (single - base) / 2
+        let split = try ProgramHarness(features: features, featurePaths: [modules], stages: StagePolicy(maxStages: 4, budget: budget), cacheDirectory: cache)
+        let stages = split.monitor.plan.stages
+        #expect(stages.count >= 2, "\(stages)")
+        #expect(stages[0].program == "flowgen_entry" && stages[0].features.contains("base"))
+        for stage in stages { #expect((stage.verifiedInstructions ?? .max) <= budget, "\(stage)") }
+        #expect(Set(stages.flatMap(\.features)) == Set(one.monitor.plan.features.map(\.name)))
+
+        let a = try run(one), b = try run(split)
+        #expect(a.count == 6) // 3 UDP, TCP v6, TCP v4 reverse, ICMP
+        #expect(a == b)
+        #expect(try split.counters()[.tailCallFailed] ?? 0 == 0)
+
+        // remembered: the next load does not search again, and finds the same split
+        let again = try ProgramHarness(features: features, featurePaths: [modules], stages: StagePolicy(maxStages: 4, budget: budget), cacheDirectory: cache)
+        #expect(again.monitor.plan.stages.map(\.features) == stages.map(\.features))
+        let remembered = try FileManager.default.contentsOfDirectory(atPath: cache + "/stage-plans")
+        #expect(!remembered.isEmpty)
+    }
+
+    @Test func refusingToSplitQuotesWhyOneProgramDoesNotFit() throws {
+        try requireRoot()
+        let modules = try writeHeavyModules()
+        defer { try? FileManager.default.removeItem(atPath: modules) }
+        do {
+            _ = try ProgramHarness(features: features, featurePaths: [modules], stages: StagePolicy(maxStages: 1, budget: 1000))
+            Issue.record("a plan over the budget loaded with --max-stages 1")
+        } catch let MonitorError.doesNotFit(reason, hint) {
+            #expect(reason.contains("flowgen_entry verified") && reason.contains("budget of 1000"))
+            #expect(hint.contains("--max-stages"))
+        }
+    }
+
+    @Test func aFailedTailCallIsCounted() throws {
+        try requireRoot()
+        let modules = try writeHeavyModules()
+        defer { try? FileManager.default.removeItem(atPath: modules) }
+        let one = try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 1))
+        let base = try ProgramHarness(features: "").monitor.plan.stages[0].verifiedInstructions!
+        let budget = base + ((one.monitor.plan.stages[0].verifiedInstructions ?? base) - base) / 2
+        let h = try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 2, budget: budget))
+        #expect(h.monitor.plan.stages.count == 2)
+        let udp = Packet.ethernet().ipv4().udp(sport: 1, dport: 2, payload: [1, 2, 3])
+        try h.send(udp)
+        #expect(try h.value("payload_sum", key4("198.18.0.1", "198.18.0.2", 1, 2, 17)) == 6)
+        // stages run only for packets their features apply to: TCP does not enter the UDP stage
+        try h.send(Packet.ethernet().ipv4().tcp(sport: 1, dport: 2, payload: [9]))
+        var key: UInt32 = 1
+        #expect(bpf_map_delete_elem(try h.monitor.pipeline.mapFD("fg_stages"), &key) == 0)
+        try h.send(udp)
+        #expect(try h.counters()[.tailCallFailed] == 1)
+        #expect(try h.value("packets", key4("198.18.0.1", "198.18.0.2", 1, 2, 17)) == 2)
+        #expect(try h.value("payload_sum", key4("198.18.0.1", "198.18.0.2", 1, 2, 17)) == 6)
+    }
+}
