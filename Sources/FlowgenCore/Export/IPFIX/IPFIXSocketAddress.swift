@@ -36,7 +36,8 @@ public struct IPFIXSocketAddress: Sendable, CustomStringConvertible {
 
     /// A new socket of this family (close-on-exec).
     public func socket(type: Int32) throws -> Int32 {
-        let fd = Glibc.socket(family, type | Int32(SOCK_CLOEXEC.rawValue), 0)
+        // O_CLOEXEC equals SOCK_CLOEXEC on Linux; the SOCK_CLOEXEC import differs between debug and release builds
+        let fd = Glibc.socket(family, type | O_CLOEXEC, 0)
         guard fd >= 0 else { throw IPFIXError.socket("socket()", errno) }
         return fd
     }

@@ -1,0 +1,84 @@
+/// Collector throughput and memory over a kernel flow table filled with synthetic flows.
+public struct CollectorBenchResult: Codable, Sendable {
+    /// One preset's figures.
+    public struct Entry: Codable, Sendable {
+        /// Preset name.
+        public var preset: String
+        /// Directions put in the kernel map (two per biflow).
+        public var directions: Int
+        /// Biflows they pair into.
+        public var biflows: Int
+        /// Bytes of one kernel record.
+        public var recordBytes: Int
+        /// Seconds to fill the map (batch updates; not part of the collector's cost).
+        public var fillSeconds: BenchSamples
+        /// Seconds of a pass over the full table in which no flow ends (batch read, decode, pairing).
+        public var activePassSeconds: BenchSamples
+        /// Seconds of a pass that ends and exports every flow: read, decode, pair, take each direction's
+        /// final value (lookup-and-delete), format JSON lines, write them to /dev/null.
+        public var exportPassSeconds: BenchSamples
+        /// Seconds of the export pass spent formatting and writing JSON.
+        public var formatSeconds: BenchSamples
+        /// Biflows exported per second by the export pass (median).
+        public var flowsPerSecond: Double
+        /// JSON bytes per exported flow.
+        public var jsonBytesPerFlow: Double
+        /// Peak resident memory above the pre-pass level during the active pass, per biflow.
+        public var peakBytesPerActiveFlow: Double
+        /// Peak resident memory above the pre-pass level during the export pass, per biflow.
+        public var peakBytesPerExportedFlow: Double
+        /// Resident memory still held after the passes, per biflow (malloc keeps freed pages).
+        public var retainedBytesPerFlow: Double
+        /// Target: at least this many biflows per second.
+        public var flowsPerSecondTarget: Double
+        /// Target: at most this many resident bytes per active biflow.
+        public var bytesPerFlowTarget: Double
+
+        /// Whether the throughput target is met.
+        public var throughputMet: Bool { flowsPerSecond >= flowsPerSecondTarget }
+        /// Whether the memory target is met (the larger of the two peaks counts).
+        public var memoryMet: Bool { Swift.max(peakBytesPerActiveFlow, peakBytesPerExportedFlow) <= bytesPerFlowTarget }
+    }
+
+    /// One entry per available preset.
+    public var entries: [Entry]
+    /// Export formats not measured, and why (IPFIX until its exporter exists).
+    public var unavailable: [String: String]
+
+    /// Missed targets.
+    public var misses: [String] {
+        var out: [String] = []
+        for e in entries {
+            if !e.throughputMet {
+                out.append("collector: \(e.preset) exports \(BenchFormat.rate(e.flowsPerSecond)) flows/s, target ≥ \(BenchFormat.rate(e.flowsPerSecondTarget))")
+            }
+            if !e.memoryMet {
+                out.append("collector: \(e.preset) peaks at \(Int(Swift.max(e.peakBytesPerActiveFlow, e.peakBytesPerExportedFlow))) resident bytes per flow, target ≤ \(Int(e.bytesPerFlowTarget))")
+            }
+        }
+        for (what, why) in unavailable.sorted(by: { $0.key < $1.key }) {
+            out.append("collector: \(what) \(why.split(separator: "\n").first ?? ""), its target is unchecked")
+        }
+        return out
+    }
+
+    /// The table.
+    public func render() -> String {
+        var table = BenchTable(title: "Collector: kernel table of synthetic flows, drained, decoded, merged, JSON lines to /dev/null (medians)",
+                               header: ["preset", "directions", "record B", "active pass s", "export pass s", "of it JSON s",
+                                        "flows/s", "target", "", "peak B/flow", "target", ""])
+        for e in entries {
+            table.add([e.preset, String(e.directions), String(e.recordBytes), BenchFormat.seconds(e.activePassSeconds.median),
+                       BenchFormat.seconds(e.exportPassSeconds.median), BenchFormat.seconds(e.formatSeconds.median),
+                       BenchFormat.rate(e.flowsPerSecond), "≥" + BenchFormat.rate(e.flowsPerSecondTarget), BenchFormat.verdict(e.throughputMet),
+                       String(Int(Swift.max(e.peakBytesPerActiveFlow, e.peakBytesPerExportedFlow))),
+                       "≤" + String(Int(e.bytesPerFlowTarget)), BenchFormat.verdict(e.memoryMet)])
+        }
+        for (what, why) in unavailable.sorted(by: { $0.key < $1.key }) {
+            table.add([what, why.hasPrefix("failed") ? "failed" : "not available"])
+            table.notes.append("\(what): \(why.split(separator: "\n").first ?? "")")
+        }
+        table.notes.append("flow = biflow (two directions); peak B/flow = VmHWM growth over the pass / biflows (the kernel map is not in it)")
+        return table.render()
+    }
+}

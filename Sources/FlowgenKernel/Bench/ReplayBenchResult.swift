@@ -1,0 +1,82 @@
+import Foundation
+
+/// Offline replay of one capture by `flowgen replay` and by other flow exporters, with the floor of
+/// kernel replay (one BPF_PROG_TEST_RUN call per packet).
+public struct ReplayBenchResult: Codable, Sendable {
+    /// One tool's figures.
+    public struct Tool: Codable, Sendable {
+        /// Tool name.
+        public var name: String
+        /// The command line that ran (the capture path abbreviated as FILE).
+        public var command: String
+        /// Wall seconds per run.
+        public var seconds: BenchSamples
+        /// CPU seconds (user + system) per wall second, median: the cores it kept busy.
+        public var coresUsed: Double
+    }
+
+    /// Whether `flowgen replay` exists in this build (the section is skipped otherwise).
+    public var available: Bool
+    /// Why not, when it is not.
+    public var reason: String?
+    /// Packets in the capture.
+    public var packets: Int
+    /// Flows in the capture.
+    public var flows: Int
+    /// flowgen and its peers.
+    public var tools: [Tool]
+    /// Peers that are not installed.
+    public var missingTools: [String]
+    /// Wall time of one test run of the return-only floor (repeat 1), µs: the least kernel replay can cost per packet.
+    public var testRunCallMicroseconds: Double?
+    /// That floor for the whole capture on the cores flowgen replay used, seconds.
+    public var floorSeconds: Double?
+    /// Targets: flowgen ≤ 1.5 × nfpcapd and ≤ 1.25 × the floor.
+    public var nfpcapdTarget = 1.5
+    /// See `nfpcapdTarget`.
+    public var floorTarget = 1.25
+
+    var flowgen: Tool? { tools.first { $0.name == "flowgen replay" } }
+    var nfpcapd: Tool? { tools.first { $0.name == "nfpcapd" } }
+
+    /// flowgen's time / nfpcapd's.
+    public var ratioToNfpcapd: Double? {
+        guard let f = flowgen, let n = nfpcapd, n.seconds.median > 0 else { return nil }
+        return f.seconds.median / n.seconds.median
+    }
+
+    /// flowgen's time / the kernel replay floor.
+    public var ratioToFloor: Double? {
+        guard let f = flowgen, let floor = floorSeconds, floor > 0 else { return nil }
+        return f.seconds.median / floor
+    }
+
+    /// Missed targets.
+    public var misses: [String] {
+        var out: [String] = []
+        if !available { out.append("replay: not available (\(reason ?? "")), its targets are unchecked") }
+        if let r = ratioToNfpcapd, r > nfpcapdTarget { out.append("replay: flowgen takes \(BenchFormat.ratio(r)) nfpcapd's time, target ≤ \(BenchFormat.ratio(nfpcapdTarget))") }
+        if let r = ratioToFloor, r > floorTarget { out.append("replay: flowgen takes \(BenchFormat.ratio(r)) the kernel replay floor, target ≤ \(BenchFormat.ratio(floorTarget))") }
+        return out
+    }
+
+    /// The table.
+    public func render() -> String {
+        var table = BenchTable(title: "Replay: \(packets) packets, \(flows) flows (medians)", header: ["tool", "seconds", "cores", "command"])
+        guard available else {
+            table.add(["flowgen replay", "not available", "", reason ?? ""])
+            return table.render()
+        }
+        for tool in tools {
+            table.add([tool.name, BenchFormat.seconds(tool.seconds.median), String(format: "%.2f", tool.coresUsed), tool.command])
+        }
+        if let floor = floorSeconds, let call = testRunCallMicroseconds {
+            table.add(["kernel replay floor", BenchFormat.seconds(floor), "", String(format: "%.2f µs per test-run call", call)])
+        }
+        for tool in missingTools { table.add([tool, "not installed"]) }
+        let ratios = [ratioToNfpcapd.map { "flowgen/nfpcapd \(BenchFormat.ratio($0)) (target ≤ \(BenchFormat.ratio(nfpcapdTarget))) \(BenchFormat.verdict($0 <= nfpcapdTarget))" },
+                      ratioToFloor.map { "flowgen/floor \(BenchFormat.ratio($0)) (target ≤ \(BenchFormat.ratio(floorTarget))) \(BenchFormat.verdict($0 <= floorTarget))" }]
+        table.notes += ratios.compactMap { $0 }
+        return table.render()
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import FlowgenCore
+import FlowgenKernel
+
+/// `flowgen bench`: measures flowgen's costs next to floor programs timed in the same run.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure per-packet cost, packet rate, collector, build and replay speed against their targets.",
+        discussion: """
+        Needs root. Prints tables on stdout (progress on stderr); every missed target is listed at the
+        end as MISS. The benchmark is not a test: it creates two network namespaces (198.18.0.0/15,
+        fd00::/8) for the end-to-end part and removes them, and never sends traffic elsewhere.
+
+          flowgen bench --quick                      everything, in about a minute
+          flowgen bench --only kernel --json k.json  per-packet cost only, all numbers as JSON
+        """)
+
+    @OptionGroup var compilerOptions: CompilerOptions
+
+    @Flag(help: "Fewer repetitions and smaller inputs (about a minute in all); same methods.")
+    var quick = false
+
+    @Option(help: ArgumentHelp("Run only these sections (comma-separated).", valueName: "kernel|e2e|collector|build|replay"))
+    var only: String?
+
+    @Option(help: ArgumentHelp("Also write every number (samples included) as JSON to FILE.", valueName: "file"))
+    var json: String?
+
+    @Option(name: .customLong("feature-path"), help: ArgumentHelp("Also load feature modules from DIR (repeatable).", valueName: "dir"))
+    var featurePaths: [String] = []
+
+    @Flag(name: .customLong("allow-unsafe-feature-path"), help: "Accept a feature path that users other than its owner can write to.")
+    var allowUnsafeFeaturePath = false
+
+    @Flag(name: .shortAndLong, help: "No progress messages.")
+    var quiet = false
+
+    func validate() throws {
+        _ = try sections()
+    }
+
+    func sections() throws -> [BenchSection] {
+        guard let only else { return BenchSection.allCases }
+        return try only.split(separator: ",").map {
+            let name = $0.trimmingCharacters(in: .whitespaces)
+            guard let section = BenchSection(rawValue: name) else {
+                throw ValidationError("unknown section '\(name)' for --only; choose from \(BenchSection.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return section
+        }
+    }
+
+    func run() throws {
+        var options = BenchOptions(resources: try ResourceLocator.locate(),
+                                   compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir))
+        if quick { options.useQuickProfile() }
+        options.sections = try sections()
+        options.featurePaths = featurePaths
+        options.allowUnsafeFeaturePath = allowUnsafeFeaturePath
+        options.flowgenExecutable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let quiet = self.quiet
+        let report = try BenchRunner(options: options) { message in
+            if !quiet { Console.info("bench: " + message) }
+        }.run()
+        print(report.render(), terminator: "")
+        if let json {
+            try report.json().write(to: URL(fileURLWithPath: json))
+        }
+        if !report.errors.isEmpty { throw ExitCode(1) }
+    }
+}

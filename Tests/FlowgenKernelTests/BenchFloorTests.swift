@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import FlowgenCore
+@testable import FlowgenKernel
+
+/// The benchmark's own programs compile and pass the verifier, and one short measurement of each
+/// path gives sane figures. The benchmark itself (`flowgen bench`) is not run here.
+@Suite(.serialized) struct BenchFloorTests {
+    func context() throws -> BenchContext {
+        let options = BenchOptions(resources: try ResourceLocator.locate(), compiler: ClangCompiler())
+        return try BenchContext(options: options, log: { _ in })
+    }
+
+    @Test func floorsCompileVerifyAndTimeSanely() throws {
+        try requireRoot()
+        let context = try context()
+        let returnOnly = try context.floors.returnOnly()
+        let minimal = try context.floors.minimal(maxFlows: 4096)
+        #expect(returnOnly.verifiedInstructions.first ?? 0 > 0)
+        #expect(minimal.verifiedInstructions.first ?? 0 > returnOnly.verifiedInstructions.first ?? 0)
+
+        let frame = BenchTraffic.ipv4TCP.frame
+        _ = try minimal.run(frame, repetitions: 100)
+        #expect(try minimal.flowCount() == 1)
+        var floor: [Double] = [], work: [Double] = []
+        for _ in 0..<5 {
+            floor.append(Double(try returnOnly.run(frame, repetitions: 20_000).durationNanoseconds))
+            work.append(Double(try minimal.run(frame, repetitions: 20_000).durationNanoseconds))
+        }
+        let f = BenchSamples(floor).median, w = BenchSamples(work).median
+        #expect(f > 0 && f < 10_000)
+        #expect(w > f, "a lookup and an atomic add cost more than returning (\(w) vs \(f) ns)")
+    }
+
+    @Test func newFlowDriverMakesEveryRepetitionANewFlow() throws {
+        try requireRoot()
+        let context = try context()
+        let driver = try context.floors.newFlowDriver()
+        let minimal = try context.floors.minimal(maxFlows: 4096)
+        let base = try context.loadMonitor(BenchFeatureSet(label: "base", kind: .preset, selection: "", preset: nil), maxFlows: 4096)
+        for traffic in BenchTraffic.allCases {
+            // measure() checks the map holds exactly one flow per repetition, and empties it.
+            #expect(try driver.measure(minimal, frame: traffic.frame, repetitions: 512) > 0)
+            #expect(try driver.measure(base, frame: traffic.frame, repetitions: 512) > 0)
+        }
+        #expect(try minimal.flowCount() == 0)
+    }
+
+    @Test func presetListResolvesAgainstTheCatalog() throws {
+        let context = try context()
+        let presets = context.presets.presets
+        #expect(presets.first { $0.name == "base" }?.resolve(in: context.catalog) == "")
+        #expect(presets.first { $0.name == "all" }?.resolve(in: context.catalog) == "all")
+        let sets = context.featureSets
+        #expect(sets.first?.label == "base")
+        #expect(sets.contains { $0.label == "base+tcp" && $0.selection == "tcp" })
+        // A preset whose modules do not exist yet is listed, as not available.
+        let missing = BenchPreset(name: "x", selection: "no_such_module", modules: ["no_such_module"])
+        #expect(missing.resolve(in: context.catalog) == nil)
+    }
+
+    @Test func samplesReportTheMedian() {
+        #expect(BenchSamples([3, 1, 2]).median == 2)
+        #expect(BenchSamples([4, 1, 3, 2]).median == 2.5)
+        #expect(BenchSamples([]).median == 0)
+    }
+}
