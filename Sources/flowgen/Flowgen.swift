@@ -15,5 +15,5 @@ struct Flowgen: ParsableCommand {
           flowgen run -i eth0                   attach, collect, export JSON lines
         """,
         version: FlowgenVersion.string,
-        subcommands: [FeaturesCommand.self, BuildCommand.self, RunCommand.self])
+        subcommands: [FeaturesCommand.self, BuildCommand.self, RunCommand.self, ReplayCommand.self, BenchCommand.self, LoadCommand.self, CollectCommand.self, UnloadCommand.self, StatusCommand.self, PurgeCommand.self])
 }

@@ -26,6 +26,11 @@ final class MessageLog {
         write(message)
     }
 
+    /// An error or warning line (shown even with -q).
+    func problem(_ message: String) {
+        write(message)
+    }
+
     /// A detail line (shown with -v).
     func detail(_ message: String) {
         guard verbose else { return }

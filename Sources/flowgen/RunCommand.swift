@@ -13,6 +13,9 @@ struct RunCommand: ParsableCommand {
 
           flowgen run -i eth0                          JSON lines on stdout
           flowgen run -a --format csv --output /var/log/flowgen
+          flowgen run --config /etc/default/flowgen --pin --metrics 127.0.0.1:9464
+
+        With -a, interfaces that appear later are attached too and ones that vanish are forgotten. With --pin, programs and maps are pinned under /sys/fs/bpf/flowgen/INSTANCE: if the process dies (even by SIGKILL) the programs keep counting, and the next `flowgen run --pin` with the same options adopts them and exports every packet counted meanwhile. --config FILE reads `key = value` lines named like the long options; the command line wins.
         """)
 
     @Option(name: [.short, .customLong("interface")], help: ArgumentHelp("Interface to monitor (repeatable).", valueName: "iface"))
@@ -33,6 +36,14 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write progress and error messages to FILE instead of stderr.", valueName: "file"))
     var log: String?
 
+    @Flag(help: "Pin programs and maps under /sys/fs/bpf/flowgen/INSTANCE so they outlive this process; adopt them when pinned already.")
+    var pin = false
+
+    @Option(help: ArgumentHelp("Read settings from FILE (`key = value` lines named like the long options); the command line wins.", valueName: "file"))
+    var config: String?
+
+    @OptionGroup var instanceOptions: InstanceOptions
+    @OptionGroup var collectorOptions: CollectorOptions
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var expiryOptions: ExpiryOptions
     @OptionGroup var featureOptions: FeatureOptions
@@ -40,6 +51,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var logOptions: LogOptions
 
     func validate() throws {
+        // with --config the settings are checked once merged, in run()
+        if config != nil { return }
         if interfaces.isEmpty && !all { throw ValidationError("no interface given: use -i IFACE (repeatable) or -a for every interface") }
         if !interfaces.isEmpty && all { throw ValidationError("use either -i or -a, not both") }
         guard interval.isFinite, interval >= 0, interval <= 86_400 else {
@@ -49,10 +62,14 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let config {
+            var merged = try ConfigArguments.parse(RunCommand.self, config: config, subcommand: "run")
+            merged.config = nil
+            return try merged.run()
+        }
         let messages = try MessageLog(path: log, quiet: logOptions.quiet, verbose: logOptions.verbose)
         try Privileges.require()
-        let names = all ? TCAttachment.allInterfaces().filter { $0 != "lo" } : interfaces
-        for name in names where if_nametoindex(name) == 0 {
+        for name in interfaces where if_nametoindex(name) == 0 {
             throw MonitorError.unknownInterface(name)
         }
         try outputOptions.checkDestination()
@@ -60,26 +77,38 @@ struct RunCommand: ParsableCommand {
         let catalog = try featureOptions.catalog()
         let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)
         let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
-                                     compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir))
-        let monitor = try builder.load(verbose: logOptions.verbose)
-        messages.info("loaded \(monitor.plan.entryProgram) [\(plan.features.map(\.name).joined(separator: ","))]"
-                      + (monitor.object.cacheHit ? " (cached object)" : ""))
-
-        let exporter = try outputOptions.makeExporter(plan: monitor.plan, epochOffsetNs: MonotonicClock.epochOffsetNs)
-        let options = LiveMonitor.Options(interfaces: names, directions: direction.directions, interval: interval,
-                                          duration: duration, policy: expiryOptions.policy)
-        let live = try LiveMonitor(monitor: monitor, options: options, exporter: exporter) { messages.detail($0) }
-        let stop = StopSignal()
-        stop.install()
-        try live.attach()
-        messages.info("monitoring \(names.joined(separator: ", ")) (\(direction.rawValue)); stop with Ctrl-C")
-        try live.run(until: stop)
-        try exporter.close()
-        let counters = try monitor.counters().filter { $0.value > 0 }
-        if !counters.isEmpty {
-            messages.info("kernel counters: " + counters.sorted { $0.key.rawValue < $1.key.rawValue }
-                .map { "\($0.key.jsonName)=\($0.value)" }.joined(separator: " "))
+                                     compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
+                                     stages: featureOptions.stagePolicy)
+        let metrics = CollectorMetrics()
+        let server = try collectorOptions.makeServer(metrics)
+        let exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs) { messages.info($0) }
+        let request = InstanceRequest(name: instanceOptions.instance, features: featureOptions.features,
+                                      featurePaths: featureOptions.featurePaths,
+                                      allowUnsafeFeaturePath: featureOptions.allowUnsafeFeaturePath,
+                                      interfaces: interfaces, allInterfaces: all, directions: direction.directions, pin: pin)
+        let instance: MonitorInstance
+        do {
+            instance = try MonitorInstance.start(request, plan: plan, load: {
+                let monitor = try builder.load(verbose: logOptions.verbose) { messages.detail($0) }
+                messages.info("loaded \(monitor.plan.entryProgram) [\(plan.features.map(\.name).joined(separator: ","))]"
+                              + (monitor.object.cacheHit ? " (cached object)" : ""))
+                return monitor
+            }, log: { Collecting.logLine($0, messages) })
+        } catch {
+            try? exporter.close()
+            throw error
         }
+        if instance.adopted {
+            messages.info("adopted pinned instance \(instance.paths.name) [\(instance.state.featureNames.joined(separator: ","))]: "
+                          + "its programs kept counting; flows counted meanwhile are exported")
+        } else if pin {
+            messages.info("pinned instance \(instance.paths.name) in \(instance.paths.pinDirectory)")
+        }
+        let watched = all ? "every interface but lo, also new ones" : interfaces.joined(separator: ", ")
+        messages.info("monitoring \(watched) (\(direction.rawValue)); stop with Ctrl-C")
+        let options = CollectorService.Options(interval: interval, duration: duration, policy: expiryOptions.policy,
+                                               highWater: collectorOptions.highWater / 100, onStop: .removeInstance)
+        try Collecting.run(instance: instance, exporter: exporter, options: options, server: server, metrics: metrics, messages: messages)
     }
 }
 

@@ -50,9 +50,9 @@ public final class FlowCollector {
     let firstSeen: Int?
     let lastSeen: Int?
     /// Next FLOW_ID.
-    public private(set) var nextFlowID: UInt64 = 1
+    public internal(set) var nextFlowID: UInt64 = 1
     /// Biflows exported so far.
-    public private(set) var exportedTotal: UInt64 = 0
+    public internal(set) var exportedTotal: UInt64 = 0
 
     /// Creates a collector.
     public init(plan: Plan, source: FlowTableSource, exporter: FlowExporter, policy: ExpiryPolicy = ExpiryPolicy()) {

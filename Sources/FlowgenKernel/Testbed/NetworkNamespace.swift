@@ -212,7 +212,7 @@ public final class NetworkNamespace: @unchecked Sendable, CustomStringConvertibl
         } else {
             return false
         }
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | O_CLOEXEC, 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         let status: Int32

@@ -1,0 +1,79 @@
+import Foundation
+import FlowgenCore
+
+/// Hands exported batches to a background thread that formats and writes them, in order, so the
+/// workers wait at a pass only for the table work, not for JSON/CSV/IPFIX output. `drain()` waits
+/// until everything handed over is written; the first error of the inner exporter is rethrown by
+/// the next `export`, `drain` or `close`.
+final class ReplayExportQueue: FlowExporter, @unchecked Sendable {
+    private let inner: FlowExporter
+    private let condition = NSCondition()
+    private var pending: [[Biflow]] = []
+    private var busy = false
+    private var stopping = false
+    private var failure: (any Error)?
+    private var thread: Thread?
+
+    init(inner: FlowExporter) {
+        self.inner = inner
+        let thread = Thread { [unowned self] in self.loop() }
+        thread.name = "flowgen-replay-export"
+        self.thread = thread
+        thread.start()
+    }
+
+    deinit { stop() }
+
+    func export(_ flows: [Biflow]) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        if let failure { throw failure }
+        guard !flows.isEmpty else { return }
+        pending.append(flows)
+        condition.broadcast()
+    }
+
+    /// Waits until every batch handed over has been written.
+    func drain() throws {
+        condition.lock()
+        defer { condition.unlock() }
+        while (!pending.isEmpty || busy) && failure == nil { condition.wait() }
+        if let failure { throw failure }
+    }
+
+    /// Drains, stops the thread and closes the inner exporter.
+    func close() throws {
+        defer { stop() }
+        try drain()
+        try inner.close()
+    }
+
+    /// Stops the background thread (idempotent); batches not yet written are dropped.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while thread != nil { condition.wait() }
+        condition.unlock()
+    }
+
+    private func loop() {
+        condition.lock()
+        while true {
+            while pending.isEmpty && !stopping { condition.wait() }
+            if stopping { break }
+            let batch = pending.removeFirst()
+            busy = true
+            condition.unlock()
+            var error: (any Error)?
+            do { try inner.export(batch) } catch let e { error = e }
+            condition.lock()
+            busy = false
+            if let error, failure == nil { failure = error }
+            condition.broadcast()
+        }
+        thread = nil
+        condition.broadcast()
+        condition.unlock()
+    }
+}

@@ -1,0 +1,207 @@
+import CLibBPF
+import FlowgenCore
+
+/// The flow table as the collector reads it during a replay. At a pass it presents only the
+/// directions that could end at that instant, each with its reverse direction, instead of the
+/// whole table; at the end (and when the plan lacks the timestamps) it presents every entry.
+///
+/// The result is exactly that of a full pass: a biflow ends when both directions are quiet for
+/// the idle timeout, or its earliest direction is older than the active timeout, or one direction
+/// carries FIN/RST and both are quiet for the end-of-flow delay; in each case at least one
+/// direction passes the raw test below, and the collector then decides on the whole pair with
+/// its own rules. A pass then costs one batch read and a scan of raw bytes per entry instead of
+/// decoding and pairing every active flow each second of capture time.
+final class ReplayFlowSource: FlowTableSource {
+    /// What `forEachEntry` presents.
+    enum Mode {
+        /// Every entry, removed from the map when exported.
+        case all
+        /// Every entry, for the export at the end of the capture: no worker runs any more, so the
+        /// values read are final and exported flows are not deleted one by one (the table is discarded).
+        case final
+        /// The directions that could end at capture time `now`, and their reverse directions.
+        case candidates(now: UInt64)
+    }
+
+    /// A field's place in the record.
+    struct Field {
+        let offset: Int
+        let size: Int
+
+        init?(_ decoder: RecordDecoder, _ name: String) {
+            guard let column = decoder.firstColumn[name] else { return nil }
+            offset = decoder.columns[column].offset
+            size = decoder.columns[column].size
+        }
+
+        @inline(__always)
+        func load(_ record: UnsafeRawPointer) -> UInt64 {
+            switch size {
+            case 8: return record.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            case 4: return UInt64(record.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            case 2: return UInt64(record.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+            default: return UInt64(record.load(fromByteOffset: offset, as: UInt8.self))
+            }
+        }
+    }
+
+    var mode: Mode = .all
+    /// Present every entry at every pass, as a plain collector source does (tests compare both).
+    var presentsEveryEntry = false
+    let table: FlowTable
+    let policy: ExpiryPolicy
+    let icmpKeyed: Bool
+    let firstSeen: Field?
+    let lastSeen: Field?
+    let tcpFlags: Field?
+    /// Entries in the table and directions presented at the last read.
+    private(set) var lastRead = (entries: 0, presented: 0)
+    /// After a candidates read: the earliest instant at which a flow not presented could end (a
+    /// lower bound: each direction's own idle, active and FIN/RST deadline), and for each presented
+    /// biflow its keys and the earliest instant it could end, to be kept if the pass does not export it.
+    private(set) var boundOfOthers: UInt64 = .max
+    private(set) var presentedPairs: [(key: FlowKey, reverse: FlowKey, bound: UInt64)] = []
+    /// Keys the collector removed (exported) since the last read.
+    private(set) var removed = Set<FlowKey>()
+    /// Values of the directions presented at a pass: while the workers wait they are final, so the
+    /// collector's removals take them from here and the keys are deleted in one batch afterwards.
+    private var presentedValues: [FlowKey: [UInt8]] = [:]
+    private var pendingDeletes: [UInt8] = []
+
+    init(table: FlowTable, decoder: RecordDecoder, policy: ExpiryPolicy) {
+        self.table = table
+        self.policy = policy
+        self.icmpKeyed = decoder.plan.defines.contains("FG_WITH_ICMP_KEY")
+        firstSeen = Field(decoder, "first_seen")
+        lastSeen = Field(decoder, "last_seen")
+        tcpFlags = Field(decoder, "tcp_flags")
+    }
+
+    func forEachEntry(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) throws {
+        let snapshot = try table.snapshot()
+        let k = snapshot.keySize, v = snapshot.valueSize, count = snapshot.count
+        guard case let .candidates(now) = mode, firstSeen != nil, lastSeen != nil, !presentsEveryEntry else {
+            lastRead = (count, count)
+            boundOfOthers = 0 // nothing known: every pass must run
+            presentedPairs.removeAll()
+            presentedValues.removeAll()
+            snapshot.keys.withUnsafeBytes { keys in
+                snapshot.values.withUnsafeBytes { values in
+                    for i in 0..<count {
+                        body(UnsafeRawBufferPointer(rebasing: keys[i * k..<(i + 1) * k]),
+                             UnsafeRawBufferPointer(rebasing: values[i * v..<(i + 1) * v]))
+                    }
+                }
+            }
+            return
+        }
+        presentedValues.removeAll(keepingCapacity: true)
+        var candidates: [(key: FlowKey, deadline: Deadline)] = []
+        var others = UInt64.max
+        snapshot.keys.withUnsafeBytes { keys in
+            snapshot.values.withUnsafeBytes { values in
+                for i in 0..<count {
+                    let value = values.baseAddress! + i * v
+                    let deadline = self.deadline(value)
+                    guard deadline.instant <= now else {
+                        others = min(others, deadline.instant)
+                        continue
+                    }
+                    let keyBytes = UnsafeRawBufferPointer(rebasing: keys[i * k..<(i + 1) * k])
+                    let key = FlowKey(bytes: keyBytes)
+                    let valueBytes = UnsafeRawBufferPointer(start: value, count: v)
+                    presentedValues[key] = Array(valueBytes)
+                    candidates.append((key, deadline))
+                    body(keyBytes, valueBytes)
+                }
+            }
+        }
+        // the other direction of each candidate, straight from the map (the table is still: every worker waits)
+        presentedPairs.removeAll(keepingCapacity: true)
+        for (key, deadline) in candidates {
+            let reverse = key.reversed(icmpKeyed: icmpKeyed)
+            var pair = deadline
+            if reverse != key, let value = try presentedValues[reverse] ?? table.lookup(reverse.bytes) {
+                pair = value.withUnsafeBytes { deadline.combined(with: self.deadline($0.baseAddress!)) }
+                if presentedValues.updateValue(value, forKey: reverse) == nil {
+                    reverse.bytes.withUnsafeBytes { kb in value.withUnsafeBytes { vb in body(kb, vb) } }
+                }
+            }
+            presentedPairs.append((key, reverse, pair.instant))
+        }
+        boundOfOthers = others
+        removed.removeAll(keepingCapacity: true)
+        lastRead = (count, presentedValues.count)
+    }
+
+    /// When a direction (or a biflow) could end at the earliest if no packet came: idle, active, or
+    /// FIN/RST + the end-of-flow delay. A biflow's quiet time counts from its latest packet, its age
+    /// from its earliest; FIN/RST in either direction is assumed to end it (a lower bound).
+    struct Deadline {
+        var first: UInt64
+        var last: UInt64
+        var finOrReset: Bool
+        let policy: ExpiryPolicy
+
+        var instant: UInt64 {
+            // a zero delay ends a flow even before its last packet's time (the collector's quiet time is 0 then)
+            if policy.idleTimeoutNs == 0 || (finOrReset && policy.endQuietNs == 0) { return 0 }
+            var t = Self.add(last, policy.idleTimeoutNs)
+            t = min(t, Self.add(first, policy.activeTimeoutNs))
+            if finOrReset { t = min(t, Self.add(last, policy.endQuietNs)) }
+            return t
+        }
+
+        func combined(with other: Deadline) -> Deadline {
+            Deadline(first: min(first, other.first), last: max(last, other.last), finOrReset: finOrReset || other.finOrReset, policy: policy)
+        }
+
+        static func add(_ a: UInt64, _ b: UInt64) -> UInt64 {
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            return overflow ? .max : sum
+        }
+    }
+
+    @inline(__always)
+    private func deadline(_ value: UnsafeRawPointer) -> Deadline {
+        Deadline(first: firstSeen!.load(value), last: lastSeen!.load(value),
+                 finOrReset: tcpFlags.map { $0.load(value) & 0x05 != 0 } ?? false, policy: policy)
+    }
+
+    /// After a pass: the earliest instant at which a flow present in the table could end, from the
+    /// last candidates read and what the collector removed since (0 when unknown: every pass must run).
+    func nextDeadline() -> UInt64 {
+        var bound = boundOfOthers
+        for pair in presentedPairs where !removed.contains(pair.key) && !removed.contains(pair.reverse) {
+            bound = min(bound, pair.bound)
+        }
+        return bound
+    }
+
+    func remove(key: [UInt8]) throws -> [UInt8]? {
+        if case .final = mode { return nil } // the collector keeps the values it read
+        let flowKey = key.withUnsafeBytes { FlowKey(bytes: $0) }
+        removed.insert(flowKey)
+        if case .candidates = mode, let value = presentedValues[flowKey] {
+            pendingDeletes.append(contentsOf: key)
+            return value
+        }
+        return try table.lookupAndDelete(key)
+    }
+
+    /// Deletes the directions the collector removed at this pass, in one batch call.
+    func commitRemovals() throws {
+        defer { pendingDeletes.removeAll(keepingCapacity: true) }
+        let keySize = table.keySize
+        let total = pendingDeletes.count / keySize
+        guard total > 0 else { return }
+        var count = UInt32(total)
+        let rc = pendingDeletes.withUnsafeBytes { bpf_map_delete_batch(table.fd, $0.baseAddress, &count, nil) }
+        if rc == 0 && Int(count) == total { return }
+        // kernels without batch deletion, or a batch stopped early: delete the rest one by one
+        let done = rc == 0 ? Int(count) : 0
+        for i in done..<total {
+            try table.delete(Array(pendingDeletes[(i * keySize)..<((i + 1) * keySize)]))
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import FlowgenCore
+import FlowgenKernel
+
+/// The part `run` and `collect` share once an instance is held: serve metrics, run the collector
+/// until a signal or the duration, close the exporter and print the summary.
+enum Collecting {
+    static func run(instance: MonitorInstance, exporter: FlowExporter, options: CollectorService.Options,
+                    server: MetricsServer?, metrics: CollectorMetrics, messages: MessageLog) throws {
+        let service = CollectorService(instance: instance, exporter: exporter, options: options, metrics: metrics,
+                                       log: { logLine($0, messages) })
+        let stop = StopSignal()
+        stop.install()
+        if let server {
+            server.start()
+            messages.info("serving metrics at http://\(server.address)/metrics (port \(server.port))")
+        }
+        defer { server?.stop() }
+        let summary = try service.run(until: stop)
+        try exporter.close()
+        var line = "exported \(summary.exported) flows"
+        if summary.evicted > 0 { line += ", \(summary.evicted) of them early for lack of room in the table" }
+        if summary.failedPasses > 0 { line += ", \(summary.failedPasses) collector passes failed" }
+        messages.info(line)
+        let all: [KernelCounter: UInt64] = (try? instance.maps.counters.kernelCounters()) ?? [:]
+        let counters = all.filter { $0.value > 0 }
+        if !counters.isEmpty {
+            messages.info("kernel counters: " + counters.sorted { $0.key.rawValue < $1.key.rawValue }
+                .map { "\($0.key.jsonName)=\($0.value)" }.joined(separator: " "))
+        }
+    }
+
+    /// Pass statistics are details (-v), interface changes and evictions news (hidden by -q),
+    /// errors and warnings always shown.
+    static func logLine(_ text: String, _ messages: MessageLog) {
+        if text.hasPrefix("pass:") {
+            messages.detail(text)
+        } else if text.hasPrefix("error:") || text.hasPrefix("warning:") {
+            messages.problem(text)
+        } else {
+            messages.info(text)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import FlowgenCore
+import FlowgenKernel
+
+/// `flowgen replay`: run capture files through the generated program and export their biflows.
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Run pcap/pcapng captures through a monitor and export their biflows.",
+        discussion: """
+        Every packet runs through the same generated and verified program as `run` uses, with \
+        BPF_PROG_TEST_RUN, stamped with its capture time: flow start/end are packet timestamps and \
+        the idle/active timeouts are evaluated in capture time, so the same capture gives the same \
+        flows every time. The files are replayed in order as one capture; at its end every remaining \
+        flow is exported with end reason "end of capture".
+
+        Reads pcap (µs, ns) and pcapng captures of Ethernet, raw IP, Linux cooked (SLL, SLL2) and \
+        BSD loopback links. A damaged file or one of another link type is reported in one line; the \
+        flows of the packets before the damage and of the other files are still exported, and the \
+        exit status is 1. Needs root (CAP_BPF).
+
+          flowgen replay trace.pcap                          JSON lines on stdout
+          flowgen replay --format csv a.pcapng b.pcap --stats-json stats.json
+        """)
+
+    @Argument(help: ArgumentHelp("Capture files (pcap or pcapng), replayed in order.", valueName: "file"))
+    var files: [String] = []
+
+    @Option(name: .customLong("stats-json"), help: ArgumentHelp(
+        "Write the replay's statistics (packets read, run, not IP, truncated, kernel counters, flows, duration) as JSON to FILE.",
+        valueName: "file"))
+    var statsJSON: String?
+
+    @Option(help: ArgumentHelp("Write progress and error messages to FILE instead of stderr.", valueName: "file"))
+    var log: String?
+
+    @Option(name: .customLong("threads"), help: .hidden)
+    var threads: Int?
+
+    @OptionGroup var outputOptions: OutputOptions
+    @OptionGroup var expiryOptions: ExpiryOptions
+    @OptionGroup var featureOptions: FeatureOptions
+    @OptionGroup var compilerOptions: CompilerOptions
+    @OptionGroup var logOptions: LogOptions
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("no capture file given: flowgen replay FILE [FILE...]") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
+    }
+
+    func run() throws {
+        let messages = try MessageLog(path: log, quiet: logOptions.quiet, verbose: logOptions.verbose)
+        try Privileges.require()
+        try outputOptions.checkDestination()
+        if let statsJSON { try Self.checkWritable(statsJSON) }
+
+        let catalog = try featureOptions.catalog()
+        let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)
+        let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
+                                     compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
+                                     stages: featureOptions.stagePolicy)
+        let monitor = try builder.load(replay: true, verbose: logOptions.verbose) { messages.detail($0) }
+        messages.info("loaded \(monitor.plan.entryProgram) [\(plan.features.map(\.name).joined(separator: ","))]"
+                      + (monitor.object.cacheHit ? " (cached object)" : "") + " for replay")
+
+        // capture timestamps are already Unix time
+        let exporter = try outputOptions.makeExporter(plan: monitor.plan, epochOffsetNs: { 0 })
+        let options = ReplayOptions(policy: expiryOptions.policy, workers: threads)
+        let replay = try CaptureReplay(monitor: monitor, exporter: exporter, options: options) { messages.detail($0) }
+        let statistics = try replay.run(files: files)
+        try exporter.close()
+
+        if let statsJSON {
+            do {
+                try Data(statistics.json().utf8).write(to: URL(fileURLWithPath: statsJSON), options: .atomic)
+            } catch {
+                throw ValidationErrorText("cannot write --stats-json '\(statsJSON)': \(error.localizedDescription)")
+            }
+        }
+        let rate = Int(statistics.packetsPerSecond.rounded())
+        messages.info("replayed \(statistics.packetsRead) packets from \(files.count) file(s) in "
+                      + String(format: "%.3f", statistics.durationSeconds) + " s (\(rate) packets/s, \(statistics.workers) threads): "
+                      + "\(statistics.flowsExported) flows exported")
+        var notRun: [String] = []
+        if statistics.notIP > 0 { notRun.append("\(statistics.notIP) not IP") }
+        if statistics.truncated > 0 { notRun.append("\(statistics.truncated) truncated") }
+        if statistics.refused > 0 { notRun.append("\(statistics.refused) refused by the kernel") }
+        if !notRun.isEmpty { messages.info("packets not run: " + notRun.joined(separator: ", ")) }
+        let counters = statistics.kernelCounters.filter { $0.value > 0 }
+        if !counters.isEmpty {
+            messages.info("kernel counters: " + counters.sorted { $0.key.rawValue < $1.key.rawValue }
+                .map { "\($0.key.jsonName)=\($0.value)" }.joined(separator: " "))
+        }
+        let failed = statistics.failedFiles
+        for file in failed {
+            // one line per file, on stderr even with --log or -q: the exit status says something failed
+            FileHandle.standardError.write(Data("flowgen: error: \(file.error ?? file.path)\n".utf8))
+        }
+        if !failed.isEmpty { throw ExitCode.failure }
+    }
+
+    /// Fails before the replay when the statistics file cannot be created where asked.
+    static func checkWritable(_ path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        guard access(dir.isEmpty ? "." : dir, W_OK | X_OK) == 0 else {
+            throw ValidationErrorText("cannot write --stats-json '\(path)': its directory is missing or not writable")
+        }
+    }
+}

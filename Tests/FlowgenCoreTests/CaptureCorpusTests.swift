@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+@testable import FlowgenCore
+
+/// The reader against the tcpdump project's 830 test captures (many deliberately malformed) in
+/// `../shared/pcaps`: every file ends, cleanly or with a one-line error, and where Wireshark's
+/// `capinfos` reads a file of a supported link type to its end, both count the same packets.
+@Suite struct CaptureCorpusTests {
+    /// `../shared/pcaps/tcpdump-tests` beside the source tree, or where `FLOWGEN_PCAP_CORPUS` points.
+    static let corpus = ProcessInfo.processInfo.environment["FLOWGEN_PCAP_CORPUS"]
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../../shared/pcaps/tcpdump-tests").standardized.path
+
+    @Test func everyCorpusFileEndsAndAgreesWithCapinfos() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpus).sorted()
+        try #require(names.count >= 800, "the capture corpus is missing at \(Self.corpus)")
+
+        // capinfos (wireshark-common, installed with tshark): one process for every file
+        let capinfos = Process()
+        capinfos.executableURL = URL(fileURLWithPath: "/usr/bin/capinfos")
+        capinfos.arguments = ["-c", "-T", "-M", "-r"] + names.map { Self.corpus + "/" + $0 }
+        let out = Pipe(), err = Pipe()
+        capinfos.standardOutput = out
+        capinfos.standardError = err
+        try capinfos.run()
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        capinfos.waitUntilExit()
+        var reference: [String: Int] = [:]
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: "\t")
+            if f.count == 2, let n = Int(f[1]) { reference[URL(fileURLWithPath: String(f[0])).lastPathComponent] = n }
+        }
+        try #require(reference.count > 700, "capinfos listed \(reference.count) files")
+
+        var compared = 0, refused = 0, damaged = 0
+        for name in names {
+            let path = Self.corpus + "/" + name
+            var count = 0
+            var failure: CaptureError?
+            do {
+                let reader = try CaptureReader(path: path)
+                while try reader.next() != nil { count += 1 }
+            } catch let error as CaptureError {
+                failure = error
+            }
+            if let failure {
+                #expect(!failure.description.contains("\n") && failure.description.hasPrefix(path + ": "))
+                if case .unsupportedLinkType = failure { refused += 1 } else { damaged += 1 }
+            }
+            // capinfos complains about damage on stderr, naming the file
+            let capinfosComplained = errors.contains("\"\(name)\"")
+            guard let expected = reference[name], failure == nil || !capinfosComplained else { continue }
+            if case .unsupportedLinkType = failure { continue }
+            #expect(failure == nil, "\(name): capinfos reads \(expected) packets, replay stops: \(failure!)")
+            #expect(count == expected, "\(name): \(count) packets, capinfos \(expected)")
+            compared += 1
+        }
+        #expect(compared > 450)
+        print("corpus: \(names.count) files, \(compared) compared with capinfos, \(refused) of unsupported link types, \(damaged) damaged")
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+@testable import FlowgenCore
+
+/// The pure parts of operations: `--config` files, early eviction, FLOW_ID resumption and the
+/// Prometheus page.
+@Suite struct OperationsCoreTests {
+    let options: [ConfigFile.Option] = [
+        .init(long: "interface", short: "i", isFlag: false), .init(long: "all", short: "a", isFlag: true),
+        .init(long: "interval", isFlag: false), .init(long: "idle-timeout", isFlag: false),
+        .init(long: "quiet", short: "q", isFlag: true), .init(long: "verbose", short: "v", isFlag: true),
+        .init(long: "features", isFlag: false), .init(long: "config", isFlag: false),
+    ]
+
+    @Test func configLinesBecomeArgumentsBeforeTheCommandLine() throws {
+        let file = try ConfigFile(text: """
+            # comment
+            interface = eth0
+            interface = eth1
+
+            idle_timeout = 30
+            features = "tcp,icmp"
+            verbose = yes
+            quiet = false
+            """, path: "f.conf")
+        #expect(file.entries.count == 6)
+        let arguments = try file.arguments(options: options, commandLine: ["--interval", "2"])
+        #expect(arguments == ["--interface=eth0", "--interface=eth1", "--idle-timeout=30", "--features=tcp,icmp", "--verbose",
+                              "--interval", "2"])
+    }
+
+    @Test func theCommandLineWinsForOptionsAndTheirGroups() throws {
+        let file = try ConfigFile(text: "interface = eth0\ninterval = 5\nverbose = true\nfeatures = tcp\n", path: "f.conf")
+        let groups = [["interface", "all"], ["quiet", "verbose"]]
+        #expect(try file.arguments(options: options, commandLine: ["-a", "-q"], exclusiveGroups: groups)
+                == ["--interval=5", "--features=tcp", "-a", "-q"])
+        #expect(try file.arguments(options: options, commandLine: ["-ieth9", "--interval=1"], exclusiveGroups: groups)
+                == ["--verbose", "--features=tcp", "-ieth9", "--interval=1"])
+        #expect(try file.arguments(options: options, commandLine: ["-qi", "eth9"], exclusiveGroups: groups)
+                == ["--interval=5", "--features=tcp", "-qi", "eth9"])
+    }
+
+    @Test func badLinesNameTheFileAndLine() throws {
+        #expect(throws: ConfigError.syntax(path: "f.conf", line: 2, text: "interface eth0")) {
+            try ConfigFile(text: "# x\ninterface eth0\n", path: "f.conf")
+        }
+        let unknown = try ConfigFile(text: "intervall = 3\n", path: "f.conf")
+        do {
+            _ = try unknown.arguments(options: options, commandLine: [])
+            Issue.record("an unknown setting must be refused")
+        } catch {
+            #expect("\(error)".hasPrefix("f.conf:1: unknown setting 'intervall'; settings are the long option names: all, features,"))
+        }
+        #expect(throws: ConfigError.badFlag(path: "f.conf", line: 1, key: "all", value: "maybe")) {
+            try ConfigFile(text: "all = maybe\n", path: "f.conf").arguments(options: options, commandLine: [])
+        }
+        #expect(throws: ConfigError.nested(path: "f.conf", line: 1)) {
+            try ConfigFile(text: "config = other.conf\n", path: "f.conf").arguments(options: options, commandLine: [])
+        }
+        #expect(throws: ConfigError.missingValue(path: "f.conf", line: 1, key: "interval")) {
+            try ConfigFile(text: "interval =\n", path: "f.conf").arguments(options: options, commandLine: [])
+        }
+    }
+
+    @Test func evictionExportsTheIdlestFlowsDownToTheLowWaterMark() throws {
+        let plan = try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "tcp")
+        let table = MemoryFlowTable(plan: plan)
+        let out = CapturingExporter()
+        let collector = FlowCollector(plan: plan, source: table, exporter: out,
+                                      policy: ExpiryPolicy(idleTimeoutNs: 1000 * second, activeTimeoutNs: 10_000 * second))
+        // 10 one-way flows, last seen at 1..10 s; one biflow (2 directions) last seen at 0.5 s
+        for i in 1...10 {
+            table.put(tcpKey("198.18.0.1", UInt16(40000 + i), "198.18.0.2", 80),
+                      ["packets": 1, "first_seen": UInt64(i) * second, "last_seen": UInt64(i) * second])
+        }
+        table.put(tcpKey("198.18.0.3", 5000, "198.18.0.4", 22), ["packets": 2, "first_seen": second / 4, "last_seen": second / 2])
+        table.put(tcpKey("198.18.0.4", 22, "198.18.0.3", 5000), ["packets": 2, "first_seen": second / 3, "last_seen": second / 2])
+        // 12 directions; above 10 the idlest go until at most 8 remain
+        let result = try collector.poll(now: 20 * second, highWater: 10, lowWater: 8)
+        #expect(result.evicted == 3 && result.poll.exported == 3 && result.poll.active == 8)
+        #expect(out.flows.allSatisfy { $0.endReason == .lackOfResources })
+        #expect(out.flows[0].forward.key.sport == 5000 && out.flows[0].reverse != nil, "the idlest (a biflow) first")
+        #expect(Set(out.flows.dropFirst().map(\.forward.key.sport)) == [40001, 40002])
+        #expect(table.entries.count == 8)
+        // below the high-water mark nothing is evicted
+        let calm = try collector.poll(now: 21 * second, highWater: 10, lowWater: 8)
+        #expect(calm.evicted == 0 && calm.poll.exported == 0)
+    }
+
+    @Test func numberingResumesAfterAnEarlierCollector() throws {
+        let plan = try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "tcp")
+        let table = MemoryFlowTable(plan: plan)
+        let out = CapturingExporter()
+        let collector = FlowCollector(plan: plan, source: table, exporter: out)
+        collector.resumeNumbering(after: 41)
+        collector.resumeNumbering(after: 7) // never backwards
+        table.put(tcpKey("198.18.0.1", 1, "198.18.0.2", 2), ["packets": 1, "first_seen": 1, "last_seen": 1])
+        try collector.flushAll(reason: .forced)
+        #expect(out.flows.first?.id == 42)
+    }
+
+    @Test func prometheusPageHasHelpTypeAndEveryCounter() {
+        let metrics = CollectorMetrics()
+        metrics.update {
+            $0.flowsExported = 12
+            $0.flowsActive = 3
+            $0.kernelCounters = [.tableFull: 5, .truncated: 2, .badTCPHeader: 1, .tailCallFailed: 4]
+            $0.passes = 2
+            $0.pollSecondsTotal = 0.5
+        }
+        let text = metrics.prometheusText()
+        #expect(text.contains("# TYPE flowgen_flows_exported_total counter\nflowgen_flows_exported_total 12\n"))
+        #expect(text.contains("flowgen_flows_active 3\n"))
+        #expect(text.contains("flowgen_table_full_drops_total 5\n"))
+        #expect(text.contains("flowgen_parse_errors_total 3\n"))
+        #expect(text.contains("flowgen_tail_call_failures_total 4\n"))
+        #expect(text.contains("flowgen_poll_duration_seconds_sum 0.500000\n") && text.contains("flowgen_poll_duration_seconds_count 2\n"))
+        for counter in KernelCounter.allCases {
+            #expect(text.contains("flowgen_kernel_counter_total{counter=\"\(counter.jsonName)\"}"))
+        }
+        // every sample line belongs to a family announced before it
+        var announced = Set<String>()
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("# TYPE ") { announced.insert(String(line.split(separator: " ")[2])) }
+            else if !line.hasPrefix("#") { #expect(announced.contains(String(line.prefix { $0 != " " && $0 != "{" }))) }
+        }
+    }
+}
