@@ -18,6 +18,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# --pin keeps programs and maps in the BPF filesystem; systemd mounts it on most systems, not on all
+if [ "$(id -u)" -eq 0 ] && ! grep -q " /sys/fs/bpf bpf " /proc/self/mounts; then
+  echo "setup: mounting the BPF filesystem at /sys/fs/bpf" >&2
+  mount -t bpf bpf /sys/fs/bpf
+fi
+
 clang_bin="${FLOWGEN_CLANG:-$(command -v clang || true)}"
 if [ -z "$clang_bin" ] || ! "$clang_bin" -print-targets 2>/dev/null | grep -q '\bbpf\b'; then
   echo "setup: no clang with the BPF target found: install clang (apt-get install clang) or set FLOWGEN_CLANG" >&2
