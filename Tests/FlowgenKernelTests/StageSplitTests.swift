@@ -139,3 +139,47 @@ func writeHeavyModules() throws -> String {
         #expect(try h.value("payload_sum", key4("198.18.0.1", "198.18.0.2", 1, 2, 17)) == 6)
     }
 }
+
+/// Real captures replayed through one program and through the same features split into stages
+/// give identical flows.
+@Suite(.serialized) struct StageSplitReplayTests {
+    @Test func replayedCapturesGiveTheSameFlowsSplitOrNot() throws {
+        try requireRoot()
+        let flowgen = try flowgenBinary()
+        let modules = try writeHeavyModules()
+        defer { try? FileManager.default.removeItem(atPath: modules) }
+        let corpus = "/work/shared/pcaps/tcpdump-tests"
+        let local = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/pcaps/tcpdump-tests").path
+        let dir = FileManager.default.fileExists(atPath: corpus) ? corpus : local
+        let names = ["afs.pcap", "bigtcp-ipv4.pcap", "bigtcp-ipv6.pcap", "dns-uri.pcap", "dns-badlabel.pcap", "802.1ad_QinQ.pcap"]
+        let files = names.map { dir + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+        #expect(files.count >= 4, "the capture corpus (../shared/pcaps) is missing")
+        let features = "tcp,icmp,payload_sum,payload_xor,syn_seen"
+        let common = ["--feature-path", modules, "--features", features]
+
+        func insns(_ extra: [String]) throws -> [Int] {
+            let r = try ProcessRunner.run([flowgen, "build", "--emit", "plan"] + common + extra)
+            let plan = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
+            return ((plan["stages"] as? [[String: Any]]) ?? []).compactMap { $0["verified_insns"] as? Int }
+        }
+        let single = try #require(try insns(["--max-stages", "1"]).first)
+        let base = try #require(try insns(["--features", "tcp,icmp"]).first)
+        let budget = base + (single - base) / 2
+        #expect(try insns(["--stage-budget", String(budget)]).count >= 2)
+
+        func replay(_ extra: [String]) throws -> [String] {
+            let r = try ProcessRunner.run([flowgen, "replay", "-q"] + common + extra + files, timeout: .seconds(120))
+            #expect(r.status == 0 || r.status == 1, "\(r.stderr)")
+            // FLOW_ID numbers export order; everything else must match
+            return r.stdout.split(separator: "\n").map { line in
+                String(line).replacingOccurrences(of: #""FLOW_ID":\d+,"#, with: "", options: .regularExpression)
+            }.sorted()
+        }
+        let one = try replay(["--max-stages", "1"])
+        let split = try replay(["--stage-budget", String(budget)])
+        #expect(one.count > 10)
+        #expect(one == split)
+        #expect(one.contains { $0.contains("\"PAYLOAD_SUM_IN\":") && !$0.contains("\"PAYLOAD_SUM_IN\":0,") })
+    }
+}
