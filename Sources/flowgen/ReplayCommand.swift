@@ -15,10 +15,11 @@ struct ReplayCommand: ParsableCommand {
         flows every time. The files are replayed in order as one capture; at its end every remaining \
         flow is exported with end reason "end of capture".
 
-        Reads pcap (µs, ns) and pcapng captures of Ethernet, raw IP, Linux cooked (SLL, SLL2) and \
-        BSD loopback links. A damaged file or one of another link type is reported in one line; the \
-        flows of the packets before the damage and of the other files are still exported, and the \
-        exit status is 1. Needs root (CAP_BPF).
+        Reads pcap (µs, ns) and pcapng captures of Ethernet, raw IP, Linux cooked (SLL, SLL2), BSD \
+        loopback, PPP, Cisco HDLC, Frame Relay, SLIP, IEEE 802.11 (radiotap), ATM, ARCNET and IPoIB \
+        links. A damaged file or one of another link type is reported in one line; the flows of the \
+        packets before the damage and of the other files are still exported, and the exit status is \
+        1. Needs root (CAP_BPF).
 
           flowgen replay trace.pcap                          JSON lines on stdout
           flowgen replay --format csv a.pcapng b.pcap --stats-json stats.json

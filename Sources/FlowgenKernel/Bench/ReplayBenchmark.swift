@@ -45,7 +45,7 @@ public final class ReplayBenchmark {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let capture = scratch + "/capture.pcap"
         context.log("replay: writing a capture of \(options.replayPackets) packets, \(options.replayFlows) flows")
-        try PcapWriter(packets: options.replayPackets, flows: options.replayFlows).write(to: capture)
+        try SyntheticCapture(packets: options.replayPackets, flows: options.replayFlows).write(to: capture)
 
         let repetitions = options.quick ? 1 : 3
         var commands: [(String, [String], String?)] = [("flowgen replay", Self.replayArguments(executable, help: help.stdout + help.stderr, capture: capture), nil)]

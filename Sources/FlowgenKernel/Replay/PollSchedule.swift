@@ -1,7 +1,8 @@
 /// When the collector passes run in capture time: before the first packet at or after each
 /// `interval` boundary (so a gap of a minute in the capture is one pass, at the packet after it,
 /// with `now` = that packet's time: flows idle for longer than the timeout end before it joins them).
-/// A pure function of the packet sequence, so every worker reaches the same decisions.
+/// A pure function of the packet sequence, so every worker reaches the same decisions. The workers
+/// then skip a due pass when `ReplaySession.quietUntil` shows it would end no flow.
 struct PollSchedule: Sendable {
     let interval: UInt64
     private var next: UInt64?

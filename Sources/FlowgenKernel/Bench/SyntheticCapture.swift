@@ -1,9 +1,9 @@
 import Foundation
 import FlowgenCore
 
-/// Writes a classic pcap file (microsecond timestamps, Ethernet link type) of synthetic traffic for
-/// the replay section: `packets` packets over `flows` conversations, interleaved as on a busy link.
-struct PcapWriter {
+/// Synthetic traffic for the replay section, written with FlowgenCore's `PcapWriter` (classic pcap,
+/// µs timestamps, Ethernet): `packets` packets over `flows` conversations, interleaved as on a busy link.
+struct SyntheticCapture {
     /// Packets in the file.
     let packets: Int
     /// Conversations they belong to.
@@ -12,15 +12,7 @@ struct PcapWriter {
     /// Writes the capture to `path`. Flow `k` is TCP (two in three) or UDP, IPv4 (three in four) or
     /// IPv6, between addresses in 198.18.0.0/15 or fd00::/8; packets alternate direction per flow.
     func write(to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw BenchError.missingFile(path)
-        }
-        defer { try? handle.close() }
-        var buffer = Data()
-        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) } }
-        append(UInt32(0xA1B2_C3D4)); append(UInt16(2)); append(UInt16(4))
-        append(Int32(0)); append(UInt32(0)); append(UInt32(65_535)); append(UInt32(1))
-
+        let writer = try FlowgenCore.PcapWriter(path: path, snapLength: 65_535)
         // Two frames per flow (one each way), built once and reused: building 1M frames would time the builder.
         var templates: [[UInt8]] = []
         templates.reserveCapacity(flows * 2)
@@ -29,21 +21,14 @@ struct PcapWriter {
             templates.append(forward.bytes())
             templates.append(forward.reversed().bytes())
         }
-        let start: UInt32 = 1_700_000_000
+        let start: UInt64 = 1_700_000_000 * 1_000_000_000
         for i in 0..<packets {
             let k = i % flows
             let round = i / flows
-            let frame = templates[k * 2 + round % 2]
-            let micros = UInt64(i) * 2  // one packet every 2 µs
-            append(start + UInt32(micros / 1_000_000)); append(UInt32(micros % 1_000_000))
-            append(UInt32(frame.count)); append(UInt32(frame.count))
-            buffer.append(contentsOf: frame)
-            if buffer.count > 1 << 20 {
-                handle.write(buffer)
-                buffer.removeAll(keepingCapacity: true)
-            }
+            // one packet every 2 µs
+            try writer.append(templates[k * 2 + round % 2], timestampNs: start + UInt64(i) * 2_000)
         }
-        handle.write(buffer)
+        try writer.close()
     }
 
     static func frame(flow k: Int) -> PacketBuilder {
