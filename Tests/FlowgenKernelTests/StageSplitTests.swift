@@ -148,10 +148,9 @@ func writeHeavyModules() throws -> String {
         let flowgen = try flowgenBinary()
         let modules = try writeHeavyModules()
         defer { try? FileManager.default.removeItem(atPath: modules) }
-        let corpus = "/work/shared/pcaps/tcpdump-tests"
-        let local = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/pcaps/tcpdump-tests").path
-        let dir = FileManager.default.fileExists(atPath: corpus) ? corpus : local
+        // ../shared/pcaps beside the source tree, as the other corpus tests find it
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../../shared/pcaps/tcpdump-tests").standardized.path
         let names = ["afs.pcap", "bigtcp-ipv4.pcap", "bigtcp-ipv6.pcap", "dns-uri.pcap", "dns-badlabel.pcap", "802.1ad_QinQ.pcap"]
         let files = names.map { dir + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
         #expect(files.count >= 4, "the capture corpus (../shared/pcaps) is missing")
