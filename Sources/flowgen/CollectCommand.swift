@@ -31,10 +31,7 @@ struct CollectCommand: ParsableCommand {
     @OptionGroup var logOptions: LogOptions
 
     func validate() throws {
-        guard interval.isFinite, interval >= 0, interval <= 86_400 else {
-            throw ValidationError("--interval must be a number of seconds from 0 to 86400, got \(interval)")
-        }
-        if let duration, !(duration.isFinite && duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
+        try CollectionTiming.validate(interval: interval, duration: duration)
     }
 
     func run() throws {

@@ -99,3 +99,16 @@ enum FormatChoice: String, ExpressibleByArgument, CaseIterable {
     /// The text format, nil for `none`.
     var value: OutputFormat? { OutputFormat(rawValue: rawValue) }
 }
+
+/// Checks of the collector's --interval and --duration, shared by `run` and `collect`.
+enum CollectionTiming {
+    /// Throws a message naming the option when a value is out of range.
+    static func validate(interval: Double, duration: Double?) throws {
+        guard interval.isFinite, interval >= 0, interval <= 86_400 else {
+            throw ValidationError("--interval must be a number of seconds from 0 to 86400, got \(interval)")
+        }
+        if let duration, !(duration.isFinite && duration > 0) {
+            throw ValidationError("--duration must be a positive number of seconds, got \(duration)")
+        }
+    }
+}

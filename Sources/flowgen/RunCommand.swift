@@ -55,10 +55,7 @@ struct RunCommand: ParsableCommand {
         if config != nil { return }
         if interfaces.isEmpty && !all { throw ValidationError("no interface given: use -i IFACE (repeatable) or -a for every interface") }
         if !interfaces.isEmpty && all { throw ValidationError("use either -i or -a, not both") }
-        guard interval.isFinite, interval >= 0, interval <= 86_400 else {
-            throw ValidationError("--interval must be a number of seconds from 0 to 86400, got \(interval)")
-        }
-        if let duration, !(duration.isFinite && duration > 0) { throw ValidationError("--duration must be a positive number of seconds") }
+        try CollectionTiming.validate(interval: interval, duration: duration)
     }
 
     func run() throws {
