@@ -332,10 +332,12 @@ extension OperationsTests {
         try module("u32")
         let fine = try lab.flowgen(["collect", "--instance", lab.instance, "--duration", "0.3", "-q"])
         #expect(fine.succeeded, "\(fine.stderr)")
-        #expect(try lab.flowgen(["purge"]).succeeded)
+        #expect(try lab.flowgen(["purge", "--instance", lab.instance]).succeeded)
         #expect(OperationsLab.isGone(instance: lab.instance))
     }
 
+    // Tests name their instance: other suites pin instances of their own in parallel, and a
+    // command without --instance refuses when it finds more than one.
     @Test func stagedPipelineKeepsTailCallingAfterTheLoaderExits() throws {
         let lab = try OperationsLab()
         defer { lab.close() }
@@ -349,17 +351,17 @@ extension OperationsTests {
         // the loader is gone: only the pins keep the tail-call array filled
         let sent = try lab.python(lab.a, udpRoundRobinSender, ["7500", "198.18.0.2", "9500", "1", "5", "0"])
         #expect(sent == "5")
-        let status = try lab.flowgen(["status", "--json"])
+        let status = try lab.flowgen(["status", "--instance", lab.instance, "--json"])
         let counters = (try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]])?.first?["kernel_counters"] as? [String: Any]
         #expect(counters?["tail_call_failed"] as? Int == 0, "\(status.stdout)")
-        #expect(try lab.flowgen(["unload", "-a"]).succeeded)
-        let collected = try lab.flowgen(["collect", "--duration", "0.3", "-q"])
+        #expect(try lab.flowgen(["unload", "-a", "--instance", lab.instance]).succeeded)
+        let collected = try lab.flowgen(["collect", "--instance", lab.instance, "--duration", "0.3", "-q"])
         #expect(collected.succeeded, "\(collected.stderr)")
         let flow = try #require(collected.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }.first { $0["L4_SRC_PORT"] as? Int == 7500 })
         #expect(flow["IN_PKTS"] as? Int == 5 && flow["PAYLOAD_PKTS_IN"] as? Int == 5, "\(flow)")
-        #expect(try lab.flowgen(["purge"]).succeeded)
+        #expect(try lab.flowgen(["purge", "--instance", lab.instance]).succeeded)
     }
 
     @Test func badConfigurationSaysWhatToDoAndLeavesNothingAttachedOrPinned() throws {
