@@ -27,8 +27,9 @@ final class MemoryFlowTable: FlowTableSource {
         entries[key.bytes] = value
     }
 
-    func forEachEntry(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) throws {
-        for (k, v) in entries { k.withUnsafeBytes { kb in v.withUnsafeBytes { vb in body(kb, vb) } } }
+    func read() throws -> FlowSnapshot {
+        FlowSnapshot(keySize: FlowKey.byteSize, valueSize: plan.layout.size,
+                     keys: entries.keys.flatMap { $0 }, values: entries.keys.flatMap { entries[$0]! })
     }
 
     func remove(key: [UInt8]) throws -> [UInt8]? { entries.removeValue(forKey: key) }
@@ -115,7 +116,7 @@ let second: UInt64 = 1_000_000_000
         final class GrowingTable: FlowTableSource {
             let inner: MemoryFlowTable
             init(_ inner: MemoryFlowTable) { self.inner = inner }
-            func forEachEntry(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) throws { try inner.forEachEntry(body) }
+            func read() throws -> FlowSnapshot { try inner.read() }
             func remove(key: [UInt8]) throws -> [UInt8]? {
                 // a packet arrives between the snapshot and the removal
                 let k = FlowKey(bytes: key.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[...]) })

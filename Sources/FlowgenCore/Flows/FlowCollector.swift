@@ -1,12 +1,3 @@
-/// Where the collector reads flow entries from: the kernel map live, or anything that holds
-/// `struct fg_flow_key` → `struct fg_record` pairs.
-public protocol FlowTableSource: AnyObject {
-    /// Calls `body` for every entry with the raw key and value bytes.
-    func forEachEntry(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) throws
-    /// Atomically removes an entry, returning its final value bytes (nil if it was gone).
-    func remove(key: [UInt8]) throws -> [UInt8]?
-}
-
 /// Timeouts and behaviour of flow expiry.
 public struct ExpiryPolicy: Sendable, Equatable {
     /// A flow with no packet for this long ends (ns).
@@ -35,109 +26,214 @@ public struct PollResult: Sendable, Equatable {
     public var active: Int = 0
 }
 
+/// What a collector pass with early eviction did.
+public struct EvictingPollResult: Sendable, Equatable {
+    /// The pass as `poll(now:)` reports it (`exported` includes the evicted flows).
+    public var poll: PollResult
+    /// Biflows exported early with end reason "lack of resources".
+    public var evicted: Int
+}
+
 /// Drains a flow table, pairs directions into biflows, ends flows (FIN/RST, idle, active timeout)
 /// and hands ended ones to the exporter. Holds no per-flow state between passes: the kernel map is
 /// the state, which keeps collector memory flat however many flows are active.
+///
+/// A pass works on the flat snapshot the source reads (keys and records as two byte buffers):
+/// pairing and the end decisions read raw fields, and only ended flows are decoded, a batch at a
+/// time, so a pass over a million active flows allocates a handful of arrays.
 public final class FlowCollector {
     /// The decoder derived from the plan.
     public let decoder: RecordDecoder
     /// Timeouts.
     public var policy: ExpiryPolicy
+    /// Biflows handed to the exporter per call (bounds the decoded records held at once).
+    public var exportBatch = 4096
     let source: FlowTableSource
-    let merger: BiflowMerger
+    let pairing: FlowPairing
     let exporter: FlowExporter
-    let tcpFlags: Int?
-    let firstSeen: Int?
-    let lastSeen: Int?
+    let tcpFlags: RecordField?
+    let firstSeen: RecordField?
+    let lastSeen: RecordField?
     /// Next FLOW_ID.
     public internal(set) var nextFlowID: UInt64 = 1
     /// Biflows exported so far.
     public internal(set) var exportedTotal: UInt64 = 0
 
+    /// A flow with no packet for this long is removed with the values read, in one batch with the
+    /// others (see `FlowTableSource`); busier ones are removed one by one with their final values.
+    static let batchRemovalQuietNs: UInt64 = 1_000_000_000
+
     /// Creates a collector.
     public init(plan: Plan, source: FlowTableSource, exporter: FlowExporter, policy: ExpiryPolicy = ExpiryPolicy()) {
         self.decoder = RecordDecoder(plan: plan)
-        self.merger = BiflowMerger(decoder: decoder)
+        self.pairing = FlowPairing(decoder: decoder)
         self.source = source
         self.exporter = exporter
         self.policy = policy
-        self.tcpFlags = decoder.firstColumn["tcp_flags"]
-        self.firstSeen = decoder.firstColumn["first_seen"]
-        self.lastSeen = decoder.firstColumn["last_seen"]
+        self.tcpFlags = RecordField(decoder, "tcp_flags")
+        self.firstSeen = RecordField(decoder, "first_seen")
+        self.lastSeen = RecordField(decoder, "last_seen")
     }
 
     /// Reads the whole table and decodes every direction.
     public func snapshot() throws -> [FlowRecord] {
-        var records: [FlowRecord] = []
-        let size = decoder.recordSize
-        try source.forEachEntry { key, value in
-            guard key.count >= FlowKey.byteSize, value.count >= size else { return }
-            records.append(decoder.decode(key: FlowKey(bytes: key), value: value))
-        }
-        return records
+        let snapshot = try source.read()
+        guard snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= decoder.recordSize else { return [] }
+        return (0..<snapshot.count).map { record(snapshot, $0) }
     }
 
     /// One pass at time `now` (same clock as the records' timestamps): exports the flows that ended.
     @discardableResult
     public func poll(now: UInt64) throws -> PollResult {
-        let records = try snapshot()
-        var result = PollResult(entries: records.count)
-        var ended: [(BiflowMerger.Pair, EndReason)] = []
-        for pair in merger.pair(records) {
-            if let reason = endReason(pair, now: now) {
-                ended.append((pair, reason))
-            } else {
-                result.active += 1
+        try poll(now: now, highWater: .max, lowWater: .max).poll
+    }
+
+    /// A pass that also keeps room in the table: after the ended flows, when more than `highWater`
+    /// directions remain, the idlest active flows (oldest last packet first) are exported with end
+    /// reason "lack of resources" until at most `lowWater` remain, so new flows can still be
+    /// inserted instead of being counted as `table_full`.
+    @discardableResult
+    public func poll(now: UInt64, highWater: Int, lowWater: Int) throws -> EvictingPollResult {
+        let snapshot = try source.read()
+        var result = PollResult(entries: snapshot.count)
+        let pairs = pairing.pairs(snapshot, recordSize: decoder.recordSize)
+        var ended: [(pair: FlowPairing.Pair, reason: EndReason)] = []
+        // only a table above its high-water mark needs the active flows' ages
+        let mayEvict = snapshot.count > highWater
+        var active: [(pair: FlowPairing.Pair, last: UInt64)] = []
+        var remaining = snapshot.count
+        snapshot.values.withUnsafeBytes { values in
+            let base = values.baseAddress!, size = snapshot.valueSize
+            for pair in pairs {
+                let f = base + Int(pair.forward) * size
+                let r = pair.reverse >= 0 ? base + Int(pair.reverse) * size : nil
+                if let reason = endReason(f, r, isTCP: isTCP(snapshot, pair), now: now) {
+                    ended.append((pair, reason))
+                    remaining -= r == nil ? 1 : 2
+                } else if mayEvict {
+                    active.append((pair, lastSeen.map { max($0.load(f), r.map($0.load) ?? 0) } ?? 0))
+                } else {
+                    result.active += 1
+                }
             }
         }
-        result.exported = try export(ended)
-        return result
+        var evicted = 0
+        if mayEvict {
+            result.active = active.count
+            if remaining > highWater {
+                active.sort { $0.last < $1.last }
+                for candidate in active where remaining > lowWater {
+                    ended.append((candidate.pair, .lackOfResources))
+                    remaining -= candidate.pair.reverse < 0 ? 1 : 2
+                    evicted += 1
+                }
+                result.active -= evicted
+            }
+        }
+        result.exported = try export(ended, from: snapshot, now: now)
+        return EvictingPollResult(poll: result, evicted: evicted)
     }
 
-    /// Exports every flow in the table with `reason` (flows already ended by FIN/RST keep "end of flow").
+    /// Exports every flow in the table with `reason` (flows already ended by FIN/RST keep "end of flow"),
+    /// reading and removing the whole table at once.
     @discardableResult
     public func flushAll(reason: EndReason) throws -> Int {
-        let pairs = merger.pair(try snapshot())
-        return try export(pairs.map { ($0, isTCPEnded($0) ? .endOfFlow : reason) })
+        let snapshot = try source.drainAll()
+        let pairs = pairing.pairs(snapshot, recordSize: decoder.recordSize)
+        let ended = snapshot.values.withUnsafeBytes { values in
+            let base = values.baseAddress, size = snapshot.valueSize
+            return pairs.map { pair -> (pair: FlowPairing.Pair, reason: EndReason) in
+                let f = base! + Int(pair.forward) * size
+                let r = pair.reverse >= 0 ? base! + Int(pair.reverse) * size : nil
+                return (pair, isTCP(snapshot, pair) && isTCPEnded(f, r) ? .endOfFlow : reason)
+            }
+        }
+        return try export(ended, from: snapshot, now: nil)
     }
 
-    func isTCPEnded(_ pair: BiflowMerger.Pair) -> Bool {
-        guard let c = tcpFlags, pair.forward.key.proto == 6 else { return false }
-        let f = pair.forward.values[c], r = pair.reverse?.values[c] ?? 0
+    func isTCP(_ snapshot: FlowSnapshot, _ pair: FlowPairing.Pair) -> Bool {
+        snapshot.keys[Int(pair.forward) * snapshot.keySize + 36] == 6
+    }
+
+    func isTCPEnded(_ forward: UnsafeRawPointer, _ reverse: UnsafeRawPointer?) -> Bool {
+        guard let c = tcpFlags else { return false }
+        let f = c.load(forward), r = reverse.map(c.load) ?? 0
         let fin: UInt64 = 0x01, rst: UInt64 = 0x04
         return (f | r) & rst != 0 || (f & fin != 0 && r & fin != 0)
     }
 
-    func endReason(_ pair: BiflowMerger.Pair, now: UInt64) -> EndReason? {
+    func endReason(_ forward: UnsafeRawPointer, _ reverse: UnsafeRawPointer?, isTCP: Bool, now: UInt64) -> EndReason? {
         guard let l = lastSeen, let f = firstSeen else { return nil }
-        let last = max(pair.forward.values[l], pair.reverse?.values[l] ?? 0)
-        let first = min(pair.forward.values[f], pair.reverse?.values[f] ?? .max)
+        let last = max(l.load(forward), reverse.map(l.load) ?? 0)
+        let first = min(f.load(forward), reverse.map(f.load) ?? .max)
         let quiet = now > last ? now - last : 0
-        if isTCPEnded(pair) && quiet >= policy.endQuietNs { return .endOfFlow }
+        if isTCP && isTCPEnded(forward, reverse) && quiet >= policy.endQuietNs { return .endOfFlow }
         if quiet >= policy.idleTimeoutNs { return .idleTimeout }
         if now > first && now - first >= policy.activeTimeoutNs { return .activeTimeout }
         return nil
     }
 
-    /// Removes the ended flows from the table (taking their final values) and exports them.
-    func export(_ ended: [(BiflowMerger.Pair, EndReason)]) throws -> Int {
+    /// Removes the ended flows from the table and exports them, a batch at a time. Values come
+    /// from `snapshot` for quiet flows (removed together) and from the removal itself for busy
+    /// ones; `now` nil means the snapshot was drained and its values are final.
+    func export(_ ended: [(pair: FlowPairing.Pair, reason: EndReason)], from snapshot: FlowSnapshot, now: UInt64?) throws -> Int {
         guard !ended.isEmpty else { return 0 }
-        var flows: [Biflow] = []
-        flows.reserveCapacity(ended.count)
-        for (pair, reason) in ended {
-            let forward = try final(pair.forward)
-            let reverse = try pair.reverse.map(final)
-            flows.append(Biflow(id: nextFlowID, forward: forward, reverse: reverse, endReason: reason))
-            nextFlowID += 1
+        let keySize = snapshot.keySize
+        var start = 0
+        while start < ended.count {
+            let chunk = ended[start..<min(start + max(exportBatch, 1), ended.count)]
+            start = chunk.endIndex
+            var quietKeys: [UInt8] = []
+            var flows: [Biflow] = []
+            flows.reserveCapacity(chunk.count)
+            for (pair, reason) in chunk {
+                var forward = record(snapshot, Int(pair.forward))
+                var reverse = pair.reverse >= 0 ? record(snapshot, Int(pair.reverse)) : nil
+                if let now {
+                    if isQuiet(forward, reverse, now: now) {
+                        quietKeys += snapshot.key(at: Int(pair.forward))
+                        if pair.reverse >= 0 { quietKeys += snapshot.key(at: Int(pair.reverse)) }
+                    } else {
+                        forward = try final(forward)
+                        reverse = try reverse.map(final)
+                    }
+                }
+                flows.append(Biflow(id: nextFlowID, forward: forward, reverse: reverse, endReason: reason))
+                nextFlowID += 1
+            }
+            if !quietKeys.isEmpty { try source.removeAll(keys: quietKeys, keySize: keySize) }
+            try exporter.export(flows)
+            exportedTotal += UInt64(flows.count)
         }
-        try exporter.export(flows)
-        exportedTotal += UInt64(flows.count)
-        return flows.count
+        return ended.count
+    }
+
+    func isQuiet(_ forward: FlowRecord, _ reverse: FlowRecord?, now: UInt64) -> Bool {
+        guard let l = decoder.firstColumn["last_seen"] else { return false }
+        let last = max(forward.values[l], reverse?.values[l] ?? 0)
+        return now >= last && now - last >= Self.batchRemovalQuietNs
+    }
+
+    /// Entry `index` of the snapshot, decoded.
+    func record(_ snapshot: FlowSnapshot, _ index: Int) -> FlowRecord {
+        let k = snapshot.keySize, v = snapshot.valueSize
+        return snapshot.keys.withUnsafeBytes { keys in
+            snapshot.values.withUnsafeBytes { values in
+                decoder.decode(key: FlowKey(bytes: UnsafeRawBufferPointer(rebasing: keys[(index * k)..<(index * k + FlowKey.byteSize)])),
+                               value: UnsafeRawBufferPointer(rebasing: values[(index * v)..<((index + 1) * v)]))
+            }
+        }
     }
 
     /// The record's values at removal: packets counted since the snapshot are not lost.
     func final(_ record: FlowRecord) throws -> FlowRecord {
         guard let bytes = try source.remove(key: record.key.bytes), bytes.count >= decoder.recordSize else { return record }
         return bytes.withUnsafeBytes { decoder.decode(key: record.key, value: $0) }
+    }
+
+    /// Continues numbering after an earlier collector of the same table (FLOW_ID stays unique
+    /// across a restart); never moves backwards.
+    public func resumeNumbering(after lastFlowID: UInt64) {
+        if lastFlowID >= nextFlowID { nextFlowID = lastFlowID + 1 }
     }
 }

@@ -3,9 +3,10 @@ import FlowgenCore
 
 /// Section 3: the userland collector over a full kernel table. The map is filled with synthetic
 /// flows straight through `FlowTable.updateBatch` (both directions of each biflow, recent
-/// timestamps), then timed through the real `FlowCollector`:
-/// a pass in which nothing ends (what every poll interval costs with that many active flows), and
-/// a pass at a time when every flow is idle, which exports them all as JSON lines to /dev/null.
+/// timestamps), then timed through the real `FlowCollector`: a pass in which nothing ends (what
+/// every poll interval costs with that many active flows); a pass at a time when every flow is
+/// idle, which exports them all as JSON lines to /dev/null; the same as IPFIX (an IPFIX file on
+/// /dev/null); and the flush at shutdown, which drains the table in one batch walk.
 public final class CollectorBenchmark {
     let context: BenchContext
     /// Issue 7's targets: flows per second on one core, and resident bytes per active flow.
@@ -20,7 +21,7 @@ public final class CollectorBenchmark {
     /// Measures every available preset.
     public func run() throws -> CollectorBenchResult {
         var entries: [CollectorBenchResult.Entry] = []
-        var unavailable: [String: String] = ["IPFIX export": "not available (no IPFIX exporter in this tree yet)"]
+        var unavailable: [String: String] = [:]
         for set in context.presetSets {
             guard set.selection != nil else {
                 unavailable[set.label] = "not available"
@@ -44,11 +45,12 @@ public final class CollectorBenchmark {
         let program = try context.loadMonitor(set, maxFlows: directions + directions / 4)
         guard let plan = program.plan, let table = program.flowTable else { throw BenchError.badFile(set.label, "no plan") }
         let rounds = options.quick ? 1 : 3
-        var fill: [Double] = [], active: [Double] = [], export: [Double] = [], format: [Double] = []
+        var fill: [Double] = [], active: [Double] = [], export: [Double] = [], format: [Double] = [], ipfix: [Double] = [], flush: [Double] = []
         var peakActive = 0, peakExport = 0, retained = 0, jsonBytes = 0
         for round in 0..<rounds {
-            context.log("collector: \(set.label), round \(round + 1)/\(rounds): filling \(directions) directions")
-            let now = MonotonicClock.nowNs()
+            let label = "collector: \(set.label), round \(round + 1)/\(rounds)"
+            context.log("\(label): filling \(directions) directions")
+            var now = MonotonicClock.nowNs()
             var t = Date()
             try fillTable(table, plan: plan, biflows: biflows, now: now)
             fill.append(Date().timeIntervalSince(t))
@@ -57,7 +59,7 @@ public final class CollectorBenchmark {
             let collector = FlowCollector(plan: plan, source: KernelFlowSource(table: table), exporter: exporter)
             let baseline = ResidentMemory.current()
             ResidentMemory.resetPeak()
-            context.log("collector: \(set.label): pass with every flow active")
+            context.log("\(label): pass with every flow active")
             t = Date()
             let first = try collector.poll(now: now + 1_000_000_000)
             active.append(Date().timeIntervalSince(t))
@@ -67,7 +69,7 @@ public final class CollectorBenchmark {
             }
 
             ResidentMemory.resetPeak()
-            context.log("collector: \(set.label): pass that exports every flow")
+            context.log("\(label): pass that exports every flow as JSON lines")
             let formatBefore = exporter.formatSeconds
             t = Date()
             let second = try collector.poll(now: now + 3_600_000_000_000)
@@ -75,21 +77,50 @@ public final class CollectorBenchmark {
             format.append(exporter.formatSeconds - formatBefore)
             peakExport = Swift.max(peakExport, ResidentMemory.peak() - baseline)
             retained = Swift.max(retained, ResidentMemory.current() - baseline)
-            guard second.exported == biflows, try table.count() == 0 else {
-                throw BenchError.badFile("collector pass", "exported \(second.exported) flows, expected \(biflows)")
-            }
+            try expectEmpty(table, exported: second.exported, biflows: biflows)
             jsonBytes = exporter.bytes
             try exporter.close()
+
+            context.log("\(label): pass that exports every flow as IPFIX")
+            now = MonotonicClock.nowNs()
+            try fillTable(table, plan: plan, biflows: biflows, now: now)
+            let ipfixExporter = try IPFIXExporter(plan: plan, destination: .file(path: "/dev/null"), epochOffsetNs: { MonotonicClock.epochOffsetNs() })
+            let ipfixCollector = FlowCollector(plan: plan, source: KernelFlowSource(table: table), exporter: ipfixExporter)
+            t = Date()
+            let third = try ipfixCollector.poll(now: now + 3_600_000_000_000)
+            ipfix.append(Date().timeIntervalSince(t))
+            try ipfixExporter.close()
+            try expectEmpty(table, exported: third.exported, biflows: biflows)
+
+            context.log("\(label): flush of every (active) flow as JSON lines")
+            try fillTable(table, plan: plan, biflows: biflows, now: MonotonicClock.nowNs())
+            let flushExporter = try NullFlowExporter(plan: plan)
+            let flushCollector = FlowCollector(plan: plan, source: KernelFlowSource(table: table), exporter: flushExporter)
+            t = Date()
+            let flushed = try flushCollector.flushAll(reason: .forced)
+            flush.append(Date().timeIntervalSince(t))
+            try flushExporter.close()
+            try expectEmpty(table, exported: flushed, biflows: biflows)
         }
-        let exportMedian = BenchSamples(export).median
+        func rate(_ samples: [Double]) -> Double { Double(biflows) / Swift.max(BenchSamples(samples).median, 1e-9) }
         return .init(preset: set.label, directions: directions, biflows: biflows, recordBytes: plan.layout.size,
                      fillSeconds: BenchSamples(fill), activePassSeconds: BenchSamples(active), exportPassSeconds: BenchSamples(export),
-                     formatSeconds: BenchSamples(format), flowsPerSecond: Double(biflows) / Swift.max(exportMedian, 1e-9),
+                     formatSeconds: BenchSamples(format), flowsPerSecond: rate(export),
+                     ipfixPassSeconds: BenchSamples(ipfix), ipfixFlowsPerSecond: rate(ipfix),
+                     flushSeconds: BenchSamples(flush), flushFlowsPerSecond: rate(flush),
                      jsonBytesPerFlow: Double(jsonBytes) / Double(biflows),
                      peakBytesPerActiveFlow: Double(peakActive) / Double(biflows),
                      peakBytesPerExportedFlow: Double(peakExport) / Double(biflows),
                      retainedBytesPerFlow: Double(Swift.max(retained, 0)) / Double(biflows),
                      flowsPerSecondTarget: Self.flowsPerSecondTarget, bytesPerFlowTarget: Self.bytesPerFlowTarget)
+    }
+
+    /// Fails the measurement unless the pass exported every biflow and left the table empty.
+    func expectEmpty(_ table: FlowTable, exported: Int, biflows: Int) throws {
+        let left = try table.count()
+        guard exported == biflows, left == 0 else {
+            throw BenchError.badFile("collector pass", "exported \(exported) flows and left \(left) directions, expected \(biflows) and 0")
+        }
     }
 
     /// Puts `biflows` TCP and UDP conversations (both directions) in the map, every field given a

@@ -1,3 +1,4 @@
+import FlowgenCore
 import CLibBPF
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +9,8 @@ import Musl
 /// Reads and drains a BPF hash (or LRU hash) map of fixed-size keys and values.
 ///
 /// Whole-table reads use `BPF_MAP_LOOKUP_BATCH` (or `LOOKUP_AND_DELETE_BATCH`) in chunks, straight
-/// into growing flat buffers; kernels or map types without batch support fall back to
+/// into the snapshot's flat arrays (sized for the map's capacity: untouched pages cost no memory, and
+/// nothing is copied afterwards); kernels or map types without batch support fall back to
 /// `get_next_key` + lookup. The fd stays owned by whoever opened the map (usually a `LoadedPipeline`).
 /// Calls are independent system calls, so the value may be used from several threads.
 public struct FlowTable: Sendable {
@@ -20,22 +22,25 @@ public struct FlowTable: Sendable {
     public let keySize: Int
     /// Bytes per value (per-CPU hash maps are not supported: their values are per CPU).
     public let valueSize: Int
+    /// Capacity of the map in entries (nil: unknown, snapshots grow as they fill).
+    public let maxEntries: Int?
     /// Entries requested per batch system call.
     public var chunkSize: Int = 4096
 
     /// Wraps a hash map fd with known key and value sizes.
-    public init(fd: Int32, keySize: Int, valueSize: Int, name: String = "flow table") {
+    public init(fd: Int32, keySize: Int, valueSize: Int, maxEntries: Int? = nil, name: String = "flow table") {
         precondition(keySize > 0 && valueSize > 0, "hash map keys and values have a size")
         self.fd = fd
         self.keySize = keySize
         self.valueSize = valueSize
+        self.maxEntries = maxEntries
         self.name = name
     }
 
     /// Wraps the map `map` of a loaded pipeline, taking sizes from the object.
     public init(pipeline: LoadedPipeline, map: String) throws {
         let info = try pipeline.mapInfo(map)
-        self.init(fd: info.fd, keySize: Int(info.keySize), valueSize: Int(info.valueSize), name: map)
+        self.init(fd: info.fd, keySize: Int(info.keySize), valueSize: Int(info.valueSize), maxEntries: Int(info.maxEntries), name: map)
     }
 
     /// Every entry, left in the map. Entries updated during the walk may show either value.
@@ -120,6 +125,32 @@ public struct FlowTable: Sendable {
         }
     }
 
+    /// Removes the keys in `keys` (`count * keySize` bytes) with `BPF_MAP_DELETE_BATCH`, one call per
+    /// chunk; keys already gone are skipped (one by one, as the batch stops at the first missing key).
+    public func deleteBatch(keys: [UInt8]) throws {
+        guard keys.count % keySize == 0 else {
+            throw KernelError.sizeMismatch(what: "flat key buffer for map \(name)", expected: keys.count / keySize * keySize, actual: keys.count)
+        }
+        let total = keys.count / keySize
+        var done = 0
+        try keys.withUnsafeBytes { k in
+            while done < total {
+                var n = UInt32(min(chunkSize, total - done))
+                let rc = bpf_map_delete_batch(fd, k.baseAddress! + done * keySize, &n, nil)
+                done += Int(n)
+                if rc == 0 { continue }
+                // the key at `done` is missing (removed meanwhile), or the kernel lacks batch deletion
+                guard -rc == ENOENT || -rc == EINVAL || -rc == 524 || -rc == EOPNOTSUPP else {
+                    throw KernelError.mapOperationFailed(map: name, operation: "delete batch", code: -rc)
+                }
+                if done < total {
+                    try delete(Array(UnsafeRawBufferPointer(rebasing: k[(done * keySize)..<((done + 1) * keySize)])))
+                    done += 1
+                }
+            }
+        }
+    }
+
     private func checkKey(_ key: [UInt8]) throws {
         guard key.count == keySize else { throw KernelError.sizeMismatch(what: "key for map \(name)", expected: keySize, actual: key.count) }
     }
@@ -128,45 +159,72 @@ public struct FlowTable: Sendable {
 
     /// Batch walk; with `keep` false entries are counted and their bytes overwritten chunk after chunk.
     private func walk(deleting: Bool, keep: Bool) throws -> (snapshot: FlowSnapshot, total: Int) {
-        let keys = RawBuffer(), values = RawBuffer()
+        var chunk = max(chunkSize, 1)
+        // A hash map never holds more than its capacity: arrays of that size (plus a chunk) are
+        // never outgrown; their untouched pages are never resident.
+        var capacity = keep ? (maxEntries ?? chunk * 4) + chunk : chunk
+        while true {
+            do {
+                return try walk(deleting: deleting, keep: keep, capacity: capacity, chunk: &chunk)
+            } catch WalkError.outgrown {
+                capacity *= 4 // capacity unknown and the map held more: read again with room
+            } catch WalkError.noBatch {
+                return try walkOneByOne(deleting: deleting, keep: keep)
+            }
+        }
+    }
+
+    private enum WalkError: Error { case outgrown, noBatch }
+
+    private func walk(deleting: Bool, keep: Bool, capacity: Int, chunk: inout Int) throws -> (snapshot: FlowSnapshot, total: Int) {
         // The batch cursor is opaque: a bucket index for hash maps, a key for others. Key-sized, at least 8 bytes.
         let tokenSize = max(keySize, 8)
         let inToken = UnsafeMutableRawPointer.allocate(byteCount: tokenSize, alignment: 8)
         let outToken = UnsafeMutableRawPointer.allocate(byteCount: tokenSize, alignment: 8)
         defer { inToken.deallocate(); outToken.deallocate() }
-
-        var chunk = max(chunkSize, 1)
         var total = 0
         var stored = 0
-        var first = true
-        while true {
-            keys.reserve((stored + chunk) * keySize)
-            values.reserve((stored + chunk) * valueSize)
-            var n = UInt32(chunk)
-            let rc = fg_map_lookup_batch(fd, first ? nil : inToken, outToken,
-                                         keys.pointer + stored * keySize, values.pointer + stored * valueSize,
-                                         &n, deleting ? 1 : 0)
-            let code = rc < 0 ? -rc : 0
-            if rc == 0 || code == ENOENT {
-                total += Int(n)
-                if keep { stored += Int(n) }
-                if code == ENOENT { break }
-                inToken.copyMemory(from: outToken, byteCount: tokenSize)
-                first = false
-                continue
+        var values: [UInt8] = []
+        let keys = try [UInt8](unsafeUninitializedCapacity: capacity * keySize) { keyBuffer, keysInitialized in
+            values = try [UInt8](unsafeUninitializedCapacity: capacity * valueSize) { valueBuffer, valuesInitialized in
+                var first = true
+                defer {
+                    keysInitialized = stored * keySize
+                    valuesInitialized = stored * valueSize
+                }
+                while true {
+                    let room = capacity - stored
+                    if room < chunk {
+                        // a walk that deletes cannot start again; only a table of unknown capacity gets here
+                        if deleting && stored > 0 {
+                            throw KernelError.mapOperationFailed(map: name, operation: "drain (more entries than expected; give the table's capacity)", code: ENOSPC)
+                        }
+                        throw WalkError.outgrown
+                    }
+                    var n = UInt32(chunk)
+                    let rc = fg_map_lookup_batch(fd, first ? nil : inToken, outToken,
+                                                 keyBuffer.baseAddress! + stored * keySize, valueBuffer.baseAddress! + stored * valueSize,
+                                                 &n, deleting ? 1 : 0)
+                    let code = rc < 0 ? -rc : 0
+                    if rc == 0 || code == ENOENT {
+                        total += Int(n)
+                        if keep { stored += Int(n) }
+                        if code == ENOENT { return }
+                        inToken.copyMemory(from: outToken, byteCount: tokenSize)
+                        first = false
+                        continue
+                    }
+                    // A single bucket holds more entries than the chunk: retry with room for it.
+                    if code == ENOSPC && n == 0 && chunk < (1 << 24) {
+                        chunk *= 2
+                        continue
+                    }
+                    if first && (code == EINVAL || code == 524 || code == EOPNOTSUPP) { throw WalkError.noBatch }
+                    throw KernelError.mapOperationFailed(map: name, operation: deleting ? "lookup-and-delete batch" : "lookup batch", code: code)
+                }
             }
-            // A single bucket holds more entries than the chunk: retry with room for it.
-            if code == ENOSPC && n == 0 && chunk < (1 << 24) {
-                chunk *= 2
-                continue
-            }
-            if first && (code == EINVAL || code == 524 || code == EOPNOTSUPP) {
-                return try walkOneByOne(deleting: deleting, keep: keep)
-            }
-            throw KernelError.mapOperationFailed(map: name, operation: deleting ? "lookup-and-delete batch" : "lookup batch", code: code)
         }
-        return (FlowSnapshot(keySize: keySize, valueSize: valueSize,
-                             keys: keys.array(count: stored * keySize), values: values.array(count: stored * valueSize)), total)
+        return (FlowSnapshot(keySize: keySize, valueSize: valueSize, keys: keys, values: values), total)
     }
 
     /// Fallback for maps without batch operations: collect keys with get_next_key, then read
@@ -201,35 +259,5 @@ public struct FlowTable: Sendable {
             }
         }
         return (FlowSnapshot(keySize: keySize, valueSize: valueSize, keys: keptKeys, values: keptValues), total)
-    }
-
-    /// malloc'd bytes that grow geometrically, so the kernel writes each batch in place.
-    private final class RawBuffer {
-        private(set) var pointer: UnsafeMutableRawPointer
-        private var capacity: Int
-
-        init() {
-            capacity = 4096
-            pointer = malloc(capacity)!
-        }
-
-        deinit { free(pointer) }
-
-        func reserve(_ bytes: Int) {
-            guard bytes > capacity else { return }
-            var newCapacity = capacity
-            while newCapacity < bytes { newCapacity *= 2 }
-            guard let grown = realloc(pointer, newCapacity) else { fatalError("out of memory growing a map snapshot to \(newCapacity) bytes") }
-            pointer = grown
-            capacity = newCapacity
-        }
-
-        /// The first `count` bytes as an array (one memcpy).
-        func array(count: Int) -> [UInt8] {
-            [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-                if count > 0 { memcpy(buffer.baseAddress!, pointer, count) }
-                initialized = count
-            }
-        }
     }
 }

@@ -1,4 +1,3 @@
-import CLibBPF
 import FlowgenCore
 
 /// The flow table as the collector reads it during a replay. At a pass it presents only the
@@ -12,7 +11,7 @@ import FlowgenCore
 /// its own rules. A pass then costs one batch read and a scan of raw bytes per entry instead of
 /// decoding and pairing every active flow each second of capture time.
 final class ReplayFlowSource: FlowTableSource {
-    /// What `forEachEntry` presents.
+    /// What `read` presents.
     enum Mode {
         /// Every entry, removed from the map when exported.
         case all
@@ -23,37 +22,15 @@ final class ReplayFlowSource: FlowTableSource {
         case candidates(now: UInt64)
     }
 
-    /// A field's place in the record.
-    struct Field {
-        let offset: Int
-        let size: Int
-
-        init?(_ decoder: RecordDecoder, _ name: String) {
-            guard let column = decoder.firstColumn[name] else { return nil }
-            offset = decoder.columns[column].offset
-            size = decoder.columns[column].size
-        }
-
-        @inline(__always)
-        func load(_ record: UnsafeRawPointer) -> UInt64 {
-            switch size {
-            case 8: return record.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            case 4: return UInt64(record.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-            case 2: return UInt64(record.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-            default: return UInt64(record.load(fromByteOffset: offset, as: UInt8.self))
-            }
-        }
-    }
-
     var mode: Mode = .all
     /// Present every entry at every pass, as a plain collector source does (tests compare both).
     var presentsEveryEntry = false
     let table: FlowTable
     let policy: ExpiryPolicy
     let icmpKeyed: Bool
-    let firstSeen: Field?
-    let lastSeen: Field?
-    let tcpFlags: Field?
+    let firstSeen: RecordField?
+    let lastSeen: RecordField?
+    let tcpFlags: RecordField?
     /// Entries in the table and directions presented at the last read.
     private(set) var lastRead = (entries: 0, presented: 0)
     /// After a candidates read: the earliest instant at which a flow not presented could end (a
@@ -72,12 +49,12 @@ final class ReplayFlowSource: FlowTableSource {
         self.table = table
         self.policy = policy
         self.icmpKeyed = decoder.plan.defines.contains("FG_WITH_ICMP_KEY")
-        firstSeen = Field(decoder, "first_seen")
-        lastSeen = Field(decoder, "last_seen")
-        tcpFlags = Field(decoder, "tcp_flags")
+        firstSeen = RecordField(decoder, "first_seen")
+        lastSeen = RecordField(decoder, "last_seen")
+        tcpFlags = RecordField(decoder, "tcp_flags")
     }
 
-    func forEachEntry(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) throws {
+    func read() throws -> FlowSnapshot {
         let snapshot = try table.snapshot()
         let k = snapshot.keySize, v = snapshot.valueSize, count = snapshot.count
         guard case let .candidates(now) = mode, firstSeen != nil, lastSeen != nil, !presentsEveryEntry else {
@@ -85,34 +62,28 @@ final class ReplayFlowSource: FlowTableSource {
             boundOfOthers = 0 // nothing known: every pass must run
             presentedPairs.removeAll()
             presentedValues.removeAll()
-            snapshot.keys.withUnsafeBytes { keys in
-                snapshot.values.withUnsafeBytes { values in
-                    for i in 0..<count {
-                        body(UnsafeRawBufferPointer(rebasing: keys[i * k..<(i + 1) * k]),
-                             UnsafeRawBufferPointer(rebasing: values[i * v..<(i + 1) * v]))
-                    }
-                }
-            }
-            return
+            return snapshot
         }
         presentedValues.removeAll(keepingCapacity: true)
         var candidates: [(key: FlowKey, deadline: Deadline)] = []
         var others = UInt64.max
-        snapshot.keys.withUnsafeBytes { keys in
-            snapshot.values.withUnsafeBytes { values in
+        var keys: [UInt8] = [], values: [UInt8] = []
+        snapshot.keys.withUnsafeBytes { rawKeys in
+            snapshot.values.withUnsafeBytes { rawValues in
                 for i in 0..<count {
-                    let value = values.baseAddress! + i * v
+                    let value = rawValues.baseAddress! + i * v
                     let deadline = self.deadline(value)
                     guard deadline.instant <= now else {
                         others = min(others, deadline.instant)
                         continue
                     }
-                    let keyBytes = UnsafeRawBufferPointer(rebasing: keys[i * k..<(i + 1) * k])
+                    let keyBytes = UnsafeRawBufferPointer(rebasing: rawKeys[i * k..<(i + 1) * k])
                     let key = FlowKey(bytes: keyBytes)
                     let valueBytes = UnsafeRawBufferPointer(start: value, count: v)
                     presentedValues[key] = Array(valueBytes)
                     candidates.append((key, deadline))
-                    body(keyBytes, valueBytes)
+                    keys += keyBytes
+                    values += valueBytes
                 }
             }
         }
@@ -124,7 +95,8 @@ final class ReplayFlowSource: FlowTableSource {
             if reverse != key, let value = try presentedValues[reverse] ?? table.lookup(reverse.bytes) {
                 pair = value.withUnsafeBytes { deadline.combined(with: self.deadline($0.baseAddress!)) }
                 if presentedValues.updateValue(value, forKey: reverse) == nil {
-                    reverse.bytes.withUnsafeBytes { kb in value.withUnsafeBytes { vb in body(kb, vb) } }
+                    keys += reverse.bytes
+                    values += value
                 }
             }
             presentedPairs.append((key, reverse, pair.instant))
@@ -132,6 +104,7 @@ final class ReplayFlowSource: FlowTableSource {
         boundOfOthers = others
         removed.removeAll(keepingCapacity: true)
         lastRead = (count, presentedValues.count)
+        return FlowSnapshot(keySize: k, valueSize: v, keys: keys, values: values)
     }
 
     /// When a direction (or a biflow) could end at the earliest if no packet came: idle, active, or
@@ -189,19 +162,30 @@ final class ReplayFlowSource: FlowTableSource {
         return try table.lookupAndDelete(key)
     }
 
+    func removeAll(keys: [UInt8], keySize: Int) throws {
+        switch mode {
+        case .final: return // the table is discarded
+        case .candidates:
+            // values presented at a pass are final (the workers wait): delete after the pass, in one batch
+            var index = 0
+            while index + keySize <= keys.count {
+                removed.insert(keys.withUnsafeBytes { FlowKey(bytes: UnsafeRawBufferPointer(rebasing: $0[index..<(index + keySize)])) })
+                index += keySize
+            }
+            pendingDeletes += keys
+        case .all:
+            try table.deleteBatch(keys: keys)
+        }
+    }
+
+    func drainAll() throws -> FlowSnapshot {
+        if case .final = mode { return try read() } // no worker runs: the values read are final
+        return try table.drain()
+    }
+
     /// Deletes the directions the collector removed at this pass, in one batch call.
     func commitRemovals() throws {
         defer { pendingDeletes.removeAll(keepingCapacity: true) }
-        let keySize = table.keySize
-        let total = pendingDeletes.count / keySize
-        guard total > 0 else { return }
-        var count = UInt32(total)
-        let rc = pendingDeletes.withUnsafeBytes { bpf_map_delete_batch(table.fd, $0.baseAddress, &count, nil) }
-        if rc == 0 && Int(count) == total { return }
-        // kernels without batch deletion, or a batch stopped early: delete the rest one by one
-        let done = rc == 0 ? Int(count) : 0
-        for i in done..<total {
-            try table.delete(Array(pendingDeletes[(i * keySize)..<((i + 1) * keySize)]))
-        }
+        try table.deleteBatch(keys: pendingDeletes)
     }
 }

@@ -66,7 +66,8 @@ public final class MonitorMaps: @unchecked Sendable {
             try Self.checkLayout(flowsInfo, decoder: RecordDecoder(plan: plan), instance: state.instance)
             let countersInfo = try BPFObjects.mapInfo(countersFD)
             self.plan = plan
-            self.flowTable = FlowTable(fd: flowsFD, keySize: Int(flowsInfo.key_size), valueSize: Int(flowsInfo.value_size), name: "fg_flows")
+            self.flowTable = FlowTable(fd: flowsFD, keySize: Int(flowsInfo.key_size), valueSize: Int(flowsInfo.value_size),
+                                       maxEntries: Int(flowsInfo.max_entries), name: "fg_flows")
             self.counters = try PerCPUCounters(fd: countersFD, entries: Int(countersInfo.max_entries), name: "fg_counters")
             self.entryFD = entryFD
             self.capacity = Int(flowsInfo.max_entries)

@@ -1,0 +1,107 @@
+import Testing
+@testable import FlowgenCore
+
+/// The flat pairing against `FlowKey.reversed` (the readable definition), and the collector's
+/// choice between batch removal (quiet flows) and removal one by one (busy flows).
+@Suite struct FlowPairingTests {
+    let plan: Plan
+    init() throws { plan = try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "tcp,icmp") }
+
+    /// A random key: IPv4 or IPv6, TCP/UDP with random ports or ICMP/ICMPv6 with paired and unpaired types.
+    static func randomKey(_ g: inout SplitMix) -> FlowKey {
+        let v6 = g.next() % 3 == 0
+        func address() -> IPAddress16 {
+            v6 ? IPAddress16((0..<16).map { _ in UInt8(truncatingIfNeeded: g.next()) })
+               : IPAddress16(ipv4: [198, 18 | UInt8(g.next() & 1), UInt8(truncatingIfNeeded: g.next()), UInt8(truncatingIfNeeded: g.next() % 4)])
+        }
+        let src = address(), dst = address()
+        switch g.next() % 4 {
+        case 0:
+            let types: [UInt8] = v6 ? [128, 129, 133, 134, 135, 136, 1] : [8, 0, 13, 14, 15, 16, 17, 18, 3, 11]
+            let type = types[Int(g.next() % UInt64(types.count))]
+            return FlowKey(src: src, dst: dst, sport: UInt16(truncatingIfNeeded: g.next()), dport: UInt16(type) << 8 | UInt16(g.next() % 2),
+                           proto: v6 ? 58 : 1, ipVersion: v6 ? 6 : 4)
+        default:
+            return FlowKey(src: src, dst: dst, sport: UInt16(truncatingIfNeeded: g.next() % 70), dport: UInt16(truncatingIfNeeded: g.next() % 70),
+                           proto: g.next() % 2 == 0 ? 6 : 17, ipVersion: v6 ? 6 : 4)
+        }
+    }
+
+    @Test(arguments: [true, false]) func rawReversalIsTheKeysReversal(icmpKeyed: Bool) {
+        var g = SplitMix(seed: 0x5EED)
+        for _ in 0..<20_000 {
+            let key = Self.randomKey(&g)
+            let raw = key.bytes.withUnsafeBytes { FlowPairing.Words($0.baseAddress!) }
+            let expected = key.reversed(icmpKeyed: icmpKeyed).bytes.withUnsafeBytes { FlowPairing.Words($0.baseAddress!) }
+            #expect(raw.reversed(icmpKeyed: icmpKeyed) == expected, "\(key)")
+        }
+    }
+
+    @Test func everyEntryLandsInExactlyOnePairWithItsReverse() throws {
+        var g = SplitMix(seed: 0xB1F)
+        let table = MemoryFlowTable(plan: plan)
+        var expected: [FlowKey: FlowKey?] = [:] // forward → reverse
+        while table.entries.count < 6_000 {
+            let key = Self.randomKey(&g)
+            let reverse = key.reversed(icmpKeyed: true)
+            guard reverse != key, table.entries[key.bytes] == nil, table.entries[reverse.bytes] == nil else { continue }
+            table.put(key, ["first_seen": 100, "last_seen": 200])
+            if g.next() % 3 != 0 {
+                table.put(reverse, ["first_seen": 150, "last_seen": 200])
+                expected[key] = reverse
+            } else {
+                expected[key] = .some(nil)
+            }
+        }
+        let snapshot = try table.read()
+        let pairs = FlowPairing(decoder: RecordDecoder(plan: plan)).pairs(snapshot, recordSize: plan.layout.size)
+        var seen = Set<Int32>()
+        var found: [FlowKey: FlowKey?] = [:]
+        for pair in pairs {
+            #expect(seen.insert(pair.forward).inserted)
+            if pair.reverse >= 0 { #expect(seen.insert(pair.reverse).inserted) }
+            let forward = snapshot.key(at: Int(pair.forward)).withUnsafeBytes { FlowKey(bytes: $0) }
+            let reverse = pair.reverse < 0 ? nil : snapshot.key(at: Int(pair.reverse)).withUnsafeBytes { FlowKey(bytes: $0) }
+            found[forward] = .some(reverse)
+        }
+        #expect(seen.count == snapshot.count)
+        #expect(found == expected) // the earlier first_seen is always the initiator
+    }
+
+    /// Counts how the collector removes entries.
+    final class CountingTable: FlowTableSource {
+        let inner: MemoryFlowTable
+        var single = 0, batched = 0
+        init(_ inner: MemoryFlowTable) { self.inner = inner }
+        func read() throws -> FlowSnapshot { try inner.read() }
+        func remove(key: [UInt8]) throws -> [UInt8]? {
+            single += 1
+            return try inner.remove(key: key)
+        }
+        func removeAll(keys: [UInt8], keySize: Int) throws {
+            batched += keys.count / keySize
+            for i in 0..<(keys.count / keySize) { _ = try inner.remove(key: Array(keys[(i * keySize)..<((i + 1) * keySize)])) }
+        }
+    }
+
+    @Test func quietFlowsGoInOneBatchBusyOnesOneByOne() throws {
+        let memory = MemoryFlowTable(plan: plan)
+        let idle = tcpKey("198.18.0.1", 1000, "198.18.0.2", 80)
+        memory.put(idle, ["packets": 1, "first_seen": 1 * second, "last_seen": 2 * second])
+        memory.put(idle.reversed(icmpKeyed: true), ["packets": 1, "first_seen": 1 * second + 1, "last_seen": 2 * second])
+        let busy = tcpKey("198.18.0.1", 1001, "198.18.0.2", 80)
+        memory.put(busy, ["packets": 9, "first_seen": 1 * second, "last_seen": 200 * second])
+        let table = CountingTable(memory)
+        let out = CapturingExporter()
+        let collector = FlowCollector(plan: plan, source: table, exporter: out,
+                                      policy: ExpiryPolicy(idleTimeoutNs: 60 * second, activeTimeoutNs: 100 * second))
+        collector.exportBatch = 1
+        let result = try collector.poll(now: 200 * second + 1)
+        #expect(result.exported == 2)
+        #expect(table.batched == 2) // the idle flow's two directions
+        #expect(table.single == 1) // the busy flow, with its value at removal
+        #expect(memory.entries.isEmpty)
+        #expect(Set(out.flows.map(\.endReason)) == [.idleTimeout, .activeTimeout])
+        #expect(out.flows.map(\.id) == [1, 2])
+    }
+}
