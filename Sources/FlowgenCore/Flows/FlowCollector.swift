@@ -190,7 +190,7 @@ public final class FlowCollector {
                 var forward = record(snapshot, Int(pair.forward))
                 var reverse = pair.reverse >= 0 ? record(snapshot, Int(pair.reverse)) : nil
                 if let now {
-                    if isQuiet(forward, reverse, now: now) {
+                    if isQuiet(snapshot, pair, now: now) {
                         quietKeys += snapshot.key(at: Int(pair.forward))
                         if pair.reverse >= 0 { quietKeys += snapshot.key(at: Int(pair.reverse)) }
                     } else {
@@ -208,9 +208,13 @@ public final class FlowCollector {
         return ended.count
     }
 
-    func isQuiet(_ forward: FlowRecord, _ reverse: FlowRecord?, now: UInt64) -> Bool {
-        guard let l = decoder.firstColumn["last_seen"] else { return false }
-        let last = max(forward.values[l], reverse?.values[l] ?? 0)
+    func isQuiet(_ snapshot: FlowSnapshot, _ pair: FlowPairing.Pair, now: UInt64) -> Bool {
+        guard let l = lastSeen else { return false }
+        let last = snapshot.values.withUnsafeBytes { values in
+            let size = snapshot.valueSize
+            return max(l.load(values.baseAddress! + Int(pair.forward) * size),
+                       pair.reverse >= 0 ? l.load(values.baseAddress! + Int(pair.reverse) * size) : 0)
+        }
         return now >= last && now - last >= Self.batchRemovalQuietNs
     }
 

@@ -11,6 +11,8 @@ public struct BenchReport: Codable, Sendable {
     public var sections: [BenchSection]
     /// Section 1.
     public var kernel: KernelBenchResult?
+    /// Section 1, stages and tail calls.
+    public var stages: StageBenchResult?
     /// Section 2.
     public var e2e: EndToEndResult?
     /// Section 3.
@@ -37,6 +39,7 @@ public struct BenchReport: Codable, Sendable {
         }
         out += "\n"
         if let kernel { out += kernel.render() }
+        if let stages { out += stages.render() + "\n" }
         if let e2e { out += e2e.render() + "\n" }
         if let collector { out += collector.render() + "\n" }
         if let build { out += build.render() + "\n" }

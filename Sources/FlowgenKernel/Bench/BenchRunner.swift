@@ -23,7 +23,9 @@ public final class BenchRunner {
         for section in BenchSection.allCases where options.sections.contains(section) {
             do {
                 switch section {
-                case .kernel: report.kernel = try KernelBenchmark(context: context).run()
+                case .kernel:
+                    report.kernel = try KernelBenchmark(context: context).run()
+                    report.stages = try StageBenchmark(context: context).run()
                 case .e2e: report.e2e = try EndToEndBenchmark(context: context).run()
                 case .collector: report.collector = try CollectorBenchmark(context: context).run()
                 case .build: report.build = try BuildBenchmark(context: context).run()
