@@ -33,6 +33,8 @@ public final class EndToEndBenchmark {
 
         // Programs first: compiling and verifying is not what is timed, and a failure leaves nothing behind.
         var configurations: [(String, BenchProgram?, BenchPreset?)] = [("no program", nil, nil)]
+        // return-only shows what the tc hook costs before any program work; minimal is the floor of the targets
+        configurations.append(("return-only", try context.floors.returnOnly(), nil))
         configurations.append(("minimal", try context.floors.minimal(maxFlows: Planner.defaultMaxFlows), nil))
         var unavailable: [String: String] = [:]
         for set in context.presetSets {
