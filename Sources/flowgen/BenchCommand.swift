@@ -9,12 +9,12 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure per-packet cost, packet rate, collector, build and replay speed against their targets.",
         discussion: """
-        Needs root. Prints tables on stdout (progress on stderr); every missed target is listed at the
-        end as MISS. The benchmark is not a test: it creates two network namespaces (198.18.0.0/15,
+        Needs root. Prints tables on stdout (progress on stderr); every missed target is listed at the \
+        end as MISS. The benchmark is not a test: it creates two network namespaces (198.18.0.0/15, \
         fd00::/8) for the end-to-end part and removes them, and never sends traffic elsewhere.
 
           flowgen bench --quick                      everything, in about a minute
-          flowgen bench --only kernel --json k.json  per-packet cost only, all numbers as JSON
+          flowgen bench --only kernel --json k.json  per-packet cost, all numbers
         """)
 
     @OptionGroup var compilerOptions: CompilerOptions

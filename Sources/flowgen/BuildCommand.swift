@@ -11,9 +11,9 @@ struct BuildCommand: ParsableCommand {
         discussion: """
         Without --emit, prints a summary of the build. The kernel verifies the program when flowgen runs as root; otherwise the object is only compiled. Objects are cached by content, so a second identical build does not run clang.
 
-          flowgen build --features tcp,icmp --emit plan     the plan as JSON (with verified_insns)
-          flowgen build --features tcp --emit c             the generated C
-          flowgen build --features tcp -o mon.o             a self-contained object + mon.manifest.json
+          flowgen build --features tcp,icmp --emit plan   plan as JSON, verified_insns
+          flowgen build --features tcp --emit c           the generated C
+          flowgen build --features tcp -o mon.o           object + mon.manifest.json
         """)
 
     enum Emit: String, ExpressibleByArgument, CaseIterable {
