@@ -47,7 +47,11 @@ struct BuildCommand: ParsableCommand {
         }
         var object: CompiledObject
         var verifiedPlan = plan
-        if Privileges.canLoadPrograms() {
+        var remembered = false
+        if Privileges.canLoadPrograms(), let earlier = try builder.verifiedEarlier() {
+            // the same object on the same kernel build: the verifier's verdict and counts are known
+            (verifiedPlan, object, remembered) = (earlier.plan, earlier.object, true)
+        } else if Privileges.canLoadPrograms() {
             let monitor = try builder.load(verbose: logOptions.verbose) { message in
                 if logOptions.verbose { Console.info(message) }
             }
@@ -78,6 +82,7 @@ struct BuildCommand: ParsableCommand {
             for stage in verifiedPlan.stages {
                 if let n = stage.verifiedInstructions { line += ", \(stage.program): \(n) insns verified" }
             }
+            if remembered { line += " (verdict remembered for this kernel)" }
             line += ", \(object.cacheHit ? "cached" : "compiled") in \(ms) ms"
             print(line)
             if logOptions.verbose { print("object: \(object.objectPath)") }

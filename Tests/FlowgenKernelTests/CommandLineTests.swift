@@ -63,6 +63,33 @@ import Testing
         #expect(elapsed < 1.0, "a cached build took \(elapsed) s")
     }
 
+    @Test func aCachedBuildReusesThisKernelsVerdictAndOnlyThisKernels() throws {
+        try requireRoot()
+        let cache = NSTemporaryDirectory() + "fgverified-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let args = [try flowgenBinary(), "build", "--features", "tcp", "--cache-dir", cache]
+        let first = try ProcessRunner.run(args)
+        #expect(first.succeeded && !first.stdout.contains("remembered"), "\(first.stdout)\(first.stderr)")
+        let second = try ProcessRunner.run(args)
+        #expect(second.stdout.contains("(verdict remembered for this kernel)"), "\(second.stdout)")
+        func insns(_ s: String) -> String? {
+            s.split(separator: ",").first { $0.contains("insns verified") }.map { $0.replacingOccurrences(of: " (verdict remembered for this kernel)", with: "") }
+        }
+        #expect(insns(first.stdout) != nil && insns(first.stdout) == insns(second.stdout), "\(first.stdout) / \(second.stdout)")
+
+        // a record written by another kernel build is not trusted: the object is verified again
+        let plans = cache + "/stage-plans"
+        for name in try FileManager.default.contentsOfDirectory(atPath: plans) {
+            let path = plans + "/" + name
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            let kernel = try #require(text.range(of: #""kernel":"[^"]*""#, options: .regularExpression))
+            try text.replacingCharacters(in: kernel, with: #""kernel":"another kernel""#).write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        let third = try ProcessRunner.run(args)
+        #expect(third.succeeded && !third.stdout.contains("remembered"), "\(third.stdout)")
+        #expect(try ProcessRunner.run(args).stdout.contains("remembered")) // and remembered again
+    }
+
     @Test func withoutRootRunSaysWhatToDo() throws {
         let r = try ProcessRunner.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
                                        try flowgenBinary(), "run", "-i", "lo"])

@@ -57,26 +57,11 @@ public struct ClangCompiler: Sendable {
 
     /// Compiles `source` (or finds it in the cache) and returns the object.
     public func compile(_ source: GeneratedSource, version: String) throws -> CompiledObject {
+        if let cached = try cachedObject(source, version: version) { return cached }
         let clang = try resolvedClang.get()
-        for name in source.files.keys where !Self.isSafeRelativeName(name) {
-            throw KernelError.invalidSourceName(name)
-        }
-        guard source.files[source.mainFile] != nil else {
-            throw KernelError.invalidSourceName("\(source.mainFile) (the main file is not among the generated files)")
-        }
-        let multiarchInclude = Self.multiarchIncludeDirectory()
-        let toolchain = try toolchainFingerprint(clang: clang)
-        let key = Self.cacheKey(source: source, version: version, toolchain: toolchain, multiarchInclude: multiarchInclude)
-
-        let directory = cacheDirectory + "/" + key
-        let objectPath = directory + "/" + Self.objectName
+        let (key, directory, objectPath) = try location(source, version: version)
         let logPath = directory + "/compile.log"
-        if access(objectPath, F_OK) == 0 {
-            let diagnostics = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: true,
-                                  sourceDirectory: directory, diagnostics: diagnostics)
-        }
-
+        let multiarchInclude = Self.multiarchIncludeDirectory()
         try makeDirectory(directory)
         for (name, text) in source.files {
             let path = directory + "/" + name
@@ -104,6 +89,29 @@ public struct ClangCompiler: Sendable {
         }
         return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: false,
                               sourceDirectory: directory, diagnostics: result.stderr)
+    }
+
+    /// The object of `source` if it is in the cache already (nil: it would have to be compiled).
+    public func cachedObject(_ source: GeneratedSource, version: String) throws -> CompiledObject? {
+        let (key, directory, objectPath) = try location(source, version: version)
+        guard access(objectPath, F_OK) == 0 else { return nil }
+        let diagnostics = (try? String(contentsOfFile: directory + "/compile.log", encoding: .utf8)) ?? ""
+        return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: true, sourceDirectory: directory, diagnostics: diagnostics)
+    }
+
+    /// Where the object of `source` lives in the cache: its key, directory and object path.
+    private func location(_ source: GeneratedSource, version: String) throws -> (key: String, directory: String, objectPath: String) {
+        let clang = try resolvedClang.get()
+        for name in source.files.keys where !Self.isSafeRelativeName(name) {
+            throw KernelError.invalidSourceName(name)
+        }
+        guard source.files[source.mainFile] != nil else {
+            throw KernelError.invalidSourceName("\(source.mainFile) (the main file is not among the generated files)")
+        }
+        let toolchain = try toolchainFingerprint(clang: clang)
+        let key = Self.cacheKey(source: source, version: version, toolchain: toolchain, multiarchInclude: Self.multiarchIncludeDirectory())
+        let directory = cacheDirectory + "/" + key
+        return (key, directory, directory + "/" + Self.objectName)
     }
 
     // MARK: - Key

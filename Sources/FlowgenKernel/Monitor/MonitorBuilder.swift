@@ -31,6 +31,11 @@ public struct MonitorBuilder {
         return (source, try compiler.compile(source, version: FlowgenVersion.string))
     }
 
+    /// The verified plan and cached object of a build this kernel already verified (nil: `load` must run).
+    public func verifiedEarlier() throws -> (plan: Plan, object: CompiledObject)? {
+        try StageFitter(plan: plan, policy: stages, resources: resources, compiler: compiler).verifiedEarlier()
+    }
+
     /// Compiles, loads and verifies, split into tail-called stages when one program does not fit;
     /// the returned monitor's plan carries the stages and their `verified_insns`.
     public func load(replay: Bool = false, verbose: Bool = false, log: @escaping (String) -> Void = { _ in }) throws -> LoadedMonitor {

@@ -46,13 +46,14 @@ public struct StageFitter {
         let key = try cacheKey()
         if let groups = readRemembered(key), let split = try? Planner().split(plan, into: groups),
            let monitor = try? attempt(split, replay: replay, verbose: verbose).get() {
+            if !replay { remember(key, monitor.plan, replay: replay) } // this kernel's counts, for the next build
             return monitor
         }
         let single = try attempt(plan, replay: replay, verbose: verbose)
         var reason: String
         switch single {
         case let .success(monitor):
-            remember(key, monitor.plan)
+            remember(key, monitor.plan, replay: replay)
             return monitor
         case let .failure(failure):
             reason = failure.description
@@ -87,7 +88,7 @@ public struct StageFitter {
                 switch try attempt(split, replay: replay, verbose: verbose) {
                 case let .success(monitor):
                     log("split into \(monitor.plan.stages.count) stages: " + monitor.plan.stages.map { "\($0.program) [\($0.features.joined(separator: ","))] \($0.verifiedInstructions ?? 0) insns" }.joined(separator: "; "))
-                    remember(key, monitor.plan)
+                    remember(key, monitor.plan, replay: replay)
                     return monitor
                 case let .failure(failure):
                     reason = failure.description
@@ -208,14 +209,54 @@ public struct StageFitter {
 
     var rememberedDirectory: String { compiler.cacheDirectory + "/stage-plans" }
 
-    func readRemembered(_ key: String) -> [[String]]? {
-        guard let data = FileManager.default.contents(atPath: rememberedDirectory + "/\(key).json") else { return nil }
-        return try? JSONDecoder().decode([[String]].self, from: data)
+    /// What a successful load leaves in the cache: the split, and (for a load outside replay mode)
+    /// the kernel that verified it and each stage's `verified_insns`.
+    struct Remembered: Codable {
+        var groups: [[String]]
+        var verified: [Int]?
+        var kernel: String?
+        var replay: Bool?
     }
 
-    func remember(_ key: String, _ plan: Plan) {
-        guard let data = try? JSONEncoder().encode(plan.stages.map(\.features)) else { return }
+    /// This kernel build (release and version string): the verifier's verdict on an object holds
+    /// for it and may not for another.
+    static var kernelIdentity: String {
+        var uts = utsname()
+        uname(&uts)
+        func text<T>(_ field: inout T) -> String {
+            withUnsafeBytes(of: &field) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        return text(&uts.release) + " " + text(&uts.version)
+    }
+
+    func readRecord(_ key: String) -> Remembered? {
+        guard let data = FileManager.default.contents(atPath: rememberedDirectory + "/\(key).json") else { return nil }
+        if let record = try? JSONDecoder().decode(Remembered.self, from: data) { return record }
+        return (try? JSONDecoder().decode([[String]].self, from: data)).map { Remembered(groups: $0) } // before verified counts were kept
+    }
+
+    func readRemembered(_ key: String) -> [[String]]? { readRecord(key)?.groups }
+
+    func remember(_ key: String, _ plan: Plan, replay: Bool) {
+        let verified = plan.stages.compactMap(\.verifiedInstructions)
+        let record = Remembered(groups: plan.stages.map(\.features), verified: verified.count == plan.stages.count ? verified : nil,
+                                kernel: Self.kernelIdentity, replay: replay)
+        guard let data = try? JSONEncoder().encode(record) else { return }
         try? FileManager.default.createDirectory(atPath: rememberedDirectory, withIntermediateDirectories: true)
         try? data.write(to: URL(fileURLWithPath: rememberedDirectory + "/\(key).json"), options: .atomic)
+    }
+
+    /// The plan (with its stages' `verified_insns`) and object of a build this kernel verified before,
+    /// without loading it again: the same object bytes on the same kernel build get the same verdict.
+    /// Nil when there is no such record, or the object is no longer in the cache.
+    public func verifiedEarlier() throws -> (plan: Plan, object: CompiledObject)? {
+        guard let record = readRecord(try cacheKey()), record.replay == false, record.kernel == Self.kernelIdentity,
+              let verified = record.verified, verified.count == record.groups.count, verified.allSatisfy({ $0 <= policy.budget }),
+              var split = try? Planner().split(plan, into: record.groups), split.stages.count == verified.count else { return nil }
+        for i in split.stages.indices { split.stages[i].verifiedInstructions = verified[i] }
+        let source = try CodeGenerator(resources: resources).generate(split)
+        // only an object still in the cache was the one verified: a fresh compile is loaded again
+        guard let object = try compiler.cachedObject(source, version: FlowgenVersion.string) else { return nil }
+        return (split, object)
     }
 }
