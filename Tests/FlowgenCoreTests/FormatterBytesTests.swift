@@ -124,6 +124,31 @@ func randomFlows(_ plan: Plan, count: Int, seed: UInt64) -> [Biflow] {
         }
     }
 
+    /// IPFIX Data Records from the compiled templates against the field walk they replaced.
+    @Test func ipfixRecordsMatchTheReferenceEncoder() throws {
+        for (name, plan) in try Self.plans() {
+            let schema = try IPFIXTemplateBuilder(plan: plan).build()
+            for (round, offset) in [Int64(0), 1_700_000_000_000_000_000, -3_000_000_000_000].enumerated() {
+                let flows = randomFlows(plan, count: 600, seed: UInt64(round) * 104_729 + UInt64(name.utf8.count))
+                var appended: [UInt8] = [0xAB]
+                var expectedAppended: [UInt8] = [0xAB]
+                for (i, flow) in flows.enumerated() {
+                    let template = schema.template(for: flow)
+                    let expected = ReferenceIPFIXRecord.bytes(template, flow, epochOffsetNs: offset)
+                    let record = schema.record(for: flow, epochOffsetNs: offset)
+                    #expect(record.templateID == template.id)
+                    if record.bytes != expected {
+                        Issue.record("\(name) offset \(offset), flow \(i) (template \(template.id)): \(record.bytes) != \(expected)")
+                        break
+                    }
+                    template.encodeRecord(flow, epochOffsetNs: offset, into: &appended)
+                    expectedAppended += expected
+                }
+                #expect(appended == expectedAppended, "\(name): encodeRecord appends the same octets")
+            }
+        }
+    }
+
     /// Every pattern of zero and non-zero groups, against the RFC 5952 text `description` gives.
     @Test func addressBytesEqualTheirDescription() {
         var rng = SplitMix64(state: 5952)
