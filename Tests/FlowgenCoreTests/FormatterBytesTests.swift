@@ -165,7 +165,7 @@ func randomFlows(_ plan: Plan, count: Int, seed: UInt64) -> [Biflow] {
         }
     }
 
-    /// Decimal text of the byte writer at every length and around every power of ten.
+    /// Decimal text of the byte writer at every length, around every power of ten, and at random.
     @Test func decimalsEqualStringOfTheNumber() {
         var numbers: [UInt64] = [0, 9, 10, 99, 100, .max, .max - 1]
         var p: UInt64 = 1
@@ -174,8 +174,10 @@ func randomFlows(_ plan: Plan, count: Int, seed: UInt64) -> [Biflow] {
             p *= 10
         }
         numbers += [p - 1, p, p + 1]
+        var rng = SplitMix64(state: 10)
+        numbers += (0..<20_000).map { _ in rng.next() >> (rng.next() % 64) } + (0..<20_000).map(UInt64.init)
         for n in numbers {
-            let text = [UInt8](unsafeUninitializedCapacity: ByteCursor.maxDecimalLength) { buffer, count in
+            let text = [UInt8](unsafeUninitializedCapacity: ByteCursor.maxDecimalLength + ByteCursor.slack) { buffer, count in
                 var w = ByteCursor(buffer.baseAddress!)
                 w.decimal(n)
                 count = w.p - buffer.baseAddress!

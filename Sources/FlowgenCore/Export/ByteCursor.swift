@@ -4,9 +4,37 @@
 struct ByteCursor {
     /// Where the next byte goes.
     var p: UnsafeMutablePointer<UInt8>
+    /// `powersOfTen`, fetched once per cursor rather than through the global's lazy-init check per number.
+    let powers: UnsafePointer<UInt64>
 
     @inline(__always)
-    init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
+    init(_ p: UnsafeMutablePointer<UInt8>) {
+        self.p = p
+        powers = Self.powersOfTen
+    }
+
+    /// 10^0 to 10^19, in memory for `digitCount` (a switch over them compiles to a jump table whose
+    /// indirect branch mispredicts on every other number). Allocated once, never freed, never
+    /// written after its initialisation: safe to share, though the pointer type is not Sendable.
+    nonisolated(unsafe) static let powersOfTen: UnsafePointer<UInt64> = {
+        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: 20)
+        var power: UInt64 = 1
+        for i in 0..<20 {
+            table[i] = power
+            power = i < 19 ? power * 10 : power
+        }
+        return UnsafePointer(table)
+    }()
+
+    /// Number of decimal digits of `v` (1 for 0): the bit length gives the power of ten within
+    /// one, a single comparison settles it.
+    @inline(__always)
+    func digitCount(_ v: UInt64) -> Int {
+        let bits = 64 - (v | 1).leadingZeroBitCount
+        let guess = (bits &* 1233) >> 12 // ⌊bits · log10 2⌋, at most 19
+        // v | 1: 0 has one digit, and no other count changes (10^g is even for g ≥ 1)
+        return guess &+ ((v | 1) >= powers[guess] ? 1 : 0)
+    }
 
     /// Longest `address` text: eight 4-digit groups and seven colons.
     static let maxAddressLength = 39
@@ -25,8 +53,9 @@ struct ByteCursor {
         p += count
     }
 
-    /// Bytes `short` may write past the end of what it copies: a buffer written with it needs this
-    /// much room beyond its bound, and its sources this much readable memory after them.
+    /// Bytes `short` and `decimal` may write past the end of their text (whole 16- and 8-byte
+    /// stores): a buffer written with them needs this much room beyond its bound, and the sources
+    /// of `short` this much readable memory.
     static let slack = 32
 
     /// Copies a short constant (a JSON key, an end reason) as two 16-byte moves instead of a memcpy
@@ -43,44 +72,51 @@ struct ByteCursor {
         p += count
     }
 
-    /// Number of decimal digits of `v`.
+    /// The eight digits of `v` (< 10^8, leading zeros kept) as ASCII in one integer, the first
+    /// digit in the low byte: four lanes, then eight, each split by a multiply-and-shift division
+    /// (a/100 = a·10486 >> 20 for a < 10^4, a/10 = a·103 >> 10 for a < 100), with no branch.
     @inline(__always)
-    static func digitCount(_ v: UInt64) -> Int {
-        var n = 1
-        var x = v
-        if x >= 10_000_000_000_000_000 { n += 16; x /= 10_000_000_000_000_000 }
-        if x >= 100_000_000 { n += 8; x /= 100_000_000 }
-        if x >= 10_000 { n += 4; x /= 10_000 }
-        if x >= 100 { n += 2; x /= 100 }
-        if x >= 10 { n += 1 }
-        return n
+    static func eightDigits(_ v: UInt32) -> UInt64 {
+        let x = UInt64(v / 10_000) | UInt64(v % 10_000) << 32
+        let hundreds = (x &* 10486) >> 20 & 0x0000_007F_0000_007F
+        let pairs = hundreds | (x &- hundreds &* 100) << 16
+        let tens = (pairs &* 103) >> 10 & 0x000F_000F_000F_000F
+        let digits = tens | (pairs &- tens &* 10) << 8
+        return digits | 0x3030_3030_3030_3030
     }
 
-    /// `v` in decimal, as `String(v)` writes it.
+    /// Stores the last `count` (1...8) of the eight digits of `v`; writes 8 bytes (see `slack`).
+    @inline(__always)
+    mutating func lastDigits(_ v: UInt32, _ count: Int) {
+        let text = Self.eightDigits(v) >> UInt64(64 - 8 * count)
+        UnsafeMutableRawPointer(p).storeBytes(of: text.littleEndian, as: UInt64.self)
+        p += count
+    }
+
+    /// Stores all eight digits of `v` (< 10^8).
+    @inline(__always)
+    mutating func eight(_ v: UInt32) {
+        UnsafeMutableRawPointer(p).storeBytes(of: Self.eightDigits(v).littleEndian, as: UInt64.self)
+        p += 8
+    }
+
+    /// `v` in decimal, as `String(v)` writes it: the digit count from one table load, then at most
+    /// three 8-digit groups converted without branches (digit lengths vary at random from one
+    /// column to the next, so per-digit loops mispredict).
     @inline(__always)
     mutating func decimal(_ v: UInt64) {
-        if v < 10 {
-            byte(0x30 &+ UInt8(truncatingIfNeeded: v))
-            return
-        }
-        let n = Self.digitCount(v)
-        var q = p + n
-        var x = v
-        // two digits per division: the divisions by constants compile to multiplications
-        while x >= 100 {
-            let pair = Int(truncatingIfNeeded: x % 100)
-            x /= 100
-            q -= 2
-            q[0] = 0x30 &+ UInt8(truncatingIfNeeded: pair / 10)
-            q[1] = 0x30 &+ UInt8(truncatingIfNeeded: pair % 10)
-        }
-        if x >= 10 {
-            q[-2] = 0x30 &+ UInt8(truncatingIfNeeded: x / 10)
-            q[-1] = 0x30 &+ UInt8(truncatingIfNeeded: x % 10)
+        let n = digitCount(v)
+        if v < 100_000_000 {
+            lastDigits(UInt32(truncatingIfNeeded: v), n)
+        } else if v < 10_000_000_000_000_000 {
+            lastDigits(UInt32(truncatingIfNeeded: v / 100_000_000), n - 8)
+            eight(UInt32(truncatingIfNeeded: v % 100_000_000))
         } else {
-            q[-1] = 0x30 &+ UInt8(truncatingIfNeeded: x)
+            let rest = v % 10_000_000_000_000_000
+            lastDigits(UInt32(truncatingIfNeeded: v / 10_000_000_000_000_000), n - 16)
+            eight(UInt32(truncatingIfNeeded: rest / 100_000_000))
+            eight(UInt32(truncatingIfNeeded: rest % 100_000_000))
         }
-        p += n
     }
 
     /// An octet in decimal (one group of a dotted quad).
