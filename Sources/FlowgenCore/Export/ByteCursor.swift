@@ -4,36 +4,39 @@
 struct ByteCursor {
     /// Where the next byte goes.
     var p: UnsafeMutablePointer<UInt8>
-    /// `powersOfTen`, fetched once per cursor rather than through the global's lazy-init check per number.
-    let powers: UnsafePointer<UInt64>
+    /// `halfPowersOfTen`, fetched once per cursor rather than through the global's lazy-init check per number.
+    let halfPowers: UnsafePointer<UInt64>
 
     @inline(__always)
     init(_ p: UnsafeMutablePointer<UInt8>) {
         self.p = p
-        powers = Self.powersOfTen
+        halfPowers = Self.halfPowersOfTen
     }
 
-    /// 10^0 to 10^19, in memory for `digitCount` (a switch over them compiles to a jump table whose
-    /// indirect branch mispredicts on every other number). Allocated once, never freed, never
-    /// written after its initialisation: safe to share, though the pointer type is not Sendable.
-    nonisolated(unsafe) static let powersOfTen: UnsafePointer<UInt64> = {
+    /// 10^i / 2 for i in 1...19, and 0 for i = 0 (0 and 1 both have one digit), in memory for
+    /// `digitCount`: a switch over constants compiles to a jump table whose indirect branch
+    /// mispredicts on every other number. Halved so that the comparison fits a signed subtraction.
+    /// Allocated once, never freed, never written after its initialisation: safe to share, though
+    /// the pointer type is not Sendable.
+    nonisolated(unsafe) static let halfPowersOfTen: UnsafePointer<UInt64> = {
         let table = UnsafeMutablePointer<UInt64>.allocate(capacity: 20)
         var power: UInt64 = 1
         for i in 0..<20 {
-            table[i] = power
+            table[i] = i == 0 ? 0 : power / 2
             power = i < 19 ? power * 10 : power
         }
         return UnsafePointer(table)
     }()
 
-    /// Number of decimal digits of `v` (1 for 0): the bit length gives the power of ten within
-    /// one, a single comparison settles it.
+    /// Number of decimal digits of `v` (1 for 0), without a branch: the bit length gives the power
+    /// of ten within one, and the sign of one subtraction settles it (v ≥ 10^g exactly when
+    /// ⌊v/2⌋ ≥ 10^g/2, both below 2^63).
     @inline(__always)
     func digitCount(_ v: UInt64) -> Int {
         let bits = 64 - (v | 1).leadingZeroBitCount
         let guess = (bits &* 1233) >> 12 // ⌊bits · log10 2⌋, at most 19
-        // v | 1: 0 has one digit, and no other count changes (10^g is even for g ≥ 1)
-        return guess &+ ((v | 1) >= powers[guess] ? 1 : 0)
+        let below = Int64(bitPattern: (v >> 1) &- halfPowers[guess]) >> 63 // -1 when v < 10^guess, else 0
+        return guess &+ 1 &+ Int(truncatingIfNeeded: below)
     }
 
     /// Longest `address` text: eight 4-digit groups and seven colons.
