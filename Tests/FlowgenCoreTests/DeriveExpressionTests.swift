@@ -134,4 +134,40 @@ import Testing
             try FeatureSelection("clash", available: modules)
         }
     }
+
+    /// The compiled form the exporters run agrees with `evaluate` on random expressions over every
+    /// operator, absent values, missing columns and one-way flows.
+    @Test func compiledExpressionsEvaluateLikeTheTree() {
+        var rng = SplitMix64(state: 2024)
+        let binary = ["||", "&&", "|", "^", "&", "==", "!=", "<", "<=", ">", ">=", "<<", ">>", "+", "-", "*", "/", "%", "??"]
+        func leaf() -> DeriveExpression {
+            switch rng.next() % 6 {
+            case 0: return .absent
+            case 1: return .number([0, 1, 2, 63, 64, 65, .max][Int(rng.next() % 7)])
+            case 2: return .field("unresolved", peer: false)
+            default: return .column(Int(rng.next() % 5), peer: rng.next() % 2 == 0)   // column 4 does not exist
+            }
+        }
+        func tree(_ depth: Int) -> DeriveExpression {
+            guard depth > 0, rng.next() % 5 != 0 else { return leaf() }
+            switch rng.next() % 5 {
+            case 0: return .unary(rng.next() % 2 == 0 ? "!" : "~", tree(depth - 1))
+            case 1: return .conditional(tree(depth - 1), tree(depth - 1), tree(depth - 1))
+            case 2: return .call(rng.next() % 2 == 0 ? "min" : "max", (0..<(1 + Int(rng.next() % 3))).map { _ in tree(depth - 1) })
+            default: return .binary(binary[Int(rng.next() % UInt64(binary.count))], tree(depth - 1), tree(depth - 1))
+            }
+        }
+        for _ in 0..<3000 {
+            let expression = tree(4)
+            let compiled = CompiledDerive(expression)
+            let own: [UInt64] = (0..<4).map { _ in [0, 1, 3, 64, .max, rng.next()][Int(rng.next() % 6)] }
+            let peer: [UInt64]? = rng.next() % 3 == 0 ? nil : (0..<4).map { _ in [0, 2, 63, rng.next()][Int(rng.next() % 4)] }
+            let expected = expression.evaluate(own: own, peer: peer)
+            let got = own.withUnsafeBufferPointer { o in
+                guard let peer else { return compiled.evaluate(own: o, peer: nil) }
+                return peer.withUnsafeBufferPointer { compiled.evaluate(own: o, peer: $0) }
+            }
+            #expect(got == expected, "\(expression) over \(own) / \(String(describing: peer))")
+        }
+    }
 }

@@ -35,15 +35,19 @@ public final class TextFlowExporter: FlowExporter {
     let formatter: FlowFormatter
     let destination: Destination
     let epochOffsetNs: () -> Int64
+    let writer: FlowTextWriter
     var handle: FileHandle?
     var currentPath: String?
     var wroteStdoutHeader = false
+    /// The current file is new: its header goes out with the next batch, in the same write.
+    var fileNeedsHeader = false
 
     /// Creates an exporter. `epochOffsetNs` converts record time to Unix time at export.
     public init(formatter: FlowFormatter, destination: Destination, epochOffsetNs: @escaping () -> Int64) throws {
         self.formatter = formatter
         self.destination = destination
         self.epochOffsetNs = epochOffsetNs
+        writer = FlowTextWriter(formatter: formatter)
         if case let .directory(dir) = destination { try Self.checkWritable(dir) }
     }
 
@@ -62,20 +66,19 @@ public final class TextFlowExporter: FlowExporter {
         guard access(dir, W_OK | X_OK) == 0 else { throw ExportError.outputDirectory(dir, "is not writable") }
     }
 
-    /// Formats and writes a batch.
+    /// Formats and writes a batch (one write(2) for a usual batch, see `FlowTextWriter`).
     public func export(_ flows: [Biflow]) throws {
         guard !flows.isEmpty else { return }
-        let text = formatter.format(flows, epochOffsetNs: epochOffsetNs())
+        let offset = epochOffsetNs()
         switch destination {
         case .standardOutput:
-            if !wroteStdoutHeader {
-                wroteStdoutHeader = true
-                FileHandle.standardOutput.write(Data(formatter.header().utf8))
-            }
-            FileHandle.standardOutput.write(Data(text.utf8))
+            let header = wroteStdoutHeader ? "" : formatter.header()
+            wroteStdoutHeader = true
+            try writer.write(flows, epochOffsetNs: offset, prefix: header, to: FileHandle.standardOutput.fileDescriptor)
         case let .directory(dir):
             let h = try fileHandle(dir: dir)
-            h.write(Data(text.utf8))
+            try writer.write(flows, epochOffsetNs: offset, prefix: fileNeedsHeader ? formatter.header() : "", to: h.fileDescriptor)
+            fileNeedsHeader = false
         }
     }
 
@@ -89,7 +92,7 @@ public final class TextFlowExporter: FlowExporter {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw ExportError.outputDirectory(dir, "refused \(path): \(String(cString: strerror(errno)))") }
         let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        if fresh { h.write(Data(formatter.header().utf8)) }
+        fileNeedsHeader = fresh
         handle = h
         currentPath = path
         return h
@@ -109,16 +112,90 @@ public final class TextFlowExporter: FlowExporter {
     }
 }
 
+/// Formats batches of flows into one reused byte buffer and writes it to a file descriptor: one
+/// write(2) for a usual batch, and for a huge one (a flush of the whole table) a write every
+/// `flushThreshold` bytes, so memory stays bounded whatever the batch size.
+public final class FlowTextWriter {
+    /// The formatter.
+    public let formatter: FlowFormatter
+    /// Bytes gathered before they are written, when a batch is larger.
+    public static let flushThreshold = 4 << 20
+    /// Flows formatted between checks of the threshold.
+    static let chunk = 1024
+
+    var buffer: [UInt8] = []
+
+    /// Creates a writer.
+    public init(formatter: FlowFormatter) { self.formatter = formatter }
+
+    /// Formats `flows` and writes them to `fd` after `prefix` (a header, or ""); returns the bytes written.
+    @discardableResult
+    public func write(_ flows: [Biflow], epochOffsetNs: Int64, prefix: String = "", to fd: Int32) throws -> Int {
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: prefix.utf8)
+        var written = 0
+        var start = flows.startIndex
+        while start < flows.endIndex {
+            let end = Swift.min(start + Self.chunk, flows.endIndex)
+            formatter.append(flows[start..<end], epochOffsetNs: epochOffsetNs, to: &buffer)
+            start = end
+            if buffer.count >= Self.flushThreshold { written += try flush(to: fd) }
+        }
+        written += try flush(to: fd)
+        return written
+    }
+
+    func flush(to fd: Int32) throws -> Int {
+        guard !buffer.isEmpty else { return 0 }
+        defer { buffer.removeAll(keepingCapacity: true) }
+        try buffer.withUnsafeBytes { try Self.writeAll($0, to: fd) }
+        return buffer.count
+    }
+
+    /// Writes every byte to `fd`: one write(2) when the kernel takes it all, more after a partial
+    /// write, again after EINTR, and after waiting for room when the descriptor is non-blocking.
+    public static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32) throws {
+        guard var p = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let n = systemWrite(fd, p, left)
+            if n > 0 {
+                p += n
+                left -= n
+                continue
+            }
+            let err = n < 0 ? errno : EIO
+            switch err {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK:
+                var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&ready, 1, -1)
+            default:
+                throw ExportError.write(String(cString: strerror(err)))
+            }
+        }
+    }
+}
+
+/// write(2), under a name that methods called `write` do not hide.
+private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, p, count)
+}
+
 /// Errors of flow output.
 public enum ExportError: Error, CustomStringConvertible {
     /// The output directory is unusable.
     case outputDirectory(String, String)
+    /// Writing flows failed (the reason, from the system).
+    case write(String)
 
     /// A one-line message.
     public var description: String {
         switch self {
         case let .outputDirectory(dir, why):
             return "output directory '\(dir)' \(why): choose another with --output DIR, or fix its permissions"
+        case let .write(why):
+            return "writing flows failed: \(why)"
         }
     }
 }

@@ -18,11 +18,17 @@ public enum OutputFormat: String, Sendable, CaseIterable {
 }
 
 /// Turns biflows into text in one output format.
+///
+/// JSON and CSV are written as bytes straight from the records (`append(_:epochOffsetNs:to:)`):
+/// no String or value array per flow, so the collector can export hundreds of thousands of flows a
+/// second on one core. The text table, meant for people, goes through `OutputSchema.values`.
 public struct FlowFormatter: Sendable {
     /// The column schema.
     public let schema: OutputSchema
     /// The format.
     public let format: OutputFormat
+    /// The precomputed bytes of JSON/CSV output.
+    let layout: ByteLayout
 
     /// Columns the text table shows: what fits a terminal; JSON/CSV carry everything.
     static let textColumns = ["FLOW_ID", "PROTOCOL", "SRC", "DST", "IN_PKTS", "IN_BYTES", "OUT_PKTS", "OUT_BYTES",
@@ -32,6 +38,7 @@ public struct FlowFormatter: Sendable {
     public init(schema: OutputSchema, format: OutputFormat) {
         self.schema = schema
         self.format = format
+        layout = ByteLayout(schema: schema, format: format)
     }
 
     /// Text to put at the top of a new file or stream (CSV header, table header), or "".
@@ -45,50 +52,205 @@ public struct FlowFormatter: Sendable {
 
     /// The text of a batch of flows.
     public func format(_ flows: [Biflow], epochOffsetNs: Int64) -> String {
+        guard format == .text else { return String(decoding: formatBytes(flows, epochOffsetNs: epochOffsetNs), as: UTF8.self) }
         var out = ""
         out.reserveCapacity(flows.count * 256)
         for flow in flows {
-            let values = schema.values(of: flow, epochOffsetNs: epochOffsetNs)
-            switch format {
-            case .json: appendJSON(values, to: &out)
-            case .csv: appendCSV(values, to: &out)
-            case .text: out += textLine(values)
-            }
+            out += textLine(schema.values(of: flow, epochOffsetNs: epochOffsetNs))
             out += "\n"
         }
         return out
     }
 
-    func appendJSON(_ values: [OutputSchema.Value], to out: inout String) {
-        out += "{"
-        var first = true
-        for (column, value) in zip(schema.columns, values) {
-            switch value {
-            case .absent: continue
-            case let .number(n):
-                out += first ? "\"" : ",\""
-                out += column.name
-                out += "\":"
-                out += String(n)
-            case let .text(s):
-                out += first ? "\"" : ",\""
-                out += column.name
-                out += "\":"
-                out += Self.jsonString(s)
-            }
-            first = false
-        }
-        out += "}"
+    /// The text of a batch of flows as UTF-8 bytes, the same as `format(_:epochOffsetNs:)`.
+    public func formatBytes(_ flows: [Biflow], epochOffsetNs: Int64) -> [UInt8] {
+        var out: [UInt8] = []
+        append(flows[...], epochOffsetNs: epochOffsetNs, to: &out)
+        return out
     }
 
-    func appendCSV(_ values: [OutputSchema.Value], to out: inout String) {
-        for (i, value) in values.enumerated() {
-            if i > 0 { out += "," }
-            switch value {
-            case .absent: break
-            case let .number(n): out += String(n)
-            case let .text(s): out += s.contains(where: { $0 == "," || $0 == "\"" }) ? "\"" + s.replacingQuotes() + "\"" : s
+    /// Appends the text of a batch of flows to `out` as UTF-8 bytes, the same as `format(_:epochOffsetNs:)`;
+    /// reuse `out` across batches so that its storage is allocated once.
+    public func append(_ flows: [Biflow], epochOffsetNs: Int64, to out: inout [UInt8]) {
+        append(flows[...], epochOffsetNs: epochOffsetNs, to: &out)
+    }
+
+    /// Appends the text of some flows to `out` as UTF-8 bytes (a slice, so large batches can be
+    /// written in parts without copying them).
+    public func append(_ flows: ArraySlice<Biflow>, epochOffsetNs: Int64, to out: inout [UInt8]) {
+        guard !flows.isEmpty else { return }
+        guard format != .text else {
+            out.append(contentsOf: format(Array(flows), epochOffsetNs: epochOffsetNs).utf8)
+            return
+        }
+        let lineBound = layout.maxLineLength + ByteCursor.slack
+        // lines are written into a scratch block (Array has no uninitialized append), then copied in
+        // bulk: a memcpy per block is far cheaper than appending piece by piece
+        let blockSize = Swift.max(lineBound, Self.blockSize)
+        layout.constants.withUnsafeBufferPointer { constants in
+            schema.ops.withUnsafeBufferPointer { ops in
+                layout.cells.withUnsafeBufferPointer { cells in
+                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: blockSize) { block in
+                        let start = block.baseAddress!
+                        var used = 0
+                        // through a buffer pointer the flows are borrowed, not copied (and retained) one by one
+                        flows.withUnsafeBufferPointer { flows in
+                            for i in flows.indices {
+                                if blockSize - used < lineBound {
+                                    out.append(contentsOf: UnsafeBufferPointer(start: start, count: used))
+                                    used = 0
+                                }
+                                let end = format == .json
+                                    ? writeJSON(flows[i], epochOffsetNs, ops, cells, constants.baseAddress!, start + used)
+                                    : writeCSV(flows[i], epochOffsetNs, ops, cells, constants.baseAddress!, start + used)
+                                used = end - start
+                            }
+                        }
+                        out.append(contentsOf: UnsafeBufferPointer(start: start, count: used))
+                    }
+                }
             }
+        }
+    }
+
+    /// Bytes formatted between copies into the caller's array.
+    static let blockSize = 32 * 1024
+
+    /// Writes one JSON line at `p` (at most `layout.maxLineLength` bytes, and `ByteCursor.slack`
+    /// scratch beyond); returns its end.
+    @inline(__always)
+    func writeJSON(_ flow: Biflow, _ offset: Int64, _ ops: UnsafeBufferPointer<OutputSchema.Op>, _ cells: UnsafeBufferPointer<ByteLayout.Cell>,
+                   _ constants: UnsafePointer<UInt8>, _ p: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+        var w = ByteCursor(p)
+        w.byte(UInt8(ascii: "{"))
+        let key = flow.forward.key
+        let v4 = key.ipVersion == 4
+        // keys are stored as `,"NAME":`; the first value present skips the comma
+        var skip = 1
+        schema.withValues(of: flow) { fv, rv in
+            for i in 0..<ops.count {
+                let op = ops[i]
+                let cell = cells[i]
+                switch op.kind {
+                case .src4, .dst4, .src6, .dst6:
+                    guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
+                    w.short(constants + cell.start + skip, cell.count - skip)
+                    skip = 0
+                    w.byte(UInt8(ascii: "\""))
+                    w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
+                    w.byte(UInt8(ascii: "\""))
+                case .endReason:
+                    w.short(constants + cell.start + skip, cell.count - skip)
+                    skip = 0
+                    let reason = cells[ops.count + ByteLayout.reasonIndex(flow.endReason)]
+                    w.short(constants + reason.start, reason.count)
+                default:
+                    guard let v = schema.number(op, flow, fv, rv, offset) else { continue }
+                    w.short(constants + cell.start + skip, cell.count - skip)
+                    skip = 0
+                    w.decimal(v)
+                }
+            }
+        }
+        w.byte(UInt8(ascii: "}"))
+        w.byte(UInt8(ascii: "\n"))
+        return w.p
+    }
+
+    /// Writes one CSV line at `p` (at most `layout.maxLineLength` bytes, and `ByteCursor.slack`
+    /// scratch beyond); returns its end.
+    @inline(__always)
+    func writeCSV(_ flow: Biflow, _ offset: Int64, _ ops: UnsafeBufferPointer<OutputSchema.Op>, _ cells: UnsafeBufferPointer<ByteLayout.Cell>,
+                  _ constants: UnsafePointer<UInt8>, _ p: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+        var w = ByteCursor(p)
+        let key = flow.forward.key
+        let v4 = key.ipVersion == 4
+        schema.withValues(of: flow) { fv, rv in
+            for i in 0..<ops.count {
+                if i > 0 { w.byte(UInt8(ascii: ",")) }
+                let op = ops[i]
+                switch op.kind {
+                case .src4, .dst4, .src6, .dst6:
+                    // address text never holds a comma or a quote: no quoting
+                    guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
+                    w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
+                case .endReason:
+                    let reason = cells[ops.count + ByteLayout.reasonIndex(flow.endReason)]
+                    w.short(constants + reason.start, reason.count)
+                default:
+                    if let v = schema.number(op, flow, fv, rv, offset) { w.decimal(v) }
+                }
+            }
+        }
+        w.byte(UInt8(ascii: "\n"))
+        return w.p
+    }
+
+    /// Everything of JSON/CSV output that does not depend on the flow, as bytes, and a bound on
+    /// the length of one line so the writers need no capacity checks.
+    struct ByteLayout: Sendable {
+        /// A byte range in `constants`.
+        struct Cell: Sendable {
+            var start: Int
+            var count: Int
+        }
+
+        /// JSON keys (`,"NAME":`) and end-reason texts (JSON string literals, or CSV cells), then
+        /// `ByteCursor.slack` zeros.
+        let constants: [UInt8]
+        /// One key cell per column (empty for CSV), then one cell per end reason (`reasonIndex`).
+        let cells: [Cell]
+        /// The longest line one flow can produce, newline included.
+        let maxLineLength: Int
+
+        init(schema: OutputSchema, format: OutputFormat) {
+            var constants: [UInt8] = []
+            var cells: [Cell] = []
+            for column in schema.columns {
+                let key: [UInt8] = format == .json ? Array(",\"\(column.name)\":".utf8) : []
+                cells.append(Cell(start: constants.count, count: key.count))
+                constants += key
+            }
+            var longestReason = 0
+            for reason in EndReason.allCases {
+                precondition(cells.count == schema.columns.count + Self.reasonIndex(reason), "end reasons in reasonIndex order")
+                let text: [UInt8] = format == .json ? Array(FlowFormatter.jsonString(reason.name).utf8) : Array(Self.csvCell(reason.name).utf8)
+                cells.append(Cell(start: constants.count, count: text.count))
+                constants += text
+                longestReason = Swift.max(longestReason, text.count)
+            }
+            var bound = 3 // braces and newline
+            for (column, cell) in zip(schema.columns, cells) {
+                let value: Int
+                switch column.source {
+                case .src4, .dst4, .src6, .dst6: value = ByteCursor.maxAddressLength + 2
+                case .endReason: value = longestReason
+                default: value = ByteCursor.maxDecimalLength
+                }
+                bound += 1 + cell.count + value
+            }
+            // `ByteCursor.short` reads up to 32 bytes from any constant
+            self.constants = constants + repeatElement(0, count: ByteCursor.slack)
+            self.cells = cells
+            maxLineLength = bound
+        }
+
+        /// The position of an end reason among the reason cells.
+        @inline(__always)
+        static func reasonIndex(_ reason: EndReason) -> Int {
+            switch reason {
+            case .idleTimeout: return 0
+            case .activeTimeout: return 1
+            case .endOfFlow: return 2
+            case .forced: return 3
+            case .lackOfResources: return 4
+            case .endOfCapture: return 5
+            }
+        }
+
+        /// A CSV cell: quoted, with quotes doubled, when it holds a comma or a quote.
+        static func csvCell(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" }) ? "\"" + s.replacingQuotes() + "\"" : s
         }
     }
 

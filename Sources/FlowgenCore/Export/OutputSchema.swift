@@ -79,87 +79,42 @@ public struct OutputSchema: Sendable {
         columns = cols
         firstSeen = decoder.firstColumn["first_seen"]
         lastSeen = decoder.firstColumn["last_seen"]
+        (ops, expressions) = Self.compile(cols, firstSeen: firstSeen, lastSeen: lastSeen)
+        valueCount = ops.reduce(0) { n, op in
+            switch op.kind {
+            case .forward, .reverse, .combined: return Swift.max(n, op.column + 1)
+            case .duration: return Swift.max(n, op.column + 1, op.column2 + 1)
+            default: return n
+            }
+        }
     }
 
     let firstSeen: Int?
     let lastSeen: Int?
+    /// The columns compiled to plain data (`Op`), in column order: what every formatter evaluates.
+    let ops: [Op]
+    /// The resolved expressions of derived columns, indexed by `Op.column`.
+    let expressions: [CompiledDerive]
+    /// Values a record must have for the stored columns `ops` read; checked once per flow so the
+    /// per-column reads can skip bounds checks.
+    let valueCount: Int
 
     /// The values of one biflow, in column order. `epochOffsetNs` turns record timestamps into
     /// Unix time (realtime − monotonic for live capture, 0 for replayed capture time).
     public func values(of flow: Biflow, epochOffsetNs: Int64) -> [Value] {
-        columns.map { value($0.source, flow, epochOffsetNs) }
-    }
-
-    func value(_ source: Source, _ flow: Biflow, _ offset: Int64) -> Value {
         let key = flow.forward.key
         let v4 = key.ipVersion == 4
-        switch source {
-        case .flowID: return .number(flow.id)
-        case .src4: return v4 ? .text(key.src.description) : .absent
-        case .dst4: return v4 ? .text(key.dst.description) : .absent
-        case .src6: return v4 ? .absent : .text(key.src.description)
-        case .dst6: return v4 ? .absent : .text(key.dst.description)
-        case .sport: return .number(UInt64(key.sport))
-        case .dport: return .number(UInt64(key.dport))
-        case .proto: return .number(UInt64(key.proto))
-        case .ipVersion: return .number(UInt64(key.ipVersion))
-        case .icmpType: return key.isICMP ? .number(UInt64(key.dport)) : .absent
-        case .endReason: return .text(flow.endReason.name)
-        case .duration:
-            guard let f = firstSeen, let l = lastSeen else { return .absent }
-            let first = min(flow.forward.values[f], flow.reverse?.values[f] ?? .max)
-            let last = max(flow.forward.values[l], flow.reverse?.values[l] ?? 0)
-            // from the exported µs values, so DURATION = END - START exactly
-            let start = (Int64(bitPattern: first) &+ offset) / 1000, end = (Int64(bitPattern: last) &+ offset) / 1000
-            return .number(end >= start ? UInt64(end - start) : 0)
-        case let .field(column, direction, aggregation, unit, none):
-            let raw: UInt64
-            // a direction whose value still means "no sample" does not take part
-            let fwd: UInt64? = flow.forward.values[column] == none ? nil : flow.forward.values[column]
-            let rev: UInt64? = flow.reverse.flatMap { $0.values[column] == none ? nil : $0.values[column] }
-            switch direction {
-            case .forward:
-                guard let f = fwd else { return .absent }
-                raw = f
-            case .reverse:
-                guard flow.reverse != nil else {
-                    // a one-way flow has zero counts backwards, and no min/max/first/last at all
-                    switch aggregation {
-                    case .sum, .or, .histogram: return .number(0)
-                    default: return .absent
-                    }
-                }
-                guard let v = rev else { return .absent }
-                raw = v
-            case .combined:
-                switch (fwd, rev) {
-                case let (f?, r?): raw = aggregation.combine(f, r)
-                case let (f?, nil): raw = f
-                case let (nil, r?): raw = r
-                case (nil, nil): return .absent
+        return withValues(of: flow) { fv, rv in
+            ops.map { op in
+                switch op.kind {
+                case .src4: return v4 ? .text(key.src.description) : .absent
+                case .dst4: return v4 ? .text(key.dst.description) : .absent
+                case .src6: return v4 ? .absent : .text(key.src.description)
+                case .dst6: return v4 ? .absent : .text(key.dst.description)
+                case .endReason: return .text(flow.endReason.name)
+                default: return number(op, flow, fv, rv, epochOffsetNs).map(Value.number) ?? .absent
                 }
             }
-            return Self.number(raw, unit, offset)
-        case let .derived(expression, direction, aggregation, unit):
-            let fwd = flow.forward.values, rev = flow.reverse?.values
-            let result: UInt64?
-            switch direction {
-            case .forward: result = expression.evaluate(own: fwd, peer: rev)
-            case .reverse: result = rev.flatMap { expression.evaluate(own: $0, peer: fwd) }
-            case .combined:
-                let a = expression.evaluate(own: fwd, peer: rev), b = rev.flatMap { expression.evaluate(own: $0, peer: fwd) }
-                result = a.map { x in b.map { aggregation.combine(x, $0) } ?? x } ?? b
-            }
-            return result.map { Self.number($0, unit, offset) } ?? .absent
         }
-    }
-
-    /// A raw value as output: timestamps become epoch µs.
-    static func number(_ raw: UInt64, _ unit: FieldUnit, _ offset: Int64) -> Value {
-        if unit == .timestamp {
-            let epoch = Int64(bitPattern: raw) &+ offset
-            return .number(epoch > 0 ? UInt64(epoch) / 1000 : 0)
-        }
-        return .number(raw)
     }
 }

@@ -1,11 +1,11 @@
 import Foundation
 import FlowgenCore
 
-/// A flow exporter that formats like the real one (JSON lines through `FlowFormatter`) and writes
-/// the text to /dev/null, so the collector benchmark times formatting and the write system calls
-/// but no disk.
+/// A flow exporter that formats and writes like the real one (JSON lines through `FlowTextWriter`,
+/// the byte path of `TextFlowExporter`) to /dev/null, so the collector benchmark times formatting
+/// and the write system calls but no disk.
 final class NullFlowExporter: FlowExporter {
-    let formatter: FlowFormatter
+    let writer: FlowTextWriter
     let sink: FileHandle
     /// Flows formatted.
     private(set) var flows = 0
@@ -15,7 +15,7 @@ final class NullFlowExporter: FlowExporter {
     private(set) var formatSeconds = 0.0
 
     init(plan: Plan, format: OutputFormat = .json) throws {
-        formatter = FlowFormatter(schema: OutputSchema(plan: plan), format: format)
+        writer = FlowTextWriter(formatter: FlowFormatter(schema: OutputSchema(plan: plan), format: format))
         guard let handle = FileHandle(forWritingAtPath: "/dev/null") else { throw BenchError.missingFile("/dev/null") }
         sink = handle
     }
@@ -23,11 +23,8 @@ final class NullFlowExporter: FlowExporter {
     func export(_ batch: [Biflow]) throws {
         let started = Date()
         defer { formatSeconds += Date().timeIntervalSince(started) }
-        let text = formatter.format(batch, epochOffsetNs: MonotonicClock.epochOffsetNs())
-        let data = Data(text.utf8)
-        sink.write(data)
+        bytes += try writer.write(batch, epochOffsetNs: MonotonicClock.epochOffsetNs(), to: sink.fileDescriptor)
         flows += batch.count
-        bytes += data.count
     }
 
     func close() throws {

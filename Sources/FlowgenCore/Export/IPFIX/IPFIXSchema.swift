@@ -23,14 +23,18 @@ public struct IPFIXSchema: Sendable, Equatable {
     }
 
     /// The template of a flow.
-    public func template(for flow: Biflow) -> IPFIXTemplate {
-        let v6 = flow.forward.key.ipVersion == 6
-        return templates[(v6 ? 1 : 0) + (flow.reverse == nil ? 2 : 0)]
+    public func template(for flow: Biflow) -> IPFIXTemplate { templates[templateIndex(for: flow)] }
+
+    /// The position of a flow's template in `templates`.
+    @inline(__always)
+    func templateIndex(for flow: Biflow) -> Int {
+        (flow.forward.key.ipVersion == 6 ? 1 : 0) + (flow.reverse == nil ? 2 : 0)
     }
 
     /// The Data Record of a flow.
     public func record(for flow: Biflow, epochOffsetNs: Int64) -> IPFIXDataRecord {
-        template(for: flow).record(for: flow, epochOffsetNs: epochOffsetNs)
+        // through the subscript the template is borrowed where it lies, not copied (and its arrays retained) per flow
+        templates[templateIndex(for: flow)].record(for: flow, epochOffsetNs: epochOffsetNs)
     }
 
     /// A template by id.

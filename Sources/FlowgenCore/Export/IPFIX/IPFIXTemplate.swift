@@ -10,6 +10,12 @@ public struct IPFIXTemplate: Sendable, Equatable {
     public let isBiflow: Bool
     /// Octets of one Data Record.
     public let recordLength: Int
+    /// The fields compiled to plain data, in record order: what `write` runs per flow.
+    let ops: [Op]
+    /// The derived fields' expressions, indexed by `Op.column`.
+    let expressions: [CompiledDerive]
+    /// Values a record must have for the stored fields the ops read.
+    let valueCount: Int
 
     /// Creates a template.
     public init(id: UInt16, fields: [IPFIXTemplateField], ipVersion: UInt8, isBiflow: Bool) {
@@ -19,6 +25,13 @@ public struct IPFIXTemplate: Sendable, Equatable {
         self.ipVersion = ipVersion
         self.isBiflow = isBiflow
         self.recordLength = fields.reduce(0) { $0 + Int($1.specifier.length) }
+        (ops, expressions) = Self.compile(fields)
+        valueCount = ops.reduce(0) { $1.kind == .field ? Swift.max($0, $1.column + 1) : $0 }
+    }
+
+    /// Templates are equal when their wire form and value sources are (the compiled ops follow from those).
+    public static func == (a: IPFIXTemplate, b: IPFIXTemplate) -> Bool {
+        a.id == b.id && a.fields == b.fields && a.ipVersion == b.ipVersion && a.isBiflow == b.isBiflow
     }
 
     /// Octets of the Template Record: id, field count, then every field specifier.
@@ -40,22 +53,93 @@ public struct IPFIXTemplate: Sendable, Equatable {
         return IPFIXDataRecord(templateID: id, bytes: bytes)
     }
 
-    /// Appends the Data Record of a flow.
+    /// Appends the Data Record of a flow, written in place.
     public func encodeRecord(_ flow: Biflow, epochOffsetNs: Int64, into out: inout [UInt8]) {
-        out.append(contentsOf: record(for: flow, epochOffsetNs: epochOffsetNs).bytes)
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: recordLength))
+        out.withUnsafeMutableBufferPointer { write(flow, epochOffsetNs: epochOffsetNs, to: $0.baseAddress! + start) }
+    }
+
+    /// What a compiled field writes.
+    enum OpKind: UInt8, Sendable {
+        case sourceAddress, destinationAddress, sourcePort, destinationPort, protocolIdentifier, icmpTypeCode
+        case flowEndReason, flowID, biflowDirection
+        /// A stored field element (`IPFIXValueSource.field`).
+        case field
+        /// A derived field (`IPFIXValueSource.derived`).
+        case derived
+    }
+
+    /// One field as plain data: walking `IPFIXTemplateField`s per flow copies their Strings and
+    /// enum payloads, which cost more than encoding the values.
+    struct Op: Sendable {
+        var kind: OpKind
+        /// Octets in the record.
+        var length: Int
+        /// Which direction a field reads.
+        var direction: OutputSchema.Direction = .forward
+        /// How directions combine.
+        var combine: OutputSchema.Combine = .sum
+        /// The value is a record timestamp, converted to `type`.
+        var timestamp = false
+        /// The element's type (for time conversion).
+        var type: IPFIXDataType = .unsigned64
+        /// Whether `none` marks "no sample".
+        var hasNone = false
+        /// The "no sample" value.
+        var none: UInt64 = 0
+        /// Decoder column of a stored field, index into `expressions` of a derived one.
+        var column = 0
+    }
+
+    static func compile(_ fields: [IPFIXTemplateField]) -> ([Op], [CompiledDerive]) {
+        var expressions: [CompiledDerive] = []
+        let ops = fields.map { f -> Op in
+            let length = Int(f.specifier.length)
+            switch f.source {
+            case .sourceAddress: return Op(kind: .sourceAddress, length: length)
+            case .destinationAddress: return Op(kind: .destinationAddress, length: length)
+            case .sourcePort: return Op(kind: .sourcePort, length: length)
+            case .destinationPort: return Op(kind: .destinationPort, length: length)
+            case .protocolIdentifier: return Op(kind: .protocolIdentifier, length: length)
+            case .icmpTypeCode: return Op(kind: .icmpTypeCode, length: length)
+            case .flowEndReason: return Op(kind: .flowEndReason, length: length)
+            case .flowID: return Op(kind: .flowID, length: length)
+            case .biflowDirection: return Op(kind: .biflowDirection, length: length)
+            case let .field(column, direction, aggregation, unit, none):
+                return Op(kind: .field, length: length, direction: direction, combine: OutputSchema.Combine(aggregation),
+                          timestamp: unit == .timestamp, type: f.type, hasNone: none != nil, none: none ?? 0, column: column)
+            case let .derived(expression, direction, aggregation, unit):
+                expressions.append(CompiledDerive(expression))
+                return Op(kind: .derived, length: length, direction: direction, combine: OutputSchema.Combine(aggregation),
+                          timestamp: unit == .timestamp, type: f.type, column: expressions.count - 1)
+            }
+        }
+        return (ops, expressions)
     }
 
     /// Writes the record's `recordLength` octets at `p`.
     func write(_ flow: Biflow, epochOffsetNs: Int64, to p: UnsafeMutablePointer<UInt8>) {
         let key = flow.forward.key
-        let fv = flow.forward.values
-        let rv = flow.reverse?.values
-        var o = 0
-        for f in fields {
-            let length = Int(f.specifier.length)
-            let q = p + o
-            o += length
-            switch f.source {
+        ops.withUnsafeBufferPointer { ops in
+            flow.forward.values.withUnsafeBufferPointer { fv in
+                precondition(fv.count >= valueCount, "a record has fewer values than the template's plan")
+                guard let reverse = flow.reverse else { return write(flow, key, ops, fv, nil, epochOffsetNs, p) }
+                reverse.values.withUnsafeBufferPointer { rv in
+                    precondition(rv.count >= valueCount, "a record has fewer values than the template's plan")
+                    write(flow, key, ops, fv, rv, epochOffsetNs, p)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    func write(_ flow: Biflow, _ key: FlowKey, _ ops: UnsafeBufferPointer<Op>, _ fv: UnsafeBufferPointer<UInt64>,
+               _ rv: UnsafeBufferPointer<UInt64>?, _ epochOffsetNs: Int64, _ p: UnsafeMutablePointer<UInt8>) {
+        var q = p
+        for op in ops {
+            let length = op.length
+            switch op.kind {
             case .sourceAddress: Self.storeAddress(key.src, length: length, q)
             case .destinationAddress: Self.storeAddress(key.dst, length: length, q)
             case .sourcePort: Self.store(UInt64(key.sport), length, q)
@@ -65,30 +149,31 @@ public struct IPFIXTemplate: Sendable, Equatable {
             case .flowEndReason: Self.store(UInt64(flow.endReason.ipfixCode), length, q)
             case .flowID: Self.store(flow.id, length, q)
             case .biflowDirection: Self.store(1, length, q)
-            case let .field(column, direction, aggregation, unit, none):
+            case .field:
                 // a direction still at its "no sample" value does not take part, as in the JSON output
-                let fwd: UInt64? = fv[column] == none ? nil : fv[column]
-                let rev: UInt64? = rv.flatMap { $0[column] == none ? nil : $0[column] }
-                Self.storeValue(Self.pick(direction, aggregation, fwd, rev), unit: unit, type: f.type, length: length,
-                                epochOffsetNs: epochOffsetNs, q)
-            case let .derived(expression, direction, aggregation, unit):
-                let fwd = direction == .reverse ? nil : expression.evaluate(own: fv, peer: rv)
-                let rev = direction == .forward ? nil : rv.flatMap { expression.evaluate(own: $0, peer: fv) }
-                Self.storeValue(Self.pick(direction, aggregation, fwd, rev), unit: unit, type: f.type, length: length,
-                                epochOffsetNs: epochOffsetNs, q)
+                let c = op.column
+                let fwd: UInt64? = op.hasNone && fv[c] == op.none ? nil : fv[c]
+                let rev: UInt64? = rv.flatMap { op.hasNone && $0[c] == op.none ? nil : $0[c] }
+                Self.storeValue(Self.pick(op.direction, op.combine, fwd, rev), op, epochOffsetNs: epochOffsetNs, q)
+            case .derived:
+                let expression = expressions[op.column]
+                let fwd = op.direction == .reverse ? nil : expression.evaluate(own: fv, peer: rv)
+                let rev = op.direction == .forward ? nil : rv.flatMap { expression.evaluate(own: $0, peer: fv) }
+                Self.storeValue(Self.pick(op.direction, op.combine, fwd, rev), op, epochOffsetNs: epochOffsetNs, q)
             }
+            q += length
         }
     }
 
     /// The value of one direction, or both combined; nil when it has none.
     @inline(__always)
-    static func pick(_ direction: OutputSchema.Direction, _ aggregation: Aggregation, _ fwd: UInt64?, _ rev: UInt64?) -> UInt64? {
+    static func pick(_ direction: OutputSchema.Direction, _ combine: OutputSchema.Combine, _ fwd: UInt64?, _ rev: UInt64?) -> UInt64? {
         switch direction {
         case .forward: return fwd
         case .reverse: return rev
         case .combined:
             switch (fwd, rev) {
-            case let (f?, r?): return aggregation.combine(f, r)
+            case let (f?, r?): return combine(f, r)
             case let (f?, nil): return f
             case let (nil, r?): return r
             case (nil, nil): return nil
@@ -99,13 +184,12 @@ public struct IPFIXTemplate: Sendable, Equatable {
     /// Stores a field value. Fixed-length records cannot leave a value out: one the JSON output
     /// omits (no sample yet, not applicable) is 0.
     @inline(__always)
-    static func storeValue(_ value: UInt64?, unit: FieldUnit, type: IPFIXDataType, length: Int, epochOffsetNs: Int64,
-                           _ p: UnsafeMutablePointer<UInt8>) {
+    static func storeValue(_ value: UInt64?, _ op: Op, epochOffsetNs: Int64, _ p: UnsafeMutablePointer<UInt8>) {
         guard let value else {
-            p.update(repeating: 0, count: length)
+            p.update(repeating: 0, count: op.length)
             return
         }
-        store(unit == .timestamp ? time(value, epochOffsetNs: epochOffsetNs, type: type) : value, length, p)
+        store(op.timestamp ? time(value, epochOffsetNs: epochOffsetNs, type: op.type) : value, op.length, p)
     }
 
     /// Stores the low `length` octets of `v` in network byte order (reduced-size encoding), saturating
