@@ -68,6 +68,44 @@ import Testing
         #expect(found == expected) // the earlier first_seen is always the initiator
     }
 
+    @Test func tiesAreBrokenByTheKeysNotByTheOrderOfTheTable() throws {
+        // both directions seen at the same instant: the initiator must not depend on which one the
+        // table lists first (a kernel map's order changes from run to run)
+        let pairing = FlowPairing(decoder: RecordDecoder(plan: plan))
+        let cases: [(FlowKey, FlowKey)] = [
+            (udpKey("198.18.0.9", 500, "198.18.0.1", 500), udpKey("198.18.0.1", 500, "198.18.0.9", 500)),      // same ports: lower address
+            (udpKey("198.18.0.1", 40000, "198.18.0.9", 53), udpKey("198.18.0.9", 53, "198.18.0.1", 40000)),    // higher source port
+            (icmpKey("198.18.0.9", "198.18.0.1", type: 0, id: 7), icmpKey("198.18.0.1", "198.18.0.9", type: 8, id: 7)), // the request
+            (icmpKey("198.18.0.9", "198.18.0.1", type: 3, id: 0), icmpKey("198.18.0.1", "198.18.0.9", type: 3, id: 0)), // unpaired type: lower address
+        ]
+        for (a, b) in cases {
+            var initiators: Set<FlowKey> = []
+            for order in [[a, b], [b, a]] {
+                let table = MemoryFlowTable(plan: plan)
+                for key in order { table.put(key, ["first_seen": 100, "last_seen": 100]) }
+                var keys: [UInt8] = [], values: [UInt8] = []
+                for key in order { keys += key.bytes; values += table.entries[key.bytes]! }
+                let snapshot = FlowSnapshot(keySize: FlowKey.byteSize, valueSize: plan.layout.size, keys: keys, values: values)
+                let pairs = pairing.pairs(snapshot, recordSize: plan.layout.size)
+                try #require(pairs.count == 1 && pairs[0].reverse >= 0, "\(a) and \(b) were not paired")
+                initiators.insert(snapshot.key(at: Int(pairs[0].forward)).withUnsafeBytes { FlowKey(bytes: $0) })
+            }
+            #expect(initiators.count == 1, "\(a) / \(b): the initiator depends on the order: \(initiators)")
+            let expected = a.proto == 1 && a.dport >> 8 == 0 ? b : (a.sport != b.sport ? (a.sport > b.sport ? a : b) : b)
+            #expect(initiators.first == expected, "\(a) / \(b)")
+        }
+    }
+
+    func udpKey(_ src: String, _ sport: UInt16, _ dst: String, _ dport: UInt16) -> FlowKey {
+        func address(_ s: String) -> IPAddress16 { IPAddress16(ipv4: s.split(separator: ".").map { UInt8($0)! }) }
+        return FlowKey(src: address(src), dst: address(dst), sport: sport, dport: dport, proto: 17, ipVersion: 4)
+    }
+
+    func icmpKey(_ src: String, _ dst: String, type: UInt8, id: UInt16) -> FlowKey {
+        func address(_ s: String) -> IPAddress16 { IPAddress16(ipv4: s.split(separator: ".").map { UInt8($0)! }) }
+        return FlowKey(src: address(src), dst: address(dst), sport: id, dport: UInt16(type) << 8, proto: 1, ipVersion: 4)
+    }
+
     /// Counts how the collector removes entries.
     final class CountingTable: FlowTableSource {
         let inner: MemoryFlowTable
