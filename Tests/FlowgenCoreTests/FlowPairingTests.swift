@@ -96,6 +96,61 @@ import Testing
         }
     }
 
+    /// A table that lists its entries in a given order.
+    final class OrderedTable: FlowTableSource {
+        let inner: MemoryFlowTable
+        var order: [[UInt8]]
+        init(_ inner: MemoryFlowTable, order: [[UInt8]]) { self.inner = inner; self.order = order }
+        func read() throws -> FlowSnapshot {
+            let keys = order.filter { inner.entries[$0] != nil }
+            return FlowSnapshot(keySize: FlowKey.byteSize, valueSize: inner.plan.layout.size,
+                                keys: keys.flatMap { $0 }, values: keys.flatMap { inner.entries[$0]! })
+        }
+        func remove(key: [UInt8]) throws -> [UInt8]? { try inner.remove(key: key) }
+    }
+
+    @Test func aPassInFixedOrderNumbersFlowsTheSameWhateverTheTablesOrder() throws {
+        // 40 flows ending at once, exported 7 at a time: without a fixed order the batches (and
+        // the FLOW_IDs) follow the order the table lists the entries in
+        var g = SplitMix(seed: 0x0DE)
+        let memory = MemoryFlowTable(plan: plan)
+        for i in 0..<40 {
+            let key = tcpKey("198.18.0.\(i % 7 + 1)", UInt16(1000 + i), "198.18.1.1", 80)
+            memory.put(key, ["packets": 1, "first_seen": second * UInt64(1 + i % 3), "last_seen": 5 * second])
+            if i % 2 == 0 { memory.put(key.reversed(icmpKeyed: true), ["packets": 1, "first_seen": 2 * second, "last_seen": 5 * second]) }
+        }
+        var fixedFlows: [Biflow] = []
+        for fixed in [true, false] {
+            var results: [[String]] = []
+            for _ in 0..<3 {
+                var order = Array(memory.entries.keys)
+                for i in order.indices.reversed() { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+                let copy = MemoryFlowTable(plan: plan)
+                copy.entries = memory.entries
+                let out = CapturingExporter()
+                let collector = FlowCollector(plan: plan, source: OrderedTable(copy, order: order), exporter: out,
+                                              policy: ExpiryPolicy(idleTimeoutNs: 60 * second))
+                collector.exportBatch = 7
+                collector.ordersEndedFlows = fixed
+                #expect(try collector.flushAll(reason: .endOfCapture) == 40)
+                results.append(out.flows.map { "\($0.id) \($0.forward.key)" })
+                if fixed { fixedFlows = out.flows }
+            }
+            if fixed {
+                #expect(results[0] == results[1] && results[1] == results[2])
+            } else {
+                #expect(results[0] != results[1] || results[1] != results[2], "the table's order shows without a fixed order")
+            }
+        }
+        // by flow start, then by key
+        let decoder = RecordDecoder(plan: plan)
+        let order = fixedFlows.map { flow in
+            (min(decoder.value("first_seen", in: flow.forward) ?? 0, flow.reverse.flatMap { decoder.value("first_seen", in: $0) } ?? .max), flow.forward.key)
+        }
+        #expect(zip(order, order.dropFirst()).allSatisfy { a, b in a.0 < b.0 || (a.0 == b.0 && a.1 < b.1) })
+        #expect(fixedFlows.map(\.id) == Array(1...40))
+    }
+
     func udpKey(_ src: String, _ sport: UInt16, _ dst: String, _ dport: UInt16) -> FlowKey {
         func address(_ s: String) -> IPAddress16 { IPAddress16(ipv4: s.split(separator: ".").map { UInt8($0)! }) }
         return FlowKey(src: address(src), dst: address(dst), sport: sport, dport: dport, proto: 17, ipVersion: 4)

@@ -36,6 +36,7 @@ public final class CaptureReplay {
         queue = ReplayExportQueue(inner: exporter)
         let ordered = ReplayOrderedExporter(inner: queue, decoder: decoder)
         collector = FlowCollector(plan: monitor.plan, source: source, exporter: ordered, policy: options.policy)
+        collector.ordersEndedFlows = true
     }
 
     deinit { queue.stop() }
