@@ -104,24 +104,36 @@ final class NativeLibrary {
         if rc != 0 { throw NativeError.mapFailed(code: rc, mapType: failedMapType()) }
     }
 
-    /// Copies the library next to itself under a fresh name (same file system, so it is mappable
-    /// wherever the build was), for a dlopen of its own.
+    /// Copies the library under a fresh name for a dlopen of its own: beside itself (the same file
+    /// system, so it is mappable wherever the build was), else in the temporary directory (a cache
+    /// that is read-only to this user).
     private static func privateCopy(of path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NativeError.loadFailed(path: path, reason: "cannot read it (\(String(cString: strerror(errno))))")
         }
-        let copy = "\(path).\(getpid())-\(UInt64.random(in: 0...UInt64.max)).so"
-        let fd = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o700)
-        guard fd >= 0 else {
-            throw NativeError.loadFailed(path: path, reason: "cannot write a private copy beside it (\(String(cString: strerror(errno))))")
-        }
-        defer { close(fd) }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == data.count else {
+        let name = "\((path as NSString).lastPathComponent).\(getpid())-\(UInt64.random(in: 0...UInt64.max)).so"
+        var reasons: [String] = []
+        for directory in [(path as NSString).deletingLastPathComponent, NSTemporaryDirectory()] {
+            let copy = (directory as NSString).appendingPathComponent(name)
+            let fd = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o700)
+            guard fd >= 0 else {
+                reasons.append("\(directory): \(String(cString: strerror(errno)))")
+                continue
+            }
+            var written = 0
+            data.withUnsafeBytes { raw in
+                while written < raw.count {
+                    let n = write(fd, raw.baseAddress! + written, raw.count - written)
+                    if n <= 0 { break }
+                    written += n
+                }
+            }
             let reason = String(cString: strerror(errno))
+            close(fd)
+            if written == data.count { return copy }
             unlink(copy)
-            throw NativeError.loadFailed(path: path, reason: "cannot write a private copy beside it (\(reason))")
+            reasons.append("\(directory): \(reason)")
         }
-        return copy
+        throw NativeError.loadFailed(path: path, reason: "cannot write a private copy to load (\(reasons.joined(separator: "; ")))")
     }
 }
