@@ -18,9 +18,12 @@ public enum NativeError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case let .compileFailed(log):
-            return "clang could not build the generated C for this machine (the native replay engine):\n\(log)\n"
-                + "A bpf_* helper without a host version in Templates/native.h is reported above as an undeclared function: "
+            var hint = "A bpf_* helper without a host version in Templates/native.h shows above as an undeclared function: "
                 + "add it there, or replay with --engine kernel."
+            if log.contains("linker") || log.contains("cannot find") || log.contains("ld:") {
+                hint = "Linking the shared library failed: install a linker for this machine (binutils' ld), or replay with --engine kernel."
+            }
+            return "clang could not build the generated C for this machine (the native replay engine):\n\(log)\n" + hint
         case let .loadFailed(path, reason):
             return "cannot load the native build \(path): \(reason); delete the cache entry (or choose another with --cache-dir) and run again"
         case let .symbolMissing(path, symbol):
