@@ -68,6 +68,99 @@ import Testing
         #expect(found == expected) // the earlier first_seen is always the initiator
     }
 
+    @Test func tiesAreBrokenByTheKeysNotByTheOrderOfTheTable() throws {
+        // both directions seen at the same instant: the initiator must not depend on which one the
+        // table lists first (a kernel map's order changes from run to run)
+        let pairing = FlowPairing(decoder: RecordDecoder(plan: plan))
+        let cases: [(FlowKey, FlowKey)] = [
+            (udpKey("198.18.0.9", 500, "198.18.0.1", 500), udpKey("198.18.0.1", 500, "198.18.0.9", 500)),      // same ports: lower address
+            (udpKey("198.18.0.1", 40000, "198.18.0.9", 53), udpKey("198.18.0.9", 53, "198.18.0.1", 40000)),    // higher source port
+            (icmpKey("198.18.0.9", "198.18.0.1", type: 0, id: 7), icmpKey("198.18.0.1", "198.18.0.9", type: 8, id: 7)), // the request
+            (icmpKey("198.18.0.9", "198.18.0.1", type: 3, id: 0), icmpKey("198.18.0.1", "198.18.0.9", type: 3, id: 0)), // unpaired type: lower address
+        ]
+        for (a, b) in cases {
+            var initiators: Set<FlowKey> = []
+            for order in [[a, b], [b, a]] {
+                let table = MemoryFlowTable(plan: plan)
+                for key in order { table.put(key, ["first_seen": 100, "last_seen": 100]) }
+                var keys: [UInt8] = [], values: [UInt8] = []
+                for key in order { keys += key.bytes; values += table.entries[key.bytes]! }
+                let snapshot = FlowSnapshot(keySize: FlowKey.byteSize, valueSize: plan.layout.size, keys: keys, values: values)
+                let pairs = pairing.pairs(snapshot, recordSize: plan.layout.size)
+                try #require(pairs.count == 1 && pairs[0].reverse >= 0, "\(a) and \(b) were not paired")
+                initiators.insert(snapshot.key(at: Int(pairs[0].forward)).withUnsafeBytes { FlowKey(bytes: $0) })
+            }
+            #expect(initiators.count == 1, "\(a) / \(b): the initiator depends on the order: \(initiators)")
+            let expected = a.proto == 1 && a.dport >> 8 == 0 ? b : (a.sport != b.sport ? (a.sport > b.sport ? a : b) : b)
+            #expect(initiators.first == expected, "\(a) / \(b)")
+        }
+    }
+
+    /// A table that lists its entries in a given order.
+    final class OrderedTable: FlowTableSource {
+        let inner: MemoryFlowTable
+        var order: [[UInt8]]
+        init(_ inner: MemoryFlowTable, order: [[UInt8]]) { self.inner = inner; self.order = order }
+        func read() throws -> FlowSnapshot {
+            let keys = order.filter { inner.entries[$0] != nil }
+            return FlowSnapshot(keySize: FlowKey.byteSize, valueSize: inner.plan.layout.size,
+                                keys: keys.flatMap { $0 }, values: keys.flatMap { inner.entries[$0]! })
+        }
+        func remove(key: [UInt8]) throws -> [UInt8]? { try inner.remove(key: key) }
+    }
+
+    @Test func aPassInFixedOrderNumbersFlowsTheSameWhateverTheTablesOrder() throws {
+        // 40 flows ending at once, exported 7 at a time: without a fixed order the batches (and
+        // the FLOW_IDs) follow the order the table lists the entries in
+        var g = SplitMix(seed: 0x0DE)
+        let memory = MemoryFlowTable(plan: plan)
+        for i in 0..<40 {
+            let key = tcpKey("198.18.0.\(i % 7 + 1)", UInt16(1000 + i), "198.18.1.1", 80)
+            memory.put(key, ["packets": 1, "first_seen": second * UInt64(1 + i % 3), "last_seen": 5 * second])
+            if i % 2 == 0 { memory.put(key.reversed(icmpKeyed: true), ["packets": 1, "first_seen": 2 * second, "last_seen": 5 * second]) }
+        }
+        var fixedFlows: [Biflow] = []
+        for fixed in [true, false] {
+            var results: [[String]] = []
+            for _ in 0..<3 {
+                var order = Array(memory.entries.keys)
+                for i in order.indices.reversed() { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+                let copy = MemoryFlowTable(plan: plan)
+                copy.entries = memory.entries
+                let out = CapturingExporter()
+                let collector = FlowCollector(plan: plan, source: OrderedTable(copy, order: order), exporter: out,
+                                              policy: ExpiryPolicy(idleTimeoutNs: 60 * second))
+                collector.exportBatch = 7
+                collector.ordersEndedFlows = fixed
+                #expect(try collector.flushAll(reason: .endOfCapture) == 40)
+                results.append(out.flows.map { "\($0.id) \($0.forward.key)" })
+                if fixed { fixedFlows = out.flows }
+            }
+            if fixed {
+                #expect(results[0] == results[1] && results[1] == results[2])
+            } else {
+                #expect(results[0] != results[1] || results[1] != results[2], "the table's order shows without a fixed order")
+            }
+        }
+        // by flow start, then by key
+        let decoder = RecordDecoder(plan: plan)
+        let order = fixedFlows.map { flow in
+            (min(decoder.value("first_seen", in: flow.forward) ?? 0, flow.reverse.flatMap { decoder.value("first_seen", in: $0) } ?? .max), flow.forward.key)
+        }
+        #expect(zip(order, order.dropFirst()).allSatisfy { a, b in a.0 < b.0 || (a.0 == b.0 && a.1 < b.1) })
+        #expect(fixedFlows.map(\.id) == Array(1...40))
+    }
+
+    func udpKey(_ src: String, _ sport: UInt16, _ dst: String, _ dport: UInt16) -> FlowKey {
+        func address(_ s: String) -> IPAddress16 { IPAddress16(ipv4: s.split(separator: ".").map { UInt8($0)! }) }
+        return FlowKey(src: address(src), dst: address(dst), sport: sport, dport: dport, proto: 17, ipVersion: 4)
+    }
+
+    func icmpKey(_ src: String, _ dst: String, type: UInt8, id: UInt16) -> FlowKey {
+        func address(_ s: String) -> IPAddress16 { IPAddress16(ipv4: s.split(separator: ".").map { UInt8($0)! }) }
+        return FlowKey(src: address(src), dst: address(dst), sport: id, dport: UInt16(type) << 8, proto: 1, ipVersion: 4)
+    }
+
     /// Counts how the collector removes entries.
     final class CountingTable: FlowTableSource {
         let inner: MemoryFlowTable

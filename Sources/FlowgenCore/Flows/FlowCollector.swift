@@ -48,6 +48,11 @@ public final class FlowCollector {
     public var policy: ExpiryPolicy
     /// Biflows handed to the exporter per call (bounds the decoded records held at once).
     public var exportBatch = 4096
+    /// Numbers and exports the flows one pass ends in a fixed order (flow start, then forward key,
+    /// then reverse key) instead of the table's. Replay sets it: a kernel map's order is seeded per
+    /// map, so a pass that ended more flows than `exportBatch` was cut into different batches from
+    /// run to run, and the same capture gave the same flows in a different order.
+    public var ordersEndedFlows = false
     let source: FlowTableSource
     let pairing: FlowPairing
     let exporter: FlowExporter
@@ -178,6 +183,7 @@ public final class FlowCollector {
     /// ones; `now` nil means the snapshot was drained and its values are final.
     func export(_ ended: [(pair: FlowPairing.Pair, reason: EndReason)], from snapshot: FlowSnapshot, now: UInt64?) throws -> Int {
         guard !ended.isEmpty else { return 0 }
+        let ended = ordersEndedFlows ? inFixedOrder(ended, snapshot) : ended
         let keySize = snapshot.keySize
         var start = 0
         while start < ended.count {
@@ -206,6 +212,41 @@ public final class FlowCollector {
             exportedTotal += UInt64(flows.count)
         }
         return ended.count
+    }
+
+    /// `ended` by flow start (the earlier direction's first packet), then forward key, then reverse
+    /// key (a one-way flow first): an order of the flows themselves, whatever the table's.
+    func inFixedOrder(_ ended: [(pair: FlowPairing.Pair, reason: EndReason)], _ snapshot: FlowSnapshot)
+        -> [(pair: FlowPairing.Pair, reason: EndReason)] {
+        guard ended.count > 1 else { return ended }
+        let k = snapshot.keySize, v = snapshot.valueSize
+        var starts = [UInt64](repeating: 0, count: ended.count)
+        var forward: [FlowKey] = [], reverse: [FlowKey?] = []
+        forward.reserveCapacity(ended.count)
+        reverse.reserveCapacity(ended.count)
+        snapshot.keys.withUnsafeBytes { keys in
+            snapshot.values.withUnsafeBytes { values in
+                func key(_ i: Int32) -> FlowKey { FlowKey(bytes: UnsafeRawBufferPointer(rebasing: keys[(Int(i) * k)..<(Int(i) * k + FlowKey.byteSize)])) }
+                for (n, (pair, _)) in ended.enumerated() {
+                    forward.append(key(pair.forward))
+                    reverse.append(pair.reverse >= 0 ? key(pair.reverse) : nil)
+                    if let f = firstSeen {
+                        let a = f.load(values.baseAddress! + Int(pair.forward) * v)
+                        starts[n] = pair.reverse >= 0 ? min(a, f.load(values.baseAddress! + Int(pair.reverse) * v)) : a
+                    }
+                }
+            }
+        }
+        let order = ended.indices.sorted { i, j in
+            if starts[i] != starts[j] { return starts[i] < starts[j] }
+            if forward[i] != forward[j] { return forward[i] < forward[j] }
+            switch (reverse[i], reverse[j]) {
+            case let (a?, b?): return a < b
+            case (nil, _?): return true
+            default: return false
+            }
+        }
+        return order.map { ended[$0] }
     }
 
     func isQuiet(_ snapshot: FlowSnapshot, _ pair: FlowPairing.Pair, now: UInt64) -> Bool {

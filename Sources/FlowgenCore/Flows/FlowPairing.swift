@@ -77,14 +77,20 @@ public struct FlowPairing: Sendable {
     }
 
     /// Whether direction a is the initiator: seen first; on a tie an ICMP request wins, then the
-    /// higher source port (clients usually use the higher, ephemeral port).
+    /// higher source port (clients usually use the higher, ephemeral port), then the lower source
+    /// address, so the choice never depends on the order the table lists the two directions in
+    /// (a capture whose packets share one timestamp, both directions on port 500, replayed twice,
+    /// named different initiators).
     func orientedFirst(_ a: Words, _ aValue: UnsafeRawPointer, _ b: Words, _ bValue: UnsafeRawPointer) -> Bool {
         if let f = firstSeen {
             let ta = f.load(aValue), tb = f.load(bValue)
             if ta != tb { return ta < tb }
         }
-        if a.isICMP { return !a.isICMPReply }
-        return a.sport >= b.sport
+        if a.isICMP && a.isICMPReply != b.isICMPReply { return !a.isICMPReply }
+        if a.sport != b.sport { return a.sport > b.sport }
+        // b is a reversed: comparing (src, dst) in network byte order puts the lower source address first
+        return (a.w0.byteSwapped, a.w1.byteSwapped, a.w2.byteSwapped, a.w3.byteSwapped)
+            <= (b.w0.byteSwapped, b.w1.byteSwapped, b.w2.byteSwapped, b.w3.byteSwapped)
     }
 
     /// A 40-byte key as five words: src (2), dst (2), then ports, protocol, version and padding.

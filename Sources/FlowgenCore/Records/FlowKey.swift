@@ -84,6 +84,16 @@ public struct FlowKey: Hashable, Sendable {
     }
 }
 
+extension FlowKey: Comparable {
+    /// A fixed order of keys (addresses, then ports, protocol, version), for output that must not
+    /// depend on the order a table lists its entries in.
+    public static func < (a: FlowKey, b: FlowKey) -> Bool {
+        let addresses = ((a.src.hi, a.src.lo, a.dst.hi, a.dst.lo), (b.src.hi, b.src.lo, b.dst.hi, b.dst.lo))
+        if addresses.0 != addresses.1 { return addresses.0 < addresses.1 }
+        return (a.sport, a.dport, a.proto, a.ipVersion) < (b.sport, b.dport, b.proto, b.ipVersion)
+    }
+}
+
 /// A 16-byte IP address as the kernel stores it; IPv4 is v4-mapped.
 public struct IPAddress16: Hashable, Sendable, CustomStringConvertible {
     /// High 8 bytes (network order, as loaded).

@@ -48,7 +48,12 @@ public final class ReplayBenchmark {
         try SyntheticCapture(packets: options.replayPackets, flows: options.replayFlows).write(to: capture)
 
         let repetitions = options.quick ? 1 : 3
-        var commands: [(String, [String], String?)] = [("flowgen replay", Self.replayArguments(executable, help: help.stdout + help.stderr, capture: capture), nil)]
+        let replay = Self.replayArguments(executable, help: help.stdout + help.stderr, capture: capture)
+        var commands: [(String, [String], String?)] = [("flowgen replay", replay, nil)]
+        // the native engine (the same generated C built for this machine), when this build has it
+        if (help.stdout + help.stderr).contains("--engine") {
+            commands.append((ReplayBenchResult.nativeName, replay + ["--engine", "native"], nil))
+        }
         for (tool, argv, outputDirectory) in [
             ("nfpcapd", ["nfpcapd", "-r", capture, "-w", scratch + "/nfpcapd"], scratch + "/nfpcapd"),
             ("softflowd", ["softflowd", "-r", capture, "-n", "127.0.0.1:9"], nil),

@@ -13,8 +13,8 @@ import Musl
 /// spawns no process: clang's version and the header digest are remembered per (path, size, mtime,
 /// inode) signature, so a hit costs a few `stat`s plus hashing the generated text.
 public struct ClangCompiler: Sendable {
-    /// Flags every compile uses (the include directories and file names are added per build).
-    public static let flags: [String] = ["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Wno-unused-function"]
+    /// Flags every BPF compile uses (the include directories and file names are added per build).
+    public static let flags: [String] = CompileTarget.bpf.flags
 
     /// System headers the generated unit may include; their contents enter the cache key.
     /// A constant list rather than `clang -M` because running clang on a hit would defeat the cache.
@@ -34,7 +34,7 @@ public struct ClangCompiler: Sendable {
     ]
 
     /// Name of the object inside a cache entry.
-    public static let objectName = "obj.o"
+    public static let objectName = CompileTarget.bpf.outputName
 
     /// Bumped when the cache layout or key recipe changes, so old entries are never misread.
     private static let keyRecipe = "flowgen-clang-cache-v1"
@@ -55,11 +55,12 @@ public struct ClangCompiler: Sendable {
     /// Absolute path of the clang this compiler runs.
     public func clangPath() throws -> String { try resolvedClang.get() }
 
-    /// Compiles `source` (or finds it in the cache) and returns the object.
-    public func compile(_ source: GeneratedSource, version: String) throws -> CompiledObject {
-        if let cached = try cachedObject(source, version: version) { return cached }
+    /// Compiles `source` for `target` (or finds it in the cache) and returns the object (for
+    /// `.native`, `objectPath` is the shared library).
+    public func compile(_ source: GeneratedSource, version: String, target: CompileTarget = .bpf) throws -> CompiledObject {
+        if let cached = try cachedObject(source, version: version, target: target) { return cached }
         let clang = try resolvedClang.get()
-        let (key, directory, objectPath) = try location(source, version: version)
+        let (key, directory, objectPath) = try location(source, version: version, target: target)
         let logPath = directory + "/compile.log"
         let multiarchInclude = Self.multiarchIncludeDirectory()
         try makeDirectory(directory)
@@ -71,10 +72,10 @@ public struct ClangCompiler: Sendable {
 
         // clang writes a private name that is renamed into place, so a concurrent build or a crash
         // never leaves a half-written obj.o that later counts as a hit.
-        let temporaryObject = "\(Self.objectName).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        var arguments = Self.flags + ["-I\(directory)"]
+        let temporaryObject = "\(target.outputName).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        var arguments = target.flags + ["-I\(directory)"]
         if let multiarchInclude { arguments.append("-I\(multiarchInclude)") }
-        arguments += ["-c", source.mainFile, "-o", temporaryObject]
+        arguments += (target.compilesOnly ? ["-c"] : []) + [source.mainFile, "-o", temporaryObject]
         let result = try Self.run(clang, arguments: arguments, workingDirectory: directory)
         guard result.status == 0 else {
             unlink(directory + "/" + temporaryObject)
@@ -91,16 +92,16 @@ public struct ClangCompiler: Sendable {
                               sourceDirectory: directory, diagnostics: result.stderr)
     }
 
-    /// The object of `source` if it is in the cache already (nil: it would have to be compiled).
-    public func cachedObject(_ source: GeneratedSource, version: String) throws -> CompiledObject? {
-        let (key, directory, objectPath) = try location(source, version: version)
+    /// The object of `source` for `target` if it is in the cache already (nil: it would have to be compiled).
+    public func cachedObject(_ source: GeneratedSource, version: String, target: CompileTarget = .bpf) throws -> CompiledObject? {
+        let (key, directory, objectPath) = try location(source, version: version, target: target)
         guard access(objectPath, F_OK) == 0 else { return nil }
         let diagnostics = (try? String(contentsOfFile: directory + "/compile.log", encoding: .utf8)) ?? ""
         return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: true, sourceDirectory: directory, diagnostics: diagnostics)
     }
 
     /// Where the object of `source` lives in the cache: its key, directory and object path.
-    private func location(_ source: GeneratedSource, version: String) throws -> (key: String, directory: String, objectPath: String) {
+    private func location(_ source: GeneratedSource, version: String, target: CompileTarget) throws -> (key: String, directory: String, objectPath: String) {
         let clang = try resolvedClang.get()
         for name in source.files.keys where !Self.isSafeRelativeName(name) {
             throw KernelError.invalidSourceName(name)
@@ -109,9 +110,10 @@ public struct ClangCompiler: Sendable {
             throw KernelError.invalidSourceName("\(source.mainFile) (the main file is not among the generated files)")
         }
         let toolchain = try toolchainFingerprint(clang: clang)
-        let key = Self.cacheKey(source: source, version: version, toolchain: toolchain, multiarchInclude: Self.multiarchIncludeDirectory())
+        let key = Self.cacheKey(source: source, version: version, toolchain: toolchain, multiarchInclude: Self.multiarchIncludeDirectory(),
+                                target: target)
         let directory = cacheDirectory + "/" + key
-        return (key, directory, directory + "/" + Self.objectName)
+        return (key, directory, directory + "/" + target.outputName)
     }
 
     // MARK: - Key
@@ -122,7 +124,8 @@ public struct ClangCompiler: Sendable {
         var headerDigest: String
     }
 
-    static func cacheKey(source: GeneratedSource, version: String, toolchain: Toolchain, multiarchInclude: String?) -> String {
+    static func cacheKey(source: GeneratedSource, version: String, toolchain: Toolchain, multiarchInclude: String?,
+                         target: CompileTarget = .bpf) -> String {
         var hasher = SHA256()
         // Every variable-length field is length-prefixed so that no two inputs concatenate alike.
         func field(_ text: String) {
@@ -133,7 +136,9 @@ public struct ClangCompiler: Sendable {
         field(version)
         field(toolchain.clangVersion)
         field(toolchain.headerDigest)
-        field((flags + [multiarchInclude ?? "-"]).joined(separator: "\u{0}"))
+        // a BPF key is what it always was (cached objects stay valid); other targets name themselves
+        if target != .bpf { field("target \(target.rawValue)") }
+        field((target.flags + [multiarchInclude ?? "-"]).joined(separator: "\u{0}"))
         field(source.mainFile)
         hasher.update(length: source.files.count)
         for name in source.files.keys.sorted() {

@@ -42,4 +42,10 @@ public struct MonitorBuilder {
         try StageFitter(plan: plan, policy: stages, resources: resources, compiler: compiler, log: log)
             .load(replay: replay, verbose: verbose)
     }
+
+    /// Builds the plan for this machine instead of the kernel (`replay --engine native`): the same
+    /// generated C as one program (no verifier, so no stage split), compiled through the cache.
+    public func loadNative() throws -> NativeMonitor {
+        try NativeMonitor(plan: plan, resources: resources, compiler: compiler)
+    }
 }

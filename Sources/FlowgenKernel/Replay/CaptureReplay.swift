@@ -5,14 +5,16 @@ import FlowgenCore
 /// every packet runs through the generated, verified program with `BPF_PROG_TEST_RUN`, stamped with
 /// its capture time; the collector passes run in capture time; at the end every remaining flow is
 /// exported with end reason "end of capture". The same capture gives the same flows every time.
+/// With a `NativeMonitor` the same generated C runs as a function call on one thread, and
+/// everything else (framing, passes, collector, order of export) is this same code.
 ///
 /// The files are one capture, in the order given (flows continue from one file into the next).
 /// A file that cannot be read to its end (damaged, cut short, unsupported link type) keeps the
 /// packets read before the damage and the replay goes on with the next file; its error is in the
 /// statistics. Packets run on `options.workers` threads, each flow on one of them.
 public final class CaptureReplay {
-    /// The loaded program and maps.
-    public let monitor: LoadedMonitor
+    /// The program and maps, in the kernel or native.
+    public let program: ReplayProgram
     /// Timeouts, threads, pass spacing.
     public let options: ReplayOptions
     /// The collector draining the flow table in capture time.
@@ -25,17 +27,26 @@ public final class CaptureReplay {
     private let queue: ReplayExportQueue
     private let log: (String) -> Void
 
-    /// Creates a replay; flows go to `exporter` (timestamps are capture time: use an epoch offset of 0).
-    public init(monitor: LoadedMonitor, exporter: FlowExporter, options: ReplayOptions = ReplayOptions(),
+    /// Creates a replay through a kernel monitor; flows go to `exporter` (timestamps are capture
+    /// time: use an epoch offset of 0).
+    public convenience init(monitor: LoadedMonitor, exporter: FlowExporter, options: ReplayOptions = ReplayOptions(),
+                            log: @escaping (String) -> Void = { _ in }) throws {
+        try self.init(program: .kernel(monitor), exporter: exporter, options: options, log: log)
+    }
+
+    /// Creates a replay through `program` (kernel or native); flows go to `exporter`.
+    public init(program: ReplayProgram, exporter: FlowExporter, options: ReplayOptions = ReplayOptions(),
                 log: @escaping (String) -> Void = { _ in }) throws {
-        self.monitor = monitor
+        self.program = program
         self.options = options
         self.log = log
-        let decoder = RecordDecoder(plan: monitor.plan)
-        source = ReplayFlowSource(table: try monitor.flowTable(), decoder: decoder, policy: options.policy)
+        let plan = program.plan
+        let decoder = RecordDecoder(plan: plan)
+        source = ReplayFlowSource(table: try program.table(), decoder: decoder, policy: options.policy)
         queue = ReplayExportQueue(inner: exporter)
         let ordered = ReplayOrderedExporter(inner: queue, decoder: decoder)
-        collector = FlowCollector(plan: monitor.plan, source: source, exporter: ordered, policy: options.policy)
+        collector = FlowCollector(plan: plan, source: source, exporter: ordered, policy: options.policy)
+        collector.ordersEndedFlows = true
     }
 
     deinit { queue.stop() }
@@ -54,8 +65,8 @@ public final class CaptureReplay {
         defer { try? queue.drain() } // whatever was exported before a failure is still written
         let started = MonotonicClock.nowNs()
         // every worker reads the files itself: a pipe or terminal can be read only once, so one worker reads it
-        let count = files.allSatisfy(Self.canBeReadTwice) ? max(1, options.workers) : 1
-        let workers = (0..<count).map { ReplayWorker(index: $0, workers: count, programFD: monitor.entryFD) }
+        let count = files.allSatisfy(Self.canBeReadTwice) ? program.workers(max(1, options.workers)) : 1
+        let workers = (0..<count).map { ReplayWorker(index: $0, workers: count, runner: program.runner()) }
         let barrier = ReplayBarrier(parties: count)
         let session = ReplaySession(files: files, collector: collector, source: source, plainPasses: plainPasses, log: log)
         let interval = options.pollIntervalNs
@@ -91,7 +102,7 @@ public final class CaptureReplay {
         statistics.truncated = totals.truncated
         statistics.refused = totals.refused
         statistics.clipped = totals.clipped
-        statistics.kernelCounters = try monitor.counters()
+        statistics.kernelCounters = try program.counters()
         statistics.flowsExported = collector.exportedTotal
         statistics.durationSeconds = Double(MonotonicClock.nowNs() - started) / 1e9
         return statistics

@@ -5,7 +5,7 @@ import FlowgenCore
 /// non-zero field is `tstamp` (the capture time the program reads in replay mode). No allocation per call.
 ///
 /// The kernel copies the frame into a fresh skb, so each call is independent; one value per thread.
-struct FrameTestRun {
+struct FrameTestRun: FrameRunner {
     /// Largest frame handed to the kernel: a test-run skb must fit in one page with its headroom and
     /// shared info (longer ones get EINVAL). Replay cuts longer frames here; the program counts bytes
     /// from the IP header, so a cut frame counts exactly like a capture snapshot length would.

@@ -25,7 +25,7 @@ final class ReplayFlowSource: FlowTableSource {
     var mode: Mode = .all
     /// Present every entry at every pass, as a plain collector source does (tests compare both).
     var presentsEveryEntry = false
-    let table: FlowTable
+    let table: any ReplayTable
     let policy: ExpiryPolicy
     let icmpKeyed: Bool
     let firstSeen: RecordField?
@@ -45,7 +45,7 @@ final class ReplayFlowSource: FlowTableSource {
     private var presentedValues: [FlowKey: [UInt8]] = [:]
     private var pendingDeletes: [UInt8] = []
 
-    init(table: FlowTable, decoder: RecordDecoder, policy: ExpiryPolicy) {
+    init(table: any ReplayTable, decoder: RecordDecoder, policy: ExpiryPolicy) {
         self.table = table
         self.policy = policy
         self.icmpKeyed = decoder.plan.defines.contains("FG_WITH_ICMP_KEY")

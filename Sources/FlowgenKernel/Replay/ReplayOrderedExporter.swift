@@ -3,7 +3,8 @@ import FlowgenCore
 /// Puts each batch of ended flows in a fixed order before it is written: by flow start, then by
 /// key. The kernel map's iteration order is seeded randomly per map, so without this the same
 /// capture would list (and number) the same flows differently from run to run. The batch keeps
-/// the FLOW_IDs the collector gave it, reassigned in the new order.
+/// the FLOW_IDs the collector gave it, reassigned in the new order. (The replay's collector also
+/// orders each pass as a whole, `ordersEndedFlows`, which decides what goes in which batch.)
 final class ReplayOrderedExporter: FlowExporter {
     let inner: FlowExporter
     let firstSeen: Int?
@@ -39,13 +40,10 @@ final class ReplayOrderedExporter: FlowExporter {
         return min(flow.forward.values[c], flow.reverse?.values[c] ?? .max)
     }
 
-    /// true/false when `a` sorts before/after `b` (address, ports, protocol), nil when equal.
+    /// true/false when `a` sorts before/after `b` (`FlowKey`'s order, as the collector's
+    /// `ordersEndedFlows`), nil when equal.
     private static func order(_ a: FlowKey?, _ b: FlowKey?) -> Bool? {
         guard let a, let b else { return a == nil && b == nil ? nil : a == nil }
-        let addresses = ((a.src.hi, a.src.lo, a.dst.hi, a.dst.lo), (b.src.hi, b.src.lo, b.dst.hi, b.dst.lo))
-        if addresses.0 != addresses.1 { return addresses.0 < addresses.1 }
-        let rest = ((a.sport, a.dport, a.proto, a.ipVersion), (b.sport, b.dport, b.proto, b.ipVersion))
-        if rest.0 != rest.1 { return rest.0 < rest.1 }
-        return nil
+        return a == b ? nil : a < b
     }
 }

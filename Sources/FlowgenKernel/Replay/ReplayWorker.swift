@@ -10,15 +10,15 @@ import Glibc
 final class ReplayWorker: @unchecked Sendable {
     let index: Int
     let workers: Int
-    private var runner: FrameTestRun
+    private var runner: any FrameRunner
     private let frame: UnsafeMutableRawPointer
     /// Counters per file (index = file).
     private(set) var perFile: [ReplayCounters] = []
 
-    init(index: Int, workers: Int, programFD: Int32) {
+    init(index: Int, workers: Int, runner: any FrameRunner) {
         self.index = index
         self.workers = workers
-        runner = FrameTestRun(programFD: programFD)
+        self.runner = runner
         frame = UnsafeMutableRawPointer.allocate(byteCount: FrameTestRun.maxFrameLength, alignment: 16)
         frame.initializeMemory(as: UInt8.self, repeating: 0, count: FrameTestRun.maxFrameLength)
     }

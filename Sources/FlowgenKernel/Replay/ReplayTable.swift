@@ -1,0 +1,19 @@
+import FlowgenCore
+
+/// The flow table operations a replay needs, whichever engine holds the table: the kernel map
+/// (`FlowTable`) or the native library's table (`NativeFlowTable`). Keys and values are the raw
+/// bytes of `struct fg_flow_key` and `struct fg_record`.
+protocol ReplayTable {
+    /// Every entry, left in the table.
+    func snapshot() throws -> FlowSnapshot
+    /// Every entry, removed from the table.
+    func drain() throws -> FlowSnapshot
+    /// The value stored under `key`, nil if absent.
+    func lookup(_ key: [UInt8]) throws -> [UInt8]?
+    /// Removes `key` and returns the value it had; nil if absent.
+    func lookupAndDelete(_ key: [UInt8]) throws -> [UInt8]?
+    /// Removes the packed keys in `keys`; keys already gone are skipped.
+    func deleteBatch(keys: [UInt8]) throws
+}
+
+extension FlowTable: ReplayTable {}
