@@ -109,8 +109,8 @@ const volatile __u8 fg_cfg_replay = 0;
 
 /* Packet time. bpf_ktime_get_ns() costs ~45 ns per packet here (measured with
  * `flowgen bench`: base 1.6x the minimal program with it, 1.15x without), so
- * unless a selected module needs ns-precise time (declares FG_PRECISE_TIME:
- * jitter, RTT, latency) or the user asks (--precise-time), flows are stamped
+ * unless a selected module needs ns-precise time for every packet (declares
+ * FG_PRECISE_TIME: jitter) or the user asks (--features ...,precise_time), flows are stamped
  * with the coarse monotonic clock: the same time base, a kernel tick's
  * resolution (1-4 ms). Replay uses the capture's time.
  *
