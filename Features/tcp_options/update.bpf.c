@@ -24,12 +24,12 @@ if (seen & 16) {
 	if (rec->ts_last_val != tsval || rec->ts_last_time == 0) {
 		/* remember when this TSval first appeared, for the other side's echo */
 		FG_SET(ts_last_val, tsval);
-		FG_SET(ts_last_time, pkt->now);
+		FG_SET(ts_last_time, fg_now_precise(pkt));
 	}
 	if (tsecr && tsecr != rec->ts_last_echo) {
 		struct fg_record *rev = fg_flow_reverse(pkt);
-		if (rev && rev->ts_last_val == tsecr && rev->ts_last_time && pkt->now >= rev->ts_last_time) {
-			__u64 rtt = pkt->now - rev->ts_last_time;
+		if (rev && rev->ts_last_val == tsecr && rev->ts_last_time && fg_now_precise(pkt) >= rev->ts_last_time) {
+			__u64 rtt = fg_now_precise(pkt) - rev->ts_last_time;
 			FG_SET(ts_last_echo, tsecr);
 			FG_SET(rtt_sum_ns, rtt);
 			FG_SET(rtt_samples, 1);

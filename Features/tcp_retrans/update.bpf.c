@@ -19,7 +19,7 @@ if (!rec->tcpseq_valid) {
 	if (seq_len && (__s32)(seq - hi) < 0 &&
 	    !(data <= 1 && seq == hi - 1 && !(pkt->tcp_flags & 0x07))) {
 		if ((__s32)(seq - rec->tcpseq_hole_lo) >= 0 && (__s32)(seq - rec->tcpseq_hole_hi) < 0 &&
-		    pkt->now - rec->tcpseq_hole_ns < ooo_window_ns) {
+		    fg_now_precise(pkt) - rec->tcpseq_hole_ns < ooo_window_ns) {
 			FG_SET(tcp_ooo_pkts, pkt->segs);
 			FG_SET(tcp_ooo_bytes, data);
 		} else {
@@ -32,7 +32,7 @@ if (!rec->tcpseq_valid) {
 			/* the sequence jumps over [hi, seq): bytes this monitor has not seen */
 			FG_SET(tcpseq_hole_lo, hi);
 			FG_SET(tcpseq_hole_hi, seq);
-			FG_SET(tcpseq_hole_ns, pkt->now);
+			FG_SET(tcpseq_hole_ns, fg_now_precise(pkt));
 		}
 		FG_SET(tcpseq_hi, seq_end);
 	}

@@ -3,6 +3,7 @@ import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
 import CLibBPF
+import Synchronization
 
 /// The generated program, verified and loaded by the real kernel, driven with BPF_PROG_TEST_RUN
 /// over crafted packets; every test asserts exact record contents read back from the map.
@@ -185,6 +186,50 @@ import CLibBPF
         #expect(try h.value("bytes", k) == UInt64(2 * perThread + 1) * 43)
     }
 
+    @Test func twoCPUsCreatingOneFlowMakeTheRecordOneCPUMakes() throws {
+        // Both CPUs send the first packet of each new flow at the same moment, so many inserts find
+        // the flow created since their lookup (-EEXIST) and apply their packet to the other CPU's
+        // record. Every record must still be the one a single CPU makes of the same two packets,
+        // stateful modules (retransmissions, jitter, histograms, min/max) included.
+        let flows = 3000
+        let h = try ProgramHarness(features: "seed", maxFlows: 2 * flows)
+        let reference = try ProgramHarness(features: "seed")
+        func packet(_ i: Int) -> PacketBuilder {
+            Packet.ethernet().ipv4(src: "198.18.0.1", dst: "198.18.0.2")
+                .tcp(sport: UInt16(10_000 + i), dport: 443, seq: 1_000, flags: [.ack, .psh], payload: [1, 2, 3])
+        }
+        let frames = (0..<flows).map { packet($0) }
+        let pace = Lockstep()
+        let errors = ErrorBox()
+        let done = DispatchGroup()
+        for cpu in 0..<2 {
+            done.enter()
+            let thread = Thread {
+                _ = fg_pin_thread_to_cpu(Int32(cpu))
+                for i in 0..<flows {
+                    pace.arrive(cpu, at: i)
+                    do { try h.send(frames[i], at: 5_000) } catch { errors.add(error) }
+                }
+                done.leave()
+            }
+            thread.start()
+        }
+        done.wait()
+        #expect(errors.errors.isEmpty)
+        try reference.send(packet(0), at: 5_000)
+        try reference.send(packet(0), at: 5_000)
+        let expected = try #require(try reference.records()[key4(client, server, 10_000, 443, 6)])
+        #expect(try h.value("packets", key4(client, server, 10_000, 443, 6)) == 2)
+        let records = try h.records()
+        #expect(records.count == flows)
+        var differing = 0
+        for i in 0..<flows where records[key4(client, server, UInt16(10_000 + i), 443, 6)]?.values != expected.values {
+            differing += 1
+        }
+        #expect(differing == 0, "\(differing) of \(flows) records differ from the single-CPU record")
+        #expect(try h.counters()[.updateFailed, default: 0] == 0)
+    }
+
     @Test func customModuleUpdateBodyRunsAndCompileErrorsPointAtIt() throws {
         try requireRoot()
         let root = NSTemporaryDirectory() + "fgmod-\(UUID().uuidString)"
@@ -214,6 +259,22 @@ import CLibBPF
         } catch let KernelError.compileFailed(log) {
             #expect(log.contains("syn_count/update.bpf.c:3:"), "\(log)")
             #expect(log.contains("undefined_thing"))
+        }
+    }
+}
+
+/// Keeps two threads in step: each arrives at step i only once the other has reached it too.
+final class Lockstep: Sendable {
+    private let first = Atomic<Int>(0)
+    private let second = Atomic<Int>(0)
+
+    func arrive(_ thread: Int, at step: Int) {
+        if thread == 0 {
+            first.store(step + 1, ordering: .releasing)
+            while second.load(ordering: .acquiring) < step + 1 {}
+        } else {
+            second.store(step + 1, ordering: .releasing)
+            while first.load(ordering: .acquiring) < step + 1 {}
         }
     }
 }

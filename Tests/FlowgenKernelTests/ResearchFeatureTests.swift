@@ -96,6 +96,40 @@ func dnsMessage(id: UInt16, response: Bool, rcode: UInt8 = 0, answers: UInt16 = 
         #expect(try h.value("rtt_min_ns", c) == 1_000_000)
     }
 
+    @Test func liveTimesOfTheseModulesAreNsPrecise() throws {
+        // Without a module that stamps every packet precisely, first/last seen come from the coarse
+        // clock, but the times dns and tcp_options keep are read from the precise one when needed.
+        let dns = try ProgramHarness(features: "dns", live: true)
+        let q = dnsMessage(id: 7, response: false, name: "example.com", type: 1)
+        let r = dnsMessage(id: 7, response: true, name: "example.com", type: 1)
+        let before = MonotonicClock.nowNs()
+        try dns.send(Packet.ethernet().ipv4().udp(sport: 40000, dport: 53, payload: q))
+        let between = MonotonicClock.nowNs()
+        try dns.send(Packet.ethernet().ipv4(src: "198.18.0.2", dst: "198.18.0.1").udp(sport: 53, dport: 40000, payload: r))
+        let after = MonotonicClock.nowNs()
+        let fwd = key4("198.18.0.1", "198.18.0.2", 40000, 53, 17), rev = key4("198.18.0.2", "198.18.0.1", 53, 40000, 17)
+        let queryTime = try #require(try dns.value("dns_query_time", fwd))
+        #expect(queryTime >= before && queryTime <= between)
+        let latency = try #require(try dns.value("dns_latency_sum_ns", rev))
+        #expect(try dns.value("dns_latency_samples", rev) == 1)
+        #expect(latency > 0 && latency <= after - before)
+
+        let tcp = try ProgramHarness(features: "tcp_options", live: true)
+        let syn = Packet.ethernet().ipv4().tcp(sport: 4000, dport: 80, flags: [.syn], options: [.timestamp(value: 100, echoReply: 0)])
+        let synAck = Packet.ethernet().ipv4(src: "198.18.0.2", dst: "198.18.0.1").tcp(sport: 80, dport: 4000, flags: [.syn, .ack], options: [
+            .timestamp(value: 500, echoReply: 100)])
+        let start = MonotonicClock.nowNs()
+        try tcp.send(syn)
+        try tcp.send(synAck)
+        let end = MonotonicClock.nowNs()
+        let c = key4("198.18.0.1", "198.18.0.2", 4000, 80, 6), s = key4("198.18.0.2", "198.18.0.1", 80, 4000, 6)
+        let sent = try #require(try tcp.value("ts_last_time", c))
+        #expect(sent >= start && sent <= end)
+        let rtt = try #require(try tcp.value("rtt_sum_ns", s))
+        #expect(try tcp.value("rtt_samples", s) == 1)
+        #expect(rtt > 0 && rtt <= end - start)
+    }
+
     @Test func allFeaturesNeedStagesAndRunSplit() throws {
         try requireRoot()
         do {
