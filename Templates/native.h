@@ -448,6 +448,8 @@ static void fg_native_maps_free(void)
 #define bpf_ktime_get_ns() (fg_native_now)
 #define bpf_ktime_get_coarse_ns() (fg_native_now)
 #define bpf_ktime_get_boot_ns() (fg_native_now)
+/* a tick count of the same clock (4 ms ticks); replay reads skb->tstamp before it matters */
+#define bpf_jiffies64() (fg_native_now / 4000000ULL)
 
 /* --- packet access: the whole frame is linear --- */
 static __always_inline long fg_native_skb_load_bytes(const struct fg_native_skb *skb, __u32 offset, void *to, __u32 len)
