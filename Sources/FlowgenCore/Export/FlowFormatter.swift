@@ -131,25 +131,26 @@ public struct FlowFormatter: Sendable {
             for i in 0..<ops.count {
                 let op = ops[i]
                 let cell = cells[i]
-                switch op.kind {
-                case .src4, .dst4, .src6, .dst6:
-                    guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
-                    w.short(constants + cell.start + skip, cell.count - skip)
-                    skip = 0
-                    w.byte(UInt8(ascii: "\""))
-                    w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
-                    w.byte(UInt8(ascii: "\""))
-                case .endReason:
-                    w.short(constants + cell.start + skip, cell.count - skip)
-                    skip = 0
-                    let reason = cells[ops.count + ByteLayout.reasonIndex(flow.endReason)]
-                    w.short(constants + reason.start, reason.count)
-                default:
+                guard op.kind.isText else {
                     guard let v = schema.number(op, flow, fv, rv, offset) else { continue }
                     w.short(constants + cell.start + skip, cell.count - skip)
                     skip = 0
                     w.decimal(v)
+                    continue
                 }
+                if op.kind == .endReason {
+                    w.short(constants + cell.start + skip, cell.count - skip)
+                    skip = 0
+                    let reason = cells[ops.count + ByteLayout.reasonIndex(flow.endReason)]
+                    w.short(constants + reason.start, reason.count)
+                    continue
+                }
+                guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
+                w.short(constants + cell.start + skip, cell.count - skip)
+                skip = 0
+                w.byte(UInt8(ascii: "\""))
+                w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
+                w.byte(UInt8(ascii: "\""))
             }
         }
         w.byte(UInt8(ascii: "}"))
@@ -169,17 +170,18 @@ public struct FlowFormatter: Sendable {
             for i in 0..<ops.count {
                 if i > 0 { w.byte(UInt8(ascii: ",")) }
                 let op = ops[i]
-                switch op.kind {
-                case .src4, .dst4, .src6, .dst6:
-                    // address text never holds a comma or a quote: no quoting
-                    guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
-                    w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
-                case .endReason:
+                guard op.kind.isText else {
+                    if let v = schema.number(op, flow, fv, rv, offset) { w.decimal(v) }
+                    continue
+                }
+                if op.kind == .endReason {
                     let reason = cells[ops.count + ByteLayout.reasonIndex(flow.endReason)]
                     w.short(constants + reason.start, reason.count)
-                default:
-                    if let v = schema.number(op, flow, fv, rv, offset) { w.decimal(v) }
+                    continue
                 }
+                // address text never holds a comma or a quote: no quoting
+                guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
+                w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
             }
         }
         w.byte(UInt8(ascii: "\n"))

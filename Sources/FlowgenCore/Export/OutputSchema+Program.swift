@@ -5,8 +5,10 @@
 extension OutputSchema {
     /// What a compiled column reads.
     enum OpKind: UInt8, Sendable {
-        /// Key and metadata columns, as in `Source`.
-        case flowID, src4, dst4, src6, dst6, sport, dport, proto, ipVersion, icmpType, duration, endReason
+        /// The text columns, as in `Source`; first, so that `isText` is one comparison.
+        case src4, dst4, src6, dst6, endReason
+        /// Numeric key and metadata columns, as in `Source`.
+        case flowID, sport, dport, proto, ipVersion, icmpType, duration
         /// A stored field of the initiator's direction.
         case forward
         /// A stored field of the responder's direction.
@@ -19,6 +21,11 @@ extension OutputSchema {
         case derivedReverse
         /// A derived field of both directions, combined.
         case derivedCombined
+
+        /// An address or the end reason (written by the formatter), not a number: one comparison
+        /// rather than a second jump table in the writers' per-column loop.
+        @inline(__always)
+        var isText: Bool { rawValue <= OpKind.endReason.rawValue }
     }
 
     /// How two directions' values combine (`Aggregation.combine` without the payload).

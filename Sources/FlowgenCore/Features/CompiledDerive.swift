@@ -1,25 +1,216 @@
-/// A resolved `DeriveExpression` turned into nested closures once, at schema build time, so that
-/// evaluating it for every exported flow neither compares operator strings nor allocates (the
-/// tree walk of `evaluate` builds an array for every `min`/`max`). Same results as `evaluate`.
+/// A resolved `DeriveExpression` compiled once, at schema build time, to a flat postfix program
+/// over a small value stack, so that evaluating it for every exported flow neither compares
+/// operator strings nor allocates (the tree walk of `evaluate` builds an array for every
+/// `min`/`max`) nor touches reference counts (as nested closures would). Same results as `evaluate`.
 struct CompiledDerive: Sendable {
     /// One direction's values.
     typealias Values = UnsafeBufferPointer<UInt64>
-    typealias Function = @Sendable (Values, Values?) -> UInt64?
 
-    let function: Function
+    /// One step of the program.
+    struct Instruction: Sendable {
+        enum Code: UInt8, Sendable {
+            /// Push `value`.
+            case push
+            /// Push absent.
+            case absent
+            /// Push own[`operand`], absent when out of range.
+            case own
+            /// Push peer[`operand`], absent for a one-way flow or out of range.
+            case peer
+            /// Pop x, push 1 when x is absent or 0, else 0 (`!`).
+            case not
+            /// Pop x, push ~x (absent stays absent).
+            case complement
+            /// Pop y and x, push x `arithmetic` y (absent if either is).
+            case arithmetic
+            /// Pop x, push x `arithmetic` `value` (absent if x is): `x op literal` in one step.
+            case arithmeticValue
+            /// Push own[`operand`] `arithmetic` `value` (absent when out of range): `field op literal`,
+            /// the commonest shape (flag tests), in one step.
+            case ownArithmeticValue
+            /// Pop x; absent or 0: push 0 and jump to `operand` (`&&` is false), else go on.
+            case andTest
+            /// Pop x; present and not 0: push 1 and jump to `operand` (`||` is true), else go on.
+            case orTest
+            /// Pop x, push 1 when present and not 0, else 0.
+            case truthy
+            /// Pop x; absent or 0: jump to `operand` (the `:` branch of `?:`).
+            case jumpIfFalse
+            /// Jump to `operand`.
+            case jump
+            /// Pop `operand` values, push the smallest present one (absent if none).
+            case min
+            /// Pop `operand` values, push the largest present one (absent if none).
+            case max
+        }
+
+        var code: Code
+        var operand = 0
+        var value: UInt64 = 0
+        /// The operator of `.arithmetic`.
+        var arithmetic: Arithmetic = .unknown
+    }
+
+    let program: [Instruction]
+    /// The most values on the stack at once.
+    let depth: Int
 
     /// Compiles a resolved expression (unresolved field names evaluate to absent, as in `evaluate`).
     init(_ expression: DeriveExpression) {
-        function = Self.compile(expression)
+        var program: [Instruction] = []
+        var depth = 0, maxDepth = 0
+        func emit(_ i: Instruction, _ change: Int) {
+            program.append(i)
+            depth += change
+            maxDepth = Swift.max(maxDepth, depth)
+        }
+        func compile(_ e: DeriveExpression) {
+            switch e {
+            case let .number(n): emit(Instruction(code: .push, value: n), 1)
+            case .absent, .field: emit(Instruction(code: .absent), 1)
+            case let .column(c, isPeer): emit(Instruction(code: isPeer ? .peer : .own, operand: c), 1)
+            case let .unary(op, a):
+                compile(a)
+                emit(Instruction(code: op == "!" ? .not : .complement), 0)
+            case let .binary(op, a, b):
+                switch op {
+                case "&&", "||":
+                    compile(a)
+                    let test = program.count
+                    emit(Instruction(code: op == "&&" ? .andTest : .orTest), -1)
+                    compile(b)
+                    emit(Instruction(code: .truthy), 0)
+                    program[test].operand = program.count
+                default:
+                    // an unknown operator is absent, as in `apply`
+                    let arithmetic = Arithmetic(op) ?? .unknown
+                    // a literal right operand (and an own field left of it) folds into one instruction;
+                    // only for leaves, so that no jump lands inside what is folded
+                    if case let .number(n) = b {
+                        if case let .column(c, false) = a {
+                            emit(Instruction(code: .ownArithmeticValue, operand: c, value: n, arithmetic: arithmetic), 1)
+                        } else {
+                            compile(a)
+                            emit(Instruction(code: .arithmeticValue, value: n, arithmetic: arithmetic), 0)
+                        }
+                    } else {
+                        compile(a)
+                        compile(b)
+                        emit(Instruction(code: .arithmetic, arithmetic: arithmetic), -1)
+                    }
+                }
+            case let .conditional(c, a, b):
+                compile(c)
+                let test = program.count
+                emit(Instruction(code: .jumpIfFalse), -1)
+                compile(a)
+                let skip = program.count
+                emit(Instruction(code: .jump), -1) // the `:` branch pushes the one result instead
+                program[test].operand = program.count
+                compile(b)
+                program[skip].operand = program.count
+            case let .call(name, args):
+                for arg in args { compile(arg) }
+                emit(Instruction(code: name == "min" ? .min : .max, operand: args.count), 1 - args.count)
+            }
+        }
+        compile(expression)
+        self.program = program
+        self.depth = maxDepth
     }
 
     /// The value over one direction's values and the other's (nil: a one-way flow); nil is absent.
+    func evaluate(own: Values, peer: Values?) -> UInt64? {
+        program.withUnsafeBufferPointer { program in
+            // one stack block: the values, then whether each is present
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * depth) { stack in
+                run(program, own, peer, stack.baseAddress!, UnsafeMutableRawPointer(stack.baseAddress! + depth).bindMemory(to: Bool.self, capacity: depth))
+            }
+        }
+    }
+
     @inline(__always)
-    func evaluate(own: Values, peer: Values?) -> UInt64? { function(own, peer) }
+    func run(_ program: UnsafeBufferPointer<Instruction>, _ own: Values, _ peer: Values?,
+             _ values: UnsafeMutablePointer<UInt64>, _ present: UnsafeMutablePointer<Bool>) -> UInt64? {
+        var top = 0 // values on the stack
+        var pc = 0
+        @inline(__always) func push(_ v: UInt64, _ p: Bool) {
+            values[top] = v
+            present[top] = p
+            top += 1
+        }
+        while pc < program.count {
+            let i = program[pc]
+            pc += 1
+            switch i.code {
+            case .push: push(i.value, true)
+            case .absent: push(0, false)
+            case .own:
+                let c = i.operand
+                if c >= 0 && c < own.count { push(own[c], true) } else { push(0, false) }
+            case .peer:
+                let c = i.operand
+                if let peer, c >= 0, c < peer.count { push(peer[c], true) } else { push(0, false) }
+            case .not:
+                let t = top - 1
+                values[t] = present[t] && values[t] != 0 ? 0 : 1
+                present[t] = true
+            case .complement:
+                values[top - 1] = ~values[top - 1]
+            case .arithmetic:
+                top -= 1
+                let x = top - 1
+                if present[x] && present[top], let r = i.arithmetic.apply(values[x], values[top]) {
+                    values[x] = r
+                } else {
+                    present[x] = false
+                }
+            case .arithmeticValue:
+                let x = top - 1
+                if present[x], let r = i.arithmetic.apply(values[x], i.value) { values[x] = r } else { present[x] = false }
+            case .ownArithmeticValue:
+                let c = i.operand
+                if c >= 0 && c < own.count, let r = i.arithmetic.apply(own[c], i.value) { push(r, true) } else { push(0, false) }
+            case .andTest:
+                top -= 1
+                if !present[top] || values[top] == 0 {
+                    push(0, true)
+                    pc = i.operand
+                }
+            case .orTest:
+                top -= 1
+                if present[top] && values[top] != 0 {
+                    push(1, true)
+                    pc = i.operand
+                }
+            case .truthy:
+                let t = top - 1
+                values[t] = present[t] && values[t] != 0 ? 1 : 0
+                present[t] = true
+            case .jumpIfFalse:
+                top -= 1
+                if !present[top] || values[top] == 0 { pc = i.operand }
+            case .jump:
+                pc = i.operand
+            case .min, .max:
+                let n = i.operand
+                top -= n
+                var best: UInt64 = 0, found = false
+                for k in top..<(top + n) where present[k] {
+                    best = !found ? values[k] : i.code == .min ? Swift.min(best, values[k]) : Swift.max(best, values[k])
+                    found = true
+                }
+                push(best, found)
+            }
+        }
+        return present[0] ? values[0] : nil
+    }
 
     /// The binary operators that propagate absent, as a trivial enum the closures switch on.
-    enum Arithmetic {
+    enum Arithmetic: UInt8, Sendable {
         case or, xor, and, eq, ne, lt, le, gt, ge, shl, shr, add, sub, mul, div, rem
+        /// An operator the language does not have: always absent.
+        case unknown
 
         init?(_ op: String) {
             switch op {
@@ -63,62 +254,7 @@ struct CompiledDerive: Sendable {
             case .mul: return x &* y
             case .div: return y == 0 ? nil : x / y
             case .rem: return y == 0 ? nil : x % y
-            }
-        }
-    }
-
-    static func compile(_ expression: DeriveExpression) -> Function {
-        switch expression {
-        case let .number(n):
-            return { _, _ in n }
-        case .absent, .field:
-            return { _, _ in nil }
-        case let .column(c, isPeer):
-            if isPeer {
-                return { _, peer in
-                    guard let peer, c >= 0, c < peer.count else { return nil }
-                    return peer[c]
-                }
-            }
-            return { own, _ in c >= 0 && c < own.count ? own[c] : nil }
-        case let .unary(op, a):
-            let fa = compile(a)
-            if op == "!" { return { o, p in (fa(o, p) ?? 0) == 0 ? 1 : 0 } }
-            return { o, p in fa(o, p).map { ~$0 } }
-        case let .binary(op, a, b):
-            let fa = compile(a), fb = compile(b)
-            switch op {
-            case "&&":
-                return { o, p in
-                    guard let x = fa(o, p), x != 0 else { return 0 }
-                    return (fb(o, p) ?? 0) != 0 ? 1 : 0
-                }
-            case "||":
-                return { o, p in
-                    if let x = fa(o, p), x != 0 { return 1 }
-                    return (fb(o, p) ?? 0) != 0 ? 1 : 0
-                }
-            default:
-                // an unknown operator is absent, as in `apply` (operands have no side effects to keep)
-                guard let arithmetic = Arithmetic(op) else { return { _, _ in nil } }
-                return { o, p in
-                    guard let x = fa(o, p), let y = fb(o, p) else { return nil }
-                    return arithmetic.apply(x, y)
-                }
-            }
-        case let .conditional(c, a, b):
-            let fc = compile(c), fa = compile(a), fb = compile(b)
-            return { o, p in (fc(o, p) ?? 0) != 0 ? fa(o, p) : fb(o, p) }
-        case let .call(name, args):
-            let fs = args.map(compile)
-            let isMin = name == "min"
-            return { o, p in
-                var best: UInt64?
-                for f in fs {
-                    guard let v = f(o, p) else { continue }
-                    if let b = best { best = isMin ? Swift.min(b, v) : Swift.max(b, v) } else { best = v }
-                }
-                return best
+            case .unknown: return nil
             }
         }
     }
