@@ -175,7 +175,7 @@ import Testing
     }
 
     @Test func randomCorruptionNeverCrashesOrHangs() throws {
-        var generator = SplitMix(seed: 0xF10E)
+        var generator = SplitMix64(seed: 0xF10E)
         let pcapBase = try pcap(6)
         let ngBase: [UInt8] = {
             let w = pcapng()
@@ -195,18 +195,5 @@ import Testing
                 _ = drain(b) // must return
             }
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so fuzzing is the same on every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

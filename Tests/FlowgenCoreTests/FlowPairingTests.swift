@@ -8,7 +8,7 @@ import Testing
     init() throws { plan = try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "tcp,icmp") }
 
     /// A random key: IPv4 or IPv6, TCP/UDP with random ports or ICMP/ICMPv6 with paired and unpaired types.
-    static func randomKey(_ g: inout SplitMix) -> FlowKey {
+    static func randomKey(_ g: inout SplitMix64) -> FlowKey {
         let v6 = g.next() % 3 == 0
         func address() -> IPAddress16 {
             v6 ? IPAddress16((0..<16).map { _ in UInt8(truncatingIfNeeded: g.next()) })
@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test(arguments: [true, false]) func rawReversalIsTheKeysReversal(icmpKeyed: Bool) {
-        var g = SplitMix(seed: 0x5EED)
+        var g = SplitMix64(seed: 0x5EED)
         for _ in 0..<20_000 {
             let key = Self.randomKey(&g)
             let raw = key.bytes.withUnsafeBytes { FlowPairing.Words($0.baseAddress!) }
@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func everyEntryLandsInExactlyOnePairWithItsReverse() throws {
-        var g = SplitMix(seed: 0xB1F)
+        var g = SplitMix64(seed: 0xB1F)
         let table = MemoryFlowTable(plan: plan)
         var expected: [FlowKey: FlowKey?] = [:] // forward → reverse
         while table.entries.count < 6_000 {
@@ -112,7 +112,7 @@ import Testing
     @Test func aPassInFixedOrderNumbersFlowsTheSameWhateverTheTablesOrder() throws {
         // 40 flows ending at once, exported 7 at a time: without a fixed order the batches (and
         // the FLOW_IDs) follow the order the table lists the entries in
-        var g = SplitMix(seed: 0x0DE)
+        var g = SplitMix64(seed: 0x0DE)
         let memory = MemoryFlowTable(plan: plan)
         for i in 0..<40 {
             let key = tcpKey("198.18.0.\(i % 7 + 1)", UInt16(1000 + i), "198.18.1.1", 80)

@@ -9,3 +9,8 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+extension SplitMix64 {
+    /// Starts from `seed` (the memberwise `init(state:)` stays available).
+    init(seed: UInt64) { self.init(state: seed) }
+}
