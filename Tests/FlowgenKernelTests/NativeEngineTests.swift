@@ -161,13 +161,13 @@ import Testing
         let nobody = try ProcessRunner.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", flowgen]
                                            + common + ["--engine", "native", "--cache-dir", work + "/cache", capture])
         #expect(nobody.status == 0, "\(nobody.stderr)")
-        let kernel = try ProcessRunner.run([flowgen] + common + [capture])
+        let kernel = try ProcessRunner.run([flowgen] + common + ["--engine", "kernel", capture])
         #expect(kernel.status == 0, "\(kernel.stderr)")
         #expect(nobody.stdout.split(separator: "\n").count > 30)
         #expect(nobody.stdout == kernel.stdout)
         // and the kernel engine without privileges says what to do
         let refused = try ProcessRunner.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", flowgen]
-                                            + common + [capture])
+                                            + common + ["--engine", "kernel", capture])
         #expect(refused.status != 0 && refused.stderr.contains("needs root") && refused.stderr.contains("--engine native"), "\(refused.stderr)")
     }
 }

@@ -168,7 +168,8 @@ func writeHeavyModules() throws -> String {
         #expect(try insns(["--stage-budget", String(budget)]).count >= 2)
 
         func replay(_ extra: [String]) throws -> [String] {
-            let r = try ProcessRunner.run([flowgen, "replay", "-q"] + common + extra + files, timeout: .seconds(120))
+            // the kernel engine: the one that splits into tail-called stages
+            let r = try ProcessRunner.run([flowgen, "replay", "-q", "--engine", "kernel"] + common + extra + files, timeout: .seconds(120))
             #expect(r.status == 0 || r.status == 1, "\(r.stderr)")
             // FLOW_ID numbers export order; everything else must match
             return r.stdout.split(separator: "\n").map { line in

@@ -49,9 +49,11 @@ public final class ReplayBenchmark {
 
         let repetitions = options.quick ? 1 : 3
         let replay = Self.replayArguments(executable, help: help.stdout + help.stderr, capture: capture)
-        var commands: [(String, [String], String?)] = [("flowgen replay", replay, nil)]
+        // the kernel engine (one test run per packet) by name: native is the default where --engine exists
+        let hasEngines = (help.stdout + help.stderr).contains("--engine")
+        var commands: [(String, [String], String?)] = [("flowgen replay", replay + (hasEngines ? ["--engine", "kernel"] : []), nil)]
         // the native engine (the same generated C built for this machine), when this build has it
-        if (help.stdout + help.stderr).contains("--engine") {
+        if hasEngines {
             commands.append((ReplayBenchResult.nativeName, replay + ["--engine", "native"], nil))
         }
         for (tool, argv, outputDirectory) in [
