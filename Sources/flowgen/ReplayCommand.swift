@@ -60,6 +60,9 @@ struct ReplayCommand: ParsableCommand {
         if files.isEmpty { throw ValidationError("no capture file given: flowgen replay FILE [FILE...]") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
         if threads != nil && engine == .native { throw ValidationError("--threads applies to --engine kernel: the native engine runs on one thread") }
+        if engine == .native && featureOptions.stagePolicy != StagePolicy() {
+            throw ValidationError("--max-stages and --stage-budget apply to --engine kernel: the native engine runs the plan as one program")
+        }
     }
 
     func run() throws {

@@ -79,6 +79,9 @@ import Testing
         let text = try files.raw("notes.txt", Array("hello, not a capture\n".utf8))
         let r = try ProcessRunner.run([flowgen, "replay"])
         #expect(r.status != 0 && r.stderr.contains("no capture file given"))
+        // stage options mean nothing to the native engine: said, not ignored
+        let staged = try ProcessRunner.run([flowgen, "replay", "--max-stages", "2", text])
+        #expect(staged.status != 0 && staged.stderr.contains("--engine kernel"), "\(staged.stderr)")
         if geteuid() == 0 {
             let bad = try ProcessRunner.run([flowgen, "replay", text, "-q"])
             #expect(bad.status == 1)

@@ -157,7 +157,7 @@ public final class FlowCollector {
     }
 
     func isTCP(_ snapshot: FlowSnapshot, _ pair: FlowPairing.Pair) -> Bool {
-        snapshot.keys[Int(pair.forward) * snapshot.keySize + 36] == 6
+        snapshot.keys[Int(pair.forward) * snapshot.keySize + FlowKey.protocolOffset] == 6
     }
 
     func isTCPEnded(_ forward: UnsafeRawPointer, _ reverse: UnsafeRawPointer?) -> Bool {

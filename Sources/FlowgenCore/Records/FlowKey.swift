@@ -2,6 +2,8 @@
 public struct FlowKey: Hashable, Sendable {
     /// Size of the C struct in bytes.
     public static let byteSize = 40
+    /// Offset of the protocol byte in the C struct.
+    public static let protocolOffset = 36
 
     /// Source address, 16 bytes (IPv4 as ::ffff:a.b.c.d).
     public var src: IPAddress16
@@ -32,7 +34,7 @@ public struct FlowKey: Hashable, Sendable {
         dst = IPAddress16(bytes: UnsafeRawBufferPointer(rebasing: bytes[16..<32]))
         sport = bytes.loadUnaligned(fromByteOffset: 32, as: UInt16.self)
         dport = bytes.loadUnaligned(fromByteOffset: 34, as: UInt16.self)
-        proto = bytes[36]
+        proto = bytes[Self.protocolOffset]
         ipVersion = bytes[37]
     }
 

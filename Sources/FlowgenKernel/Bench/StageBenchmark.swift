@@ -70,6 +70,8 @@ public final class StageBenchmark {
         context.log("stages: building seed as one program and split in three")
         let single = try Pipeline(label: "seed, one program", monitor: try load(seedPlan))
         let split = try Pipeline(label: "seed, 3 stages", monitor: try load(try Planner().split(seedPlan, into: [[]] + Self.seedSplit)))
+        // the last two are the tail-call comparison; the ones before them are measured slot by slot
+        let singleIndex = pipelines.count, splitIndex = pipelines.count + 1
         pipelines += [single, split]
 
         for traffic in BenchTraffic.allCases {
@@ -81,7 +83,7 @@ public final class StageBenchmark {
                 try pipeline.enableStages(pipeline.stageFDs.count)
                 try pipeline.program.clearFlows()
                 _ = try pipeline.program.run(frame, repetitions: 1000) // the flow exists: existing-flow path
-                let counts = pipeline === split || pipeline.stageFDs.isEmpty ? [pipeline.stageFDs.count] : Array(0...pipeline.stageFDs.count)
+                let counts = p >= singleIndex || pipeline.stageFDs.isEmpty ? [pipeline.stageFDs.count] : Array(0...pipeline.stageFDs.count)
                 configurations += counts.map { (p, $0) }
             }
             var samples = [[Double]](repeating: [], count: configurations.count)
@@ -97,7 +99,7 @@ public final class StageBenchmark {
             }
             func column(_ p: Int, _ enabled: Int) -> [Double] { samples[configurations.firstIndex { $0 == (p, enabled) }!] }
             // per stage, for pipelines measured slot by slot
-            for (p, pipeline) in pipelines.enumerated() where pipeline !== split && pipeline !== single {
+            for (p, pipeline) in pipelines.enumerated() where p < singleIndex {
                 for stage in 0...pipeline.stageFDs.count {
                     let now = column(p, stage)
                     let added = stage == 0 ? now : zip(now, column(p, stage - 1)).map { $0 - $1 }
@@ -106,8 +108,8 @@ public final class StageBenchmark {
                                                  samples: BenchSamples(now)))
                 }
             }
-            let one = column(pipelines.firstIndex { $0 === single }!, 0)
-            let three = column(pipelines.firstIndex { $0 === split }!, split.stageFDs.count)
+            let one = column(singleIndex, 0)
+            let three = column(splitIndex, split.stageFDs.count)
             let perCall = zip(three, one).map { ($0 - $1) / Double(split.stageFDs.count) }
             result.tailCall.append(.init(traffic: traffic.rawValue, singleNs: BenchSamples(one).median, splitNs: BenchSamples(three).median,
                                          nsPerTailCall: BenchSamples(perCall).median, tailCalls: split.stageFDs.count))
@@ -119,9 +121,4 @@ public final class StageBenchmark {
         let (_, object) = try MonitorBuilder(plan: plan, resources: context.options.resources, compiler: context.options.compiler).compile()
         return try LoadedMonitor(plan: plan, object: object)
     }
-}
-
-extension StageBenchmark.Pipeline {
-    static func === (a: Self, b: Self) -> Bool { a.label == b.label }
-    static func !== (a: Self, b: Self) -> Bool { a.label != b.label }
 }
