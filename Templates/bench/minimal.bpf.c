@@ -5,7 +5,13 @@
  * one counter in place; on a miss insert with BPF_NOEXIST (and on -EEXIST,
  * when another CPU won the race, add to the entry it made).
  * No VLAN tags, no IPv6 extension headers, no timestamps: everything flowgen
- * does beyond this is what the benchmark's ratios put a price on. */
+ * does beyond this is what the benchmark's ratios put a price on.
+ *
+ * Built with FLOOR_RECORD_BYTES and FLOOR_PRECISE_CLOCK defined, the same program
+ * is a preset's twin: its value is as large as the preset's record (zeroed and
+ * inserted whole on a miss, as any record is) and, with the clock, every packet
+ * stamps the entry with bpf_ktime_get_ns(). The twin's cost is what the record's
+ * size and the clock alone cost, whatever the program does with them. */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <linux/if_ether.h>
@@ -32,11 +38,28 @@ struct floor_flow_key {
 };
 _Static_assert(sizeof(struct floor_flow_key) == 40, "keyed like struct fg_flow_key");
 
+#ifndef FLOOR_RECORD_BYTES
+#define FLOOR_RECORD_BYTES 8
+#endif
+#ifndef FLOOR_PRECISE_CLOCK
+#define FLOOR_PRECISE_CLOCK 0
+#endif
+/* The counter first; then the last packet's time when stamped; then padding to the record size. */
+struct floor_value {
+	__u64 packets;
+#if FLOOR_PRECISE_CLOCK
+	__u64 last_seen;
+#endif
+#if FLOOR_RECORD_BYTES > 8 + 8 * FLOOR_PRECISE_CLOCK
+	__u8 rest[FLOOR_RECORD_BYTES - 8 - 8 * FLOOR_PRECISE_CLOCK];
+#endif
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 131072); /* the benchmark sets flowgen's capacity before load */
 	__type(key, struct floor_flow_key);
-	__type(value, __u64);
+	__type(value, struct floor_value);
 } floor_flows SEC(".maps");
 
 SEC("tc")
@@ -85,16 +108,27 @@ int bench_minimal(struct __sk_buff *skb)
 		key.dport = bpf_ntohs(ports[1]);
 	}
 
-	__u64 *count = bpf_map_lookup_elem(&floor_flows, &key);
-	if (count) {
-		__sync_fetch_and_add(count, 1);
+#if FLOOR_PRECISE_CLOCK
+	__u64 now = bpf_ktime_get_ns();
+#define FLOOR_STAMP(v) ((v)->last_seen = now)
+#else
+#define FLOOR_STAMP(v) do { } while (0)
+#endif
+	struct floor_value *value = bpf_map_lookup_elem(&floor_flows, &key);
+	if (value) {
+		__sync_fetch_and_add(&value->packets, 1);
+		FLOOR_STAMP(value);
 		return TC_ACT_UNSPEC;
 	}
-	__u64 one = 1;
-	if (bpf_map_update_elem(&floor_flows, &key, &one, BPF_NOEXIST) == -EEXIST) {
-		count = bpf_map_lookup_elem(&floor_flows, &key);
-		if (count)
-			__sync_fetch_and_add(count, 1);
+	struct floor_value fresh = {};
+	fresh.packets = 1;
+	FLOOR_STAMP(&fresh);
+	if (bpf_map_update_elem(&floor_flows, &key, &fresh, BPF_NOEXIST) == -EEXIST) {
+		value = bpf_map_lookup_elem(&floor_flows, &key);
+		if (value) {
+			__sync_fetch_and_add(&value->packets, 1);
+			FLOOR_STAMP(value);
+		}
 	}
 	return TC_ACT_UNSPEC;
 }

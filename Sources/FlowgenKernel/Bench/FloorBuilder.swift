@@ -15,13 +15,15 @@ public struct FloorBuilder {
         self.directory = directory
     }
 
-    /// Compiles one file of the directory (cached by content like any flowgen build).
-    public func compile(_ file: String, entry: String) throws -> CompiledObject {
+    /// Compiles one file of the directory (cached by content like any flowgen build), with `defines`
+    /// put before its first line.
+    public func compile(_ file: String, entry: String, defines: [String: Int] = [:]) throws -> CompiledObject {
         let path = directory + "/" + file
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw BenchError.missingFile(path)
         }
-        let source = GeneratedSource(mainFile: file, files: [file: text], entryProgram: entry)
+        let prefix = defines.sorted { $0.key < $1.key }.map { "#define \($0.key) \($0.value)\n" }.joined()
+        let source = GeneratedSource(mainFile: file, files: [file: prefix + text], entryProgram: entry)
         return try compiler.compile(source, version: "bench-" + FlowgenVersion.string)
     }
 
@@ -35,10 +37,23 @@ public struct FloorBuilder {
     /// Floor (b): parse, one hash lookup, one atomic add, insert on a miss; its map holds `maxFlows`
     /// entries, the capacity the flowgen programs it is compared with get.
     public func minimal(maxFlows: Int) throws -> BenchProgram {
-        let object = try compile("minimal.bpf.c", entry: "bench_minimal")
+        try minimal(maxFlows: maxFlows, label: "minimal", defines: [:])
+    }
+
+    /// A preset's floor twin: the minimal program with a value of the preset's record size and, when
+    /// the preset stamps every packet with the ns clock, the same clock read per packet. It prices what
+    /// the record's size and the clock cost by themselves (see minimal.bpf.c).
+    public func minimalTwin(of label: String, maxFlows: Int, recordBytes: Int, preciseClock: Bool) throws -> BenchProgram {
+        let twin = "minimal [\(label)'s \(recordBytes) B record\(preciseClock ? ", ns clock" : "")]"
+        return try minimal(maxFlows: maxFlows, label: twin,
+                           defines: ["FLOOR_RECORD_BYTES": recordBytes, "FLOOR_PRECISE_CLOCK": preciseClock ? 1 : 0])
+    }
+
+    func minimal(maxFlows: Int, label: String, defines: [String: Int]) throws -> BenchProgram {
+        let object = try compile("minimal.bpf.c", entry: "bench_minimal", defines: defines)
         let pipeline = try LoadedPipeline(objectPath: object.objectPath, entryProgram: "bench_minimal",
                                           mapSizes: ["floor_flows": UInt32(maxFlows)])
-        return try BenchProgram(label: "minimal", pipeline: pipeline, flowMap: "floor_flows")
+        return try BenchProgram(label: label, pipeline: pipeline, flowMap: "floor_flows")
     }
 
     /// The new-flow driver (see `new_flow_driver.bpf.c`).

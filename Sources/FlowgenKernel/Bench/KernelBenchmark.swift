@@ -52,6 +52,20 @@ public final class KernelBenchmark {
                 row.unavailable = "failed to build: \(error)"
             }
             rows.append(row)
+            if let plan = programs.last?.plan, programs.last?.label == set.label,
+               set.preset?.existingFlowTarget != nil || set.preset?.newFlowTarget != nil {
+                // A preset with targets gets its floor twin (the minimal program with the preset's record
+                // size and clock), so a missed target can be told apart from what any program storing
+                // such a record with such a clock would cost here.
+                let twin = try context.floors.minimalTwin(of: set.label, maxFlows: maxFlows, recordBytes: plan.layout.size,
+                                                           preciseClock: plan.defines.contains("FG_PRECISE_TIME"))
+                rows[rows.count - 1].floorTwin = twin.label
+                programs.append(twin)
+                rowOf.append(rows.count)
+                rows.append(.init(label: twin.label, kind: "diagnostic", selection: nil, features: [], unavailable: nil,
+                                  verifiedInstructions: twin.verifiedInstructions, jitedBytes: twin.jitedBytes,
+                                  existingFlow: [], newFlow: [], existingFlowTarget: nil, newFlowTarget: nil))
+            }
             if set.kind == .preset && set.selection == "" {
                 // Diagnostic twin of base: the same program with the replay clock (skb->tstamp instead of
                 // bpf_ktime_get_ns), so the report can say what the clock read costs on this machine.
