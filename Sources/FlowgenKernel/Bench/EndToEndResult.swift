@@ -42,8 +42,13 @@ public struct EndToEndResult: Codable, Sendable {
 
     /// Missed targets.
     public var misses: [String] {
-        var out = runs.filter { $0.met == false }.map {
-            "e2e: \($0.program) keeps \(BenchFormat.fraction($0.keep?.median ?? 0)) of the no-program rate with \($0.flows) flow(s), target ≥ \(BenchFormat.fraction($0.keepTarget ?? 0))"
+        var out = runs.filter { $0.met == false }.map { run -> String in
+            // the floors of the same flow count: a target below them is out of any program's reach here
+            let floors = ["return-only", "minimal"].compactMap { name in
+                runs.first { $0.program == name && $0.flows == run.flows }?.keep.map { "\(name) \(BenchFormat.fraction($0.median))" }
+            }
+            return "e2e: \(run.program) keeps \(BenchFormat.fraction(run.keep?.median ?? 0)) of the no-program rate with \(run.flows) flow(s), target ≥ \(BenchFormat.fraction(run.keepTarget ?? 0))"
+                + (floors.isEmpty ? "" : " (" + floors.joined(separator: ", ") + ")")
         }
         for (name, why) in unavailable.sorted(by: { $0.key < $1.key }) {
             out.append("e2e: \(name) \(why.split(separator: "\n").first ?? ""), its targets are unchecked")
