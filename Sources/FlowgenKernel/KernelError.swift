@@ -93,7 +93,7 @@ public enum KernelError: Error, CustomStringConvertible, Sendable {
         case .constantSizeUnsupported(let name, let size):
             return "read-only constant '\(name)' is \(size) bytes; only 1, 2, 4 or 8-byte integers can be set"
         case .interfaceNotFound(let name):
-            return "no interface named \(name): list them with `ip link`"
+            return "no interface named '\(name)': list them with `ip link`"
         case .filterExists(let interface, let direction, let handle, let priority):
             return "a tc filter already exists on \(interface) \(direction) at handle 0x\(String(handle, radix: 16)) priority \(priority); flowgen will not replace it: remove it with `tc filter del dev \(interface) \(direction) handle 0x\(String(handle, radix: 16)) prio \(priority) bpf` or pick another --tc-priority"
         case .systemCall(let operation, let code):

@@ -38,7 +38,7 @@ struct LoadCommand: ParsableCommand {
         let messages = try MessageLog(path: nil, quiet: logOptions.quiet, verbose: logOptions.verbose)
         try Privileges.require()
         for name in interfaces where if_nametoindex(name) == 0 {
-            throw MonitorError.unknownInterface(name)
+            throw KernelError.interfaceNotFound(name)
         }
         let catalog = try featureOptions.catalog()
         let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)

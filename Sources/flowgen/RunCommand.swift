@@ -67,7 +67,7 @@ struct RunCommand: ParsableCommand {
         let messages = try MessageLog(path: log, quiet: logOptions.quiet, verbose: logOptions.verbose)
         try Privileges.require()
         for name in interfaces where if_nametoindex(name) == 0 {
-            throw MonitorError.unknownInterface(name)
+            throw KernelError.interfaceNotFound(name)
         }
         try outputOptions.checkDestination()
 

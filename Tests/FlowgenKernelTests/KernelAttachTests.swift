@@ -187,7 +187,7 @@ struct KernelAttachTests {
             _ = try TCAttachment(interface: "fgk-nope0", direction: .ingress, programFD: pipeline.entryFD)
             Issue.record("attaching to a missing interface succeeded")
         } catch let error as KernelError {
-            #expect(error.description == "no interface named fgk-nope0: list them with `ip link`")
+            #expect(error.description == "no interface named 'fgk-nope0': list them with `ip link`")
         }
     }
 }

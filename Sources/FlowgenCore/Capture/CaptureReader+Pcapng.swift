@@ -64,28 +64,22 @@ extension CaptureReader {
                 try readSectionHeader()
                 continue
             }
-            switch loadInteger(head, 0, swapped: sectionSwapped, as: UInt32.self) {
-            case BlockType.enhancedPacket:
-                let block = try readBlock(at: at, minimumBody: 20, kind: "enhanced packet")
-                let interface = Int(loadInteger(block, 8, swapped: sectionSwapped, as: UInt32.self))
+            let blockType: UInt32 = loadInteger(head, 0, swapped: sectionSwapped)
+            switch blockType {
+            case BlockType.enhancedPacket, BlockType.obsoletePacket:
+                // The obsolete Packet Block has the same layout except a 16-bit interface id (then a
+                // 16-bit drop count) where the Enhanced Packet Block has a 32-bit one.
+                let enhanced = blockType == BlockType.enhancedPacket
+                let kind = enhanced ? "enhanced packet" : "packet"
+                let block = try readBlock(at: at, minimumBody: 20, kind: kind)
+                let interface = enhanced ? Int(loadInteger(block, 8, swapped: sectionSwapped, as: UInt32.self))
+                                         : Int(loadInteger(block, 8, swapped: sectionSwapped, as: UInt16.self))
                 let high: UInt32 = loadInteger(block, 12, swapped: sectionSwapped)
                 let low: UInt32 = loadInteger(block, 16, swapped: sectionSwapped)
                 let captured = Int(loadInteger(block, 20, swapped: sectionSwapped, as: UInt32.self))
                 let original = Int(loadInteger(block, 24, swapped: sectionSwapped, as: UInt32.self))
                 guard captured <= block.count - 32 else {
-                    throw damaged(at + 20, "enhanced packet block claims \(captured) captured bytes but holds \(block.count - 32)")
-                }
-                return try packet(block: block, at: at, interface: interface, units: UInt64(high) << 32 | UInt64(low),
-                                  dataOffset: 28, captured: captured, original: original)
-            case BlockType.obsoletePacket:
-                let block = try readBlock(at: at, minimumBody: 20, kind: "packet")
-                let interface = Int(loadInteger(block, 8, swapped: sectionSwapped, as: UInt16.self))
-                let high: UInt32 = loadInteger(block, 12, swapped: sectionSwapped)
-                let low: UInt32 = loadInteger(block, 16, swapped: sectionSwapped)
-                let captured = Int(loadInteger(block, 20, swapped: sectionSwapped, as: UInt32.self))
-                let original = Int(loadInteger(block, 24, swapped: sectionSwapped, as: UInt32.self))
-                guard captured <= block.count - 32 else {
-                    throw damaged(at + 20, "packet block claims \(captured) captured bytes but holds \(block.count - 32)")
+                    throw damaged(at + 20, "\(kind) block claims \(captured) captured bytes but holds \(block.count - 32)")
                 }
                 return try packet(block: block, at: at, interface: interface, units: UInt64(high) << 32 | UInt64(low),
                                   dataOffset: 28, captured: captured, original: original)

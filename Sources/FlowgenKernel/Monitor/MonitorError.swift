@@ -6,8 +6,6 @@ public enum MonitorError: Error, CustomStringConvertible {
     case outputFile(String, String)
     /// Neither an interface nor --all was given.
     case noInterface
-    /// An interface name that does not exist.
-    case unknownInterface(String)
     /// No pipeline within the stage limits passes the verifier.
     case doesNotFit(reason: String, hint: String)
 
@@ -20,8 +18,6 @@ public enum MonitorError: Error, CustomStringConvertible {
             return "cannot write '\(path)': \(why)"
         case .noInterface:
             return "no interface given: use -i IFACE (repeatable) or -a for every interface"
-        case let .unknownInterface(name):
-            return "no interface named '\(name)': list them with `ip link`"
         case let .doesNotFit(reason, hint):
             return "the selected features do not load: \(reason); \(hint)"
         }
