@@ -74,6 +74,9 @@ struct ReplayCommand: ParsableCommand {
                 throw ValidationErrorText("\(error) (or replay with --engine native, which needs no privileges)")
             }
         }
+        // A file that is not there is a typing error, caught before any build; a damaged one is
+        // found while replaying and does not stop the other files.
+        for file in files { try Self.checkReadable(file) }
         try outputOptions.checkDestination()
         if let statsJSON { try Self.checkWritable(statsJSON) }
 
@@ -130,6 +133,20 @@ struct ReplayCommand: ParsableCommand {
             FileHandle.standardError.write(Data("flowgen: error: \(file.error ?? file.path)\n".utf8))
         }
         if !failed.isEmpty { throw ExitCode.failure }
+    }
+
+    /// Fails before the replay when a capture file is missing, unreadable or a directory.
+    static func checkReadable(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ValidationErrorText("cannot read capture file '\(path)': \(String(cString: strerror(errno)))")
+        }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            throw ValidationErrorText("'\(path)' is a directory, not a capture file: give the files in it (e.g. \(path)/*.pcap)")
+        }
+        guard access(path, R_OK) == 0 else {
+            throw ValidationErrorText("cannot read capture file '\(path)': \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Fails before the replay when the statistics file cannot be created where asked.

@@ -392,6 +392,8 @@ extension OperationsTests {
             (["unload"], "-i IFACE"),
             (["status", "--instance", "nosuch"], "no flowgen instance named 'nosuch'"),
             (["purge", "--instance", "nosuch"], "no flowgen instance named 'nosuch'"),
+            (["replay", lab.work + "/nosuch.pcap"], "cannot read capture file '\(lab.work)/nosuch.pcap': No such file or directory"),
+            (["replay", lab.work], "'\(lab.work)' is a directory, not a capture file"),
         ]
         for (arguments, expected) in cases {
             let r = try lab.flowgen(arguments)
