@@ -31,7 +31,7 @@ public struct BenchOptions: Sendable {
     /// Seconds each end-to-end rate is measured over.
     public var e2eSeconds = 2.0
     /// Rounds of the end-to-end matrix (the median is reported).
-    public var e2eRepetitions = 3
+    public var e2eRepetitions = 5
     /// Distinct flows of the "many flows" end-to-end run.
     public var e2eManyFlows = 10_000
     /// Flow directions the collector benchmark puts in the kernel map.
