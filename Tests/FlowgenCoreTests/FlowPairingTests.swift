@@ -68,6 +68,45 @@ import Testing
         #expect(found == expected) // the earlier first_seen is always the initiator
     }
 
+    /// The pairing reads `lookahead` entries ahead; its pairs must be exactly those of the plain
+    /// loop it replaced, in the same order, for groups cut anywhere, ties on the first packet,
+    /// keys that are their own reverse, and keys listed twice (no kernel map does, but a snapshot
+    /// may come from anywhere).
+    @Test func readingAheadPairsExactlyAsTheReferenceLoop() throws {
+        var g = SplitMix64(seed: 0x9A1)
+        for plan in [plan, try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "base")] {
+            let decoder = RecordDecoder(plan: plan)
+            let pairing = FlowPairing(decoder: decoder)
+            let reference = ReferenceFlowPairing(pairing: pairing)
+            let first = try #require(decoder.firstColumn["first_seen"].map { decoder.columns[$0] })
+            for count in [0, 1, 2, 3, 15, 16, 17, 31, 32, 33, 100, 1_000, 20_000] {
+                var keys: [[UInt8]] = []
+                while keys.count < count {
+                    let key = Self.randomKey(&g)
+                    switch g.next() % 10 {
+                    case 0: keys.append(key.bytes)                                        // one way
+                    case 1: keys.append(FlowKey(src: key.src, dst: key.src, sport: key.sport, dport: key.sport,
+                                                proto: key.proto, ipVersion: key.ipVersion).bytes) // its own reverse
+                    case 2 where !keys.isEmpty: keys.append(keys[Int(g.next() % UInt64(keys.count))]) // listed twice
+                    default: keys += [key.bytes, key.reversed(icmpKeyed: pairing.icmpKeyed).bytes]
+                    }
+                }
+                keys = Array(keys.prefix(count))
+                for i in keys.indices.reversed() { keys.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+                var values = [UInt8](repeating: 0, count: count * plan.layout.size)
+                values.withUnsafeMutableBytes { raw in
+                    for i in 0..<count {
+                        // few distinct times, so that ties (broken on the keys) are common
+                        raw.storeBytes(of: g.next() % 4, toByteOffset: i * plan.layout.size + first.offset, as: UInt64.self)
+                    }
+                }
+                let snapshot = FlowSnapshot(keySize: FlowKey.byteSize, valueSize: plan.layout.size, keys: keys.flatMap { $0 }, values: values)
+                #expect(pairing.pairs(snapshot, recordSize: plan.layout.size) == reference.pairs(snapshot, recordSize: plan.layout.size),
+                        "\(count) entries")
+            }
+        }
+    }
+
     @Test func tiesAreBrokenByTheKeysNotByTheOrderOfTheTable() throws {
         // both directions seen at the same instant: the initiator must not depend on which one the
         // table lists first (a kernel map's order changes from run to run)
