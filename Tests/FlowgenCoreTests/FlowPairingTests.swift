@@ -68,6 +68,45 @@ import Testing
         #expect(found == expected) // the earlier first_seen is always the initiator
     }
 
+    /// The pairing reads `lookahead` entries ahead; its pairs must be exactly those of the plain
+    /// loop it replaced, in the same order, for groups cut anywhere, ties on the first packet,
+    /// keys that are their own reverse, and keys listed twice (no kernel map does, but a snapshot
+    /// may come from anywhere).
+    @Test func readingAheadPairsExactlyAsTheReferenceLoop() throws {
+        var g = SplitMix64(seed: 0x9A1)
+        for plan in [plan, try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "base")] {
+            let decoder = RecordDecoder(plan: plan)
+            let pairing = FlowPairing(decoder: decoder)
+            let reference = ReferenceFlowPairing(pairing: pairing)
+            let first = try #require(decoder.firstColumn["first_seen"].map { decoder.columns[$0] })
+            for count in [0, 1, 2, 3, 15, 16, 17, 31, 32, 33, 100, 1_000, 20_000] {
+                var keys: [[UInt8]] = []
+                while keys.count < count {
+                    let key = Self.randomKey(&g)
+                    switch g.next() % 10 {
+                    case 0: keys.append(key.bytes)                                        // one way
+                    case 1: keys.append(FlowKey(src: key.src, dst: key.src, sport: key.sport, dport: key.sport,
+                                                proto: key.proto, ipVersion: key.ipVersion).bytes) // its own reverse
+                    case 2 where !keys.isEmpty: keys.append(keys[Int(g.next() % UInt64(keys.count))]) // listed twice
+                    default: keys += [key.bytes, key.reversed(icmpKeyed: pairing.icmpKeyed).bytes]
+                    }
+                }
+                keys = Array(keys.prefix(count))
+                for i in keys.indices.reversed() { keys.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+                var values = [UInt8](repeating: 0, count: count * plan.layout.size)
+                values.withUnsafeMutableBytes { raw in
+                    for i in 0..<count {
+                        // few distinct times, so that ties (broken on the keys) are common
+                        raw.storeBytes(of: g.next() % 4, toByteOffset: i * plan.layout.size + first.offset, as: UInt64.self)
+                    }
+                }
+                let snapshot = FlowSnapshot(keySize: FlowKey.byteSize, valueSize: plan.layout.size, keys: keys.flatMap { $0 }, values: values)
+                #expect(pairing.pairs(snapshot, recordSize: plan.layout.size) == reference.pairs(snapshot, recordSize: plan.layout.size),
+                        "\(count) entries")
+            }
+        }
+    }
+
     @Test func tiesAreBrokenByTheKeysNotByTheOrderOfTheTable() throws {
         // both directions seen at the same instant: the initiator must not depend on which one the
         // table lists first (a kernel map's order changes from run to run)
@@ -196,5 +235,68 @@ import Testing
         #expect(memory.entries.isEmpty)
         #expect(Set(out.flows.map(\.endReason)) == [.idleTimeout, .activeTimeout])
         #expect(out.flows.map(\.id) == [1, 2])
+    }
+
+    /// A table that lists its entries in a given order and records every batch removal.
+    final class RecordingTable: FlowTableSource {
+        let inner: MemoryFlowTable
+        let order: [[UInt8]]
+        var batches: [[[UInt8]]] = []
+        init(_ inner: MemoryFlowTable, order: [[UInt8]]) { self.inner = inner; self.order = order }
+        func read() throws -> FlowSnapshot { try OrderedTable(inner, order: order).read() }
+        func remove(key: [UInt8]) throws -> [UInt8]? { try inner.remove(key: key) }
+        func removeAll(keys: [UInt8], keySize: Int) throws {
+            let batch = (0..<(keys.count / keySize)).map { Array(keys[($0 * keySize)..<(($0 + 1) * keySize)]) }
+            batches.append(batch)
+            for key in batch { _ = try inner.remove(key: key) }
+        }
+    }
+
+    /// Notes how many entries the table still held at each export.
+    final class WatchingExporter: FlowExporter {
+        let table: MemoryFlowTable
+        var flows: [Biflow] = []
+        var entriesAtExport: [Int] = []
+        init(_ table: MemoryFlowTable) { self.table = table }
+        func export(_ flows: [Biflow]) throws {
+            entriesAtExport.append(table.entries.count)
+            self.flows += flows
+        }
+        func close() throws {}
+    }
+
+    @Test func quietFlowsAreRemovedInTheTablesOrderBeforeAnyIsExported() throws {
+        var g = SplitMix64(seed: 0x0BDE)
+        let memory = MemoryFlowTable(plan: plan)
+        for i in 0..<30 {
+            let key = tcpKey("198.18.0.\(i % 5 + 1)", UInt16(2000 + i), "198.18.1.1", 443)
+            memory.put(key, ["packets": 1, "first_seen": 1 * second, "last_seen": 2 * second])
+            if i % 3 != 0 { memory.put(key.reversed(icmpKeyed: true), ["packets": 1, "first_seen": 2 * second, "last_seen": 2 * second]) }
+        }
+        var order = Array(memory.entries.keys)
+        for i in order.indices.reversed() { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+        let table = RecordingTable(memory, order: order)
+        let out = WatchingExporter(memory)
+        let collector = FlowCollector(plan: plan, source: table, exporter: out, policy: ExpiryPolicy(idleTimeoutNs: 60 * second))
+        collector.exportBatch = 4
+        #expect(try collector.poll(now: 100 * second).exported == 30)
+        // one batch, every direction, in the order the table listed them (not the pairing's)
+        #expect(table.batches == [order])
+        #expect(out.entriesAtExport == [Int](repeating: 0, count: 8), "every quiet flow is gone before the first batch is exported")
+        #expect(out.flows.map(\.id) == Array(1...30))
+    }
+
+    @Test func markedEntriesAreRemovedInOrderAChunkAtATime() throws {
+        let memory = MemoryFlowTable(plan: plan)
+        let keys = (0..<10).map { tcpKey("198.18.0.1", UInt16(3000 + $0), "198.18.1.1", 80).bytes }
+        for key in keys { memory.entries[key] = [UInt8](repeating: 0, count: plan.layout.size) }
+        let table = RecordingTable(memory, order: keys)
+        let snapshot = try table.read()
+        let marked = [true, false, true, true, false, true, false, true, true, true]
+        try table.removeAll(of: snapshot, marked: marked, chunk: 3)
+        #expect(table.batches == [[keys[0], keys[2], keys[3]], [keys[5], keys[7], keys[8]], [keys[9]]])
+        #expect(Set(memory.entries.keys) == [keys[1], keys[4], keys[6]])
+        try table.removeAll(of: snapshot, marked: [Bool](repeating: false, count: 10))
+        #expect(table.batches.count == 3, "nothing marked, no call")
     }
 }

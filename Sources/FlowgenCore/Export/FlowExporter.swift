@@ -1,11 +1,22 @@
 import Foundation
 
-/// Receives the biflows a collector ends (JSON/CSV/text writers now; IPFIX later).
+/// Receives the biflows a collector ends (JSON/CSV/text writers, IPFIX).
 public protocol FlowExporter: AnyObject {
     /// Exports a batch of ended flows.
     func export(_ flows: [Biflow]) throws
+    /// Exports a batch of ended flows decoded into flat storage, what the collector hands over.
+    /// The default builds `Biflow`s (`export(batch.biflows)`); exporters that format straight from
+    /// the batch override it and allocate nothing per flow.
+    func export(_ batch: BiflowBatch) throws
     /// Flushes and releases the destination.
     func close() throws
+}
+
+extension FlowExporter {
+    /// Exports the batch as `Biflow`s, for exporters that keep, queue or reorder flows.
+    public func export(_ batch: BiflowBatch) throws {
+        try export(batch.biflows)
+    }
 }
 
 /// Sends every batch to several exporters (e.g. JSON lines and IPFIX at once).
@@ -17,6 +28,9 @@ public final class ExporterGroup: FlowExporter {
 
     /// Exports to each member in turn.
     public func export(_ flows: [Biflow]) throws { for m in members { try m.export(flows) } }
+
+    /// Exports the batch to each member in turn.
+    public func export(_ batch: BiflowBatch) throws { for m in members { try m.export(batch) } }
 
     /// Closes every member.
     public func close() throws { for m in members { try m.close() } }
@@ -69,15 +83,26 @@ public final class TextFlowExporter: FlowExporter {
     /// Formats and writes a batch (one write(2) for a usual batch, see `FlowTextWriter`).
     public func export(_ flows: [Biflow]) throws {
         guard !flows.isEmpty else { return }
+        try write { try writer.write(flows, epochOffsetNs: $0, prefix: $1, to: $2) }
+    }
+
+    /// Formats and writes a batch from its flat storage (one write(2) for a usual batch).
+    public func export(_ batch: BiflowBatch) throws {
+        guard !batch.isEmpty else { return }
+        try write { try writer.write(batch, epochOffsetNs: $0, prefix: $1, to: $2) }
+    }
+
+    /// Calls `body` with the epoch offset, the header still due and the descriptor to write to.
+    private func write(_ body: (Int64, String, Int32) throws -> Void) throws {
         let offset = epochOffsetNs()
         switch destination {
         case .standardOutput:
             let header = wroteStdoutHeader ? "" : formatter.header()
             wroteStdoutHeader = true
-            try writer.write(flows, epochOffsetNs: offset, prefix: header, to: FileHandle.standardOutput.fileDescriptor)
+            try body(offset, header, FileHandle.standardOutput.fileDescriptor)
         case let .directory(dir):
             let h = try fileHandle(dir: dir)
-            try writer.write(flows, epochOffsetNs: offset, prefix: fileNeedsHeader ? formatter.header() : "", to: h.fileDescriptor)
+            try body(offset, fileNeedsHeader ? formatter.header() : "", h.fileDescriptor)
             fileNeedsHeader = false
         }
     }
@@ -131,13 +156,29 @@ public final class FlowTextWriter {
     /// Formats `flows` and writes them to `fd` after `prefix` (a header, or ""); returns the bytes written.
     @discardableResult
     public func write(_ flows: [Biflow], epochOffsetNs: Int64, prefix: String = "", to fd: Int32) throws -> Int {
+        try write(count: flows.count, prefix: prefix, to: fd) {
+            formatter.append(flows[$0], epochOffsetNs: epochOffsetNs, to: &buffer)
+        }
+    }
+
+    /// Formats the flows of `batch` and writes them to `fd` after `prefix`; returns the bytes written.
+    @discardableResult
+    public func write(_ batch: BiflowBatch, epochOffsetNs: Int64, prefix: String = "", to fd: Int32) throws -> Int {
+        try write(count: batch.count, prefix: prefix, to: fd) {
+            formatter.append(batch, range: $0, epochOffsetNs: epochOffsetNs, to: &buffer)
+        }
+    }
+
+    /// Writes `prefix`, then has `format` append flows `chunk` at a time to `buffer`, writing it out
+    /// whenever it passes the threshold and at the end.
+    private func write(count: Int, prefix: String, to fd: Int32, _ format: (Range<Int>) -> Void) throws -> Int {
         buffer.removeAll(keepingCapacity: true)
         buffer.append(contentsOf: prefix.utf8)
         var written = 0
-        var start = flows.startIndex
-        while start < flows.endIndex {
-            let end = Swift.min(start + Self.chunk, flows.endIndex)
-            formatter.append(flows[start..<end], epochOffsetNs: epochOffsetNs, to: &buffer)
+        var start = 0
+        while start < count {
+            let end = Swift.min(start + Self.chunk, count)
+            format(start..<end)
             start = end
             if buffer.count >= Self.flushThreshold { written += try flush(to: fd) }
         }

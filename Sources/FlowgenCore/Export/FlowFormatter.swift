@@ -83,9 +83,32 @@ public struct FlowFormatter: Sendable {
             out.append(contentsOf: format(Array(flows), epochOffsetNs: epochOffsetNs).utf8)
             return
         }
+        appendLines(epochOffsetNs: epochOffsetNs, to: &out) { line in
+            // through a buffer pointer the flows are borrowed, not copied (and retained) one by one
+            flows.withUnsafeBufferPointer { flows in
+                for i in flows.indices { schema.withFields(of: flows[i], line) }
+            }
+        }
+    }
+
+    /// Appends the text of the flows `range` of `batch` to `out` as UTF-8 bytes, the same as for
+    /// those flows as `Biflow`s, read straight from the batch's storage.
+    public func append(_ batch: BiflowBatch, range: Range<Int>, epochOffsetNs: Int64, to out: inout [UInt8]) {
+        guard !range.isEmpty else { return }
+        guard format != .text else {
+            out.append(contentsOf: format(range.map { batch[$0] }, epochOffsetNs: epochOffsetNs).utf8)
+            return
+        }
+        precondition(batch.valueCount >= schema.valueCount, "a batch has fewer values per record than the schema's plan")
+        appendLines(epochOffsetNs: epochOffsetNs, to: &out) { line in batch.forEachFields(in: range, line) }
+    }
+
+    /// Appends one JSON or CSV line for each flow `flows` hands to its callback: the lines go into
+    /// a scratch block (Array has no uninitialized append), then are copied into `out` in bulk, as a
+    /// memcpy per block is far cheaper than appending piece by piece.
+    @inline(__always)
+    private func appendLines(epochOffsetNs: Int64, to out: inout [UInt8], _ flows: ((BiflowFields) -> Void) -> Void) {
         let lineBound = layout.maxLineLength + ByteCursor.slack
-        // lines are written into a scratch block (Array has no uninitialized append), then copied in
-        // bulk: a memcpy per block is far cheaper than appending piece by piece
         let blockSize = Swift.max(lineBound, Self.blockSize)
         layout.constants.withUnsafeBufferPointer { constants in
             schema.ops.withUnsafeBufferPointer { ops in
@@ -93,18 +116,15 @@ public struct FlowFormatter: Sendable {
                     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: blockSize) { block in
                         let start = block.baseAddress!
                         var used = 0
-                        // through a buffer pointer the flows are borrowed, not copied (and retained) one by one
-                        flows.withUnsafeBufferPointer { flows in
-                            for i in flows.indices {
-                                if blockSize - used < lineBound {
-                                    out.append(contentsOf: UnsafeBufferPointer(start: start, count: used))
-                                    used = 0
-                                }
-                                let end = format == .json
-                                    ? writeJSON(flows[i], epochOffsetNs, ops, cells, constants.baseAddress!, start + used)
-                                    : writeCSV(flows[i], epochOffsetNs, ops, cells, constants.baseAddress!, start + used)
-                                used = end - start
+                        flows { flow in
+                            if blockSize - used < lineBound {
+                                out.append(contentsOf: UnsafeBufferPointer(start: start, count: used))
+                                used = 0
                             }
+                            let end = format == .json
+                                ? writeJSON(flow, epochOffsetNs, ops, cells, constants.baseAddress!, start + used)
+                                : writeCSV(flow, epochOffsetNs, ops, cells, constants.baseAddress!, start + used)
+                            used = end - start
                         }
                         out.append(contentsOf: UnsafeBufferPointer(start: start, count: used))
                     }
@@ -119,39 +139,37 @@ public struct FlowFormatter: Sendable {
     /// Writes one JSON line at `p` (at most `layout.maxLineLength` bytes, and `ByteCursor.slack`
     /// scratch beyond); returns its end.
     @inline(__always)
-    func writeJSON(_ flow: Biflow, _ offset: Int64, _ ops: UnsafeBufferPointer<OutputSchema.Op>, _ cells: UnsafeBufferPointer<ByteLayout.Cell>,
+    func writeJSON(_ flow: BiflowFields, _ offset: Int64, _ ops: UnsafeBufferPointer<OutputSchema.Op>, _ cells: UnsafeBufferPointer<ByteLayout.Cell>,
                    _ constants: UnsafePointer<UInt8>, _ p: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
         var w = ByteCursor(p)
         w.byte(UInt8(ascii: "{"))
-        let key = flow.forward.key
+        let key = flow.key
         let v4 = key.ipVersion == 4
         // keys are stored as `,"NAME":`; the first value present skips the comma
         var skip = 1
-        schema.withValues(of: flow) { fv, rv in
-            for i in 0..<ops.count {
-                let op = ops[i]
-                let cell = cells[i]
-                guard op.kind.isText else {
-                    guard let v = schema.number(op, flow, fv, rv, offset) else { continue }
-                    w.short(constants + cell.start + skip, cell.count - skip)
-                    skip = 0
-                    w.decimal(v)
-                    continue
-                }
-                if op.kind == .endReason {
-                    w.short(constants + cell.start + skip, cell.count - skip)
-                    skip = 0
-                    let reason = cells[ops.count + ByteLayout.reasonIndex(flow.endReason)]
-                    w.short(constants + reason.start, reason.count)
-                    continue
-                }
-                guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
+        for i in 0..<ops.count {
+            let op = ops[i]
+            let cell = cells[i]
+            guard op.kind.isText else {
+                guard let v = schema.number(op, flow, offset) else { continue }
                 w.short(constants + cell.start + skip, cell.count - skip)
                 skip = 0
-                w.byte(UInt8(ascii: "\""))
-                w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
-                w.byte(UInt8(ascii: "\""))
+                w.decimal(v)
+                continue
             }
+            if op.kind == .endReason {
+                w.short(constants + cell.start + skip, cell.count - skip)
+                skip = 0
+                let reason = cells[ops.count + ByteLayout.reasonIndex(flow.endReason)]
+                w.short(constants + reason.start, reason.count)
+                continue
+            }
+            guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
+            w.short(constants + cell.start + skip, cell.count - skip)
+            skip = 0
+            w.byte(UInt8(ascii: "\""))
+            w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
+            w.byte(UInt8(ascii: "\""))
         }
         w.byte(UInt8(ascii: "}"))
         w.byte(UInt8(ascii: "\n"))
@@ -161,28 +179,26 @@ public struct FlowFormatter: Sendable {
     /// Writes one CSV line at `p` (at most `layout.maxLineLength` bytes, and `ByteCursor.slack`
     /// scratch beyond); returns its end.
     @inline(__always)
-    func writeCSV(_ flow: Biflow, _ offset: Int64, _ ops: UnsafeBufferPointer<OutputSchema.Op>, _ cells: UnsafeBufferPointer<ByteLayout.Cell>,
+    func writeCSV(_ flow: BiflowFields, _ offset: Int64, _ ops: UnsafeBufferPointer<OutputSchema.Op>, _ cells: UnsafeBufferPointer<ByteLayout.Cell>,
                   _ constants: UnsafePointer<UInt8>, _ p: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
         var w = ByteCursor(p)
-        let key = flow.forward.key
+        let key = flow.key
         let v4 = key.ipVersion == 4
-        schema.withValues(of: flow) { fv, rv in
-            for i in 0..<ops.count {
-                if i > 0 { w.byte(UInt8(ascii: ",")) }
-                let op = ops[i]
-                guard op.kind.isText else {
-                    if let v = schema.number(op, flow, fv, rv, offset) { w.decimal(v) }
-                    continue
-                }
-                if op.kind == .endReason {
-                    let reason = cells[ops.count + ByteLayout.reasonIndex(flow.endReason)]
-                    w.short(constants + reason.start, reason.count)
-                    continue
-                }
-                // address text never holds a comma or a quote: no quoting
-                guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
-                w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
+        for i in 0..<ops.count {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            let op = ops[i]
+            guard op.kind.isText else {
+                if let v = schema.number(op, flow, offset) { w.decimal(v) }
+                continue
             }
+            if op.kind == .endReason {
+                let reason = cells[ops.count + ByteLayout.reasonIndex(flow.endReason)]
+                w.short(constants + reason.start, reason.count)
+                continue
+            }
+            // address text never holds a comma or a quote: no quoting
+            guard (op.kind == .src4 || op.kind == .dst4) == v4 else { continue }
+            w.address(op.kind == .src4 || op.kind == .src6 ? key.src : key.dst)
         }
         w.byte(UInt8(ascii: "\n"))
         return w.p

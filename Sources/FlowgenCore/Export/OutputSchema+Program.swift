@@ -109,33 +109,27 @@ extension OutputSchema {
         return (ops, expressions)
     }
 
-    /// Calls `body` with the values of both directions (nil: a one-way flow), after checking once
-    /// that they hold every column the ops read.
+    /// Calls `body` with the flow's fields (`reverse` nil: a one-way flow), after checking once that
+    /// both directions hold every column the ops read.
     @inline(__always)
-    func withValues<R>(of flow: Biflow, _ body: (UnsafeBufferPointer<UInt64>, UnsafeBufferPointer<UInt64>?) -> R) -> R {
-        flow.forward.values.withUnsafeBufferPointer { fv in
-            precondition(fv.count >= valueCount, "a record has fewer values than the schema's plan")
-            guard let reverse = flow.reverse else { return body(fv, nil) }
-            return reverse.values.withUnsafeBufferPointer { rv in
-                precondition(rv.count >= valueCount, "a record has fewer values than the schema's plan")
-                return body(fv, rv)
-            }
-        }
+    func withFields<R>(of flow: Biflow, _ body: (BiflowFields) -> R) -> R {
+        precondition(flow.forward.values.count >= valueCount && (flow.reverse?.values.count ?? valueCount) >= valueCount,
+                     "a record has fewer values than the schema's plan")
+        return flow.withFields(body)
     }
 
     /// The number a numeric op shows for a flow, nil when absent (left out of JSON, empty in CSV).
-    /// `fv`/`rv` are the directions' values from `withValues`.
     @inline(__always)
-    func number(_ op: Op, _ flow: Biflow, _ fv: UnsafeBufferPointer<UInt64>, _ rv: UnsafeBufferPointer<UInt64>?,
-                _ offset: Int64) -> UInt64? {
+    func number(_ op: Op, _ flow: BiflowFields, _ offset: Int64) -> UInt64? {
+        let fv = flow.forward, rv = flow.reverse
         switch op.kind {
         case .flowID: return flow.id
-        case .sport: return UInt64(flow.forward.key.sport)
-        case .dport: return UInt64(flow.forward.key.dport)
-        case .proto: return UInt64(flow.forward.key.proto)
-        case .ipVersion: return UInt64(flow.forward.key.ipVersion)
+        case .sport: return UInt64(flow.key.sport)
+        case .dport: return UInt64(flow.key.dport)
+        case .proto: return UInt64(flow.key.proto)
+        case .ipVersion: return UInt64(flow.key.ipVersion)
         case .icmpType:
-            let key = flow.forward.key
+            let key = flow.key
             return key.isICMP ? UInt64(key.dport) : nil
         case .duration:
             let first = Swift.min(fv[op.column], rv?[op.column] ?? .max)

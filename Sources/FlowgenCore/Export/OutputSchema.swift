@@ -104,7 +104,7 @@ public struct OutputSchema: Sendable {
     public func values(of flow: Biflow, epochOffsetNs: Int64) -> [Value] {
         let key = flow.forward.key
         let v4 = key.ipVersion == 4
-        return withValues(of: flow) { fv, rv in
+        return withFields(of: flow) { fields in
             ops.map { op in
                 switch op.kind {
                 case .src4: return v4 ? .text(key.src.description) : .absent
@@ -112,7 +112,7 @@ public struct OutputSchema: Sendable {
                 case .src6: return v4 ? .absent : .text(key.src.description)
                 case .dst6: return v4 ? .absent : .text(key.dst.description)
                 case .endReason: return .text(flow.endReason.name)
-                default: return number(op, flow, fv, rv, epochOffsetNs).map(Value.number) ?? .absent
+                default: return number(op, fields, epochOffsetNs).map(Value.number) ?? .absent
                 }
             }
         }

@@ -48,3 +48,35 @@ public struct Biflow: Sendable, Equatable {
         self.endReason = endReason
     }
 }
+
+extension Biflow {
+    /// Calls `body` with the flow's fields borrowed (its value arrays are not copied or retained
+    /// per column), the form the formatters read.
+    @inline(__always)
+    func withFields<R>(_ body: (BiflowFields) -> R) -> R {
+        forward.values.withUnsafeBufferPointer { fv in
+            guard let reverse else {
+                return body(BiflowFields(id: id, endReason: endReason, key: forward.key, forward: fv, reverse: nil))
+            }
+            return reverse.values.withUnsafeBufferPointer { rv in
+                body(BiflowFields(id: id, endReason: endReason, key: forward.key, forward: fv, reverse: rv))
+            }
+        }
+    }
+}
+
+/// What the formatters (JSON, CSV, IPFIX) read of one biflow, borrowed from a `Biflow` or from a
+/// `BiflowBatch`: both can be written by the same code, and a batch needs no array per direction.
+/// The buffers are valid only inside the closure that hands the value out.
+struct BiflowFields {
+    /// FLOW_ID.
+    var id: UInt64
+    /// Why the flow ended.
+    var endReason: EndReason
+    /// The initiator's key (the only key the output shows).
+    var key: FlowKey
+    /// The initiator's values, in `RecordDecoder.columns` order.
+    var forward: UnsafeBufferPointer<UInt64>
+    /// The responder's values, nil for a one-way flow.
+    var reverse: UnsafeBufferPointer<UInt64>?
+}

@@ -22,8 +22,34 @@ public struct FlowPairing: Sendable {
         firstSeen = RecordField(decoder, "first_seen")
     }
 
+    /// Entries whose table slots, keys and first-packet times are read together, before any is
+    /// used. A million-entry snapshot fits no cache, so nearly every slot and every other entry's
+    /// key read misses; one entry at a time each miss waits for the one before (the loop body is
+    /// too long for the processor to run ahead), a group at a time they overlap. On the
+    /// benchmark's million directions pairing took 0.17-0.30 s before, 0.13-0.21 s after.
+    static let lookahead = 16
+
+    /// What the first loop over a group reads for one entry, for the loops after it.
+    struct Lookahead {
+        /// The home slot of the entry's key (insertion) or of its reverse (lookup).
+        var slot = 0
+        /// The entry in that slot when it was read, or -1.
+        var candidate: Int32 = -1
+        /// Lookup: the entry's reverse key.
+        var reverse = Words(0, 0, 0, 0, 0)
+        /// Lookup: the candidate's key.
+        var candidateKey = Words(0, 0, 0, 0, 0)
+        /// Lookup: the candidate's first packet (0 without `first_seen`).
+        var candidateFirst: UInt64 = 0
+    }
+
     /// Every entry of `snapshot` in exactly one pair, in the order of each pair's first entry.
     /// Entries whose key or value is shorter than expected are left out.
+    ///
+    /// Greedy and exact: each entry not yet paired takes the first unpaired entry holding its
+    /// reverse key (so a snapshot that lists a key twice still puts every entry in one pair).
+    /// Slots, keys and records are read `lookahead` entries at a time; the decisions are made one
+    /// entry after the other on what was read, as if nothing had been read ahead.
     public func pairs(_ snapshot: FlowSnapshot, recordSize: Int) -> [Pair] {
         let count = snapshot.count
         guard count > 0, snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= recordSize else { return [] }
@@ -38,37 +64,81 @@ public struct FlowPairing: Sendable {
         snapshot.keys.withUnsafeBytes { keys in
             snapshot.values.withUnsafeBytes { values in
                 let keyBase = keys.baseAddress!, valueBase = values.baseAddress!
+                @inline(__always) func key(_ i: Int) -> Words { Words(keyBase + i * keySize) }
+                @inline(__always) func first(_ i: Int) -> UInt64 { firstSeen?.load(valueBase + i * valueSize) ?? 0 }
                 slots.withUnsafeMutableBufferPointer { slots in
-                    for i in 0..<count {
-                        var s = Int(truncatingIfNeeded: Self.hash(Words(keyBase + i * keySize))) & mask
-                        while slots[s] >= 0 { s = (s + 1) & mask }
-                        slots[s] = Int32(i)
-                    }
-                    for i in 0..<count where !used[i] {
-                        used[i] = true
-                        let own = Words(keyBase + i * keySize)
-                        let reverse = own.reversed(icmpKeyed: icmpKeyed)
-                        var partner = -1
-                        if reverse != own {
-                            var s = Int(truncatingIfNeeded: Self.hash(reverse)) & mask
-                            while slots[s] >= 0 {
-                                let j = Int(slots[s])
-                                if !used[j] && Words(keyBase + j * keySize) == reverse {
-                                    partner = j
-                                    break
+                    used.withUnsafeMutableBufferPointer { used in
+                        withUnsafeTemporaryAllocation(of: Lookahead.self, capacity: Self.lookahead) { ahead in
+                            _ = ahead.initialize(repeating: Lookahead())
+                            // every entry in its key's home slot, or the next free one after it
+                            var start = 0
+                            while start < count {
+                                let end = Swift.min(start + Self.lookahead, count)
+                                for i in start..<end {
+                                    let s = Int(truncatingIfNeeded: Self.hash(key(i))) & mask
+                                    ahead[i - start].slot = s
+                                    ahead[i - start].candidate = slots[s]
                                 }
-                                s = (s + 1) & mask
+                                for i in start..<end {
+                                    var s = ahead[i - start].slot
+                                    // a slot taken when read is still taken; a free one may have been taken by this group since
+                                    if ahead[i - start].candidate >= 0 || slots[s] >= 0 {
+                                        repeat { s = (s + 1) & mask } while slots[s] >= 0
+                                    }
+                                    slots[s] = Int32(i)
+                                }
+                                start = end
+                            }
+                            // then each entry not yet paired looks for its reverse, the initiator first
+                            start = 0
+                            while start < count {
+                                let end = Swift.min(start + Self.lookahead, count)
+                                // entries already paired stay so: the reads are for those that are not
+                                for i in start..<end where !used[i] {
+                                    let reverse = key(i).reversed(icmpKeyed: icmpKeyed)
+                                    let s = Int(truncatingIfNeeded: Self.hash(reverse)) & mask
+                                    ahead[i - start].reverse = reverse
+                                    ahead[i - start].slot = s
+                                    ahead[i - start].candidate = slots[s]
+                                }
+                                for i in start..<end where !used[i] {
+                                    let c = Int(ahead[i - start].candidate)
+                                    guard c >= 0 else { continue }
+                                    ahead[i - start].candidateKey = key(c)
+                                    ahead[i - start].candidateFirst = first(c)
+                                }
+                                for i in start..<end where !used[i] {
+                                    used[i] = true
+                                    let own = key(i), look = ahead[i - start]
+                                    var partner = -1, partnerFirst: UInt64 = 0
+                                    if look.reverse != own && look.candidate >= 0 {
+                                        let c = Int(look.candidate)
+                                        if !used[c] && look.candidateKey == look.reverse {
+                                            (partner, partnerFirst) = (c, look.candidateFirst)
+                                        } else {
+                                            var s = (look.slot + 1) & mask
+                                            while slots[s] >= 0 {
+                                                let j = Int(slots[s])
+                                                if !used[j] && key(j) == look.reverse {
+                                                    (partner, partnerFirst) = (j, first(j))
+                                                    break
+                                                }
+                                                s = (s + 1) & mask
+                                            }
+                                        }
+                                    }
+                                    if partner < 0 {
+                                        pairs.append(Pair(forward: Int32(i), reverse: -1))
+                                        continue
+                                    }
+                                    used[partner] = true
+                                    let iFirst = orientedFirst(own, first(i), key(partner), partnerFirst)
+                                    pairs.append(iFirst ? Pair(forward: Int32(i), reverse: Int32(partner))
+                                                        : Pair(forward: Int32(partner), reverse: Int32(i)))
+                                }
+                                start = end
                             }
                         }
-                        if partner < 0 {
-                            pairs.append(Pair(forward: Int32(i), reverse: -1))
-                            continue
-                        }
-                        used[partner] = true
-                        let iFirst = orientedFirst(own, valueBase + i * valueSize, Words(keyBase + partner * keySize),
-                                                   valueBase + partner * valueSize)
-                        pairs.append(iFirst ? Pair(forward: Int32(i), reverse: Int32(partner))
-                                            : Pair(forward: Int32(partner), reverse: Int32(i)))
                     }
                 }
             }
@@ -81,11 +151,9 @@ public struct FlowPairing: Sendable {
     /// address, so the choice never depends on the order the table lists the two directions in
     /// (a capture whose packets share one timestamp, both directions on port 500, replayed twice,
     /// named different initiators).
-    func orientedFirst(_ a: Words, _ aValue: UnsafeRawPointer, _ b: Words, _ bValue: UnsafeRawPointer) -> Bool {
-        if let f = firstSeen {
-            let ta = f.load(aValue), tb = f.load(bValue)
-            if ta != tb { return ta < tb }
-        }
+    /// `aFirst`/`bFirst` are their first packets' times (both 0 when the plan has no `first_seen`).
+    func orientedFirst(_ a: Words, _ aFirst: UInt64, _ b: Words, _ bFirst: UInt64) -> Bool {
+        if aFirst != bFirst { return aFirst < bFirst }
         if a.isICMP && a.isICMPReply != b.isICMPReply { return !a.isICMPReply }
         if a.sport != b.sport { return a.sport > b.sport }
         // b is a reversed: comparing (src, dst) in network byte order puts the lower source address first

@@ -46,6 +46,36 @@ public struct RecordDecoder: Sendable {
         }
         self.columns = columns
         self.firstColumn = first
+        runs = Self.runs(columns)
+    }
+
+    /// Columns stored back to back with one element size, decoded together: a histogram or a row
+    /// of u64 counters is one copy instead of a size switch per value.
+    struct Run: Sendable {
+        /// First column of the run.
+        var column: Int
+        /// Byte offset of its first element in the record.
+        var offset: Int
+        /// Columns in the run.
+        var count: Int
+        /// Element size in bytes.
+        var size: Int
+    }
+
+    /// `columns` cut into runs.
+    let runs: [Run]
+
+    static func runs(_ columns: [Column]) -> [Run] {
+        var runs: [Run] = []
+        for (i, c) in columns.enumerated() {
+            if var last = runs.last, last.size == c.size, last.offset + last.count * last.size == c.offset {
+                last.count += 1
+                runs[runs.count - 1] = last
+            } else {
+                runs.append(Run(column: i, offset: c.offset, count: 1, size: c.size))
+            }
+        }
+        return runs
     }
 
     /// Size of one record in bytes.
@@ -54,16 +84,34 @@ public struct RecordDecoder: Sendable {
     /// Decodes one record's value bytes.
     public func decode(key: FlowKey, value: UnsafeRawBufferPointer) -> FlowRecord {
         precondition(value.count >= recordSize, "record shorter than the plan's layout")
-        var values = [UInt64](repeating: 0, count: columns.count)
-        for (i, c) in columns.enumerated() {
-            switch c.size {
-            case 8: values[i] = value.loadUnaligned(fromByteOffset: c.offset, as: UInt64.self)
-            case 4: values[i] = UInt64(value.loadUnaligned(fromByteOffset: c.offset, as: UInt32.self))
-            case 2: values[i] = UInt64(value.loadUnaligned(fromByteOffset: c.offset, as: UInt16.self))
-            default: values[i] = UInt64(value[c.offset])
-            }
+        let values = [UInt64](unsafeUninitializedCapacity: columns.count) { buffer, count in
+            decode(value.baseAddress!, into: buffer.baseAddress!)
+            count = columns.count
         }
         return FlowRecord(key: key, values: values)
+    }
+
+    /// Decodes the record at `record` (at least `recordSize` readable bytes) into `columns.count`
+    /// values at `values`, in column order; nothing is allocated, so a batch of flows can be
+    /// decoded into one buffer (`BiflowBatch`).
+    @inline(__always)
+    public func decode(_ record: UnsafeRawPointer, into values: UnsafeMutablePointer<UInt64>) {
+        runs.withUnsafeBufferPointer { runs in
+            for run in runs {
+                let from = record + run.offset, to = values + run.column
+                switch run.size {
+                case 8:
+                    // u64 values in host order, as loadUnaligned would read them one by one: a plain copy
+                    UnsafeMutableRawPointer(to).copyMemory(from: from, byteCount: run.count * 8)
+                case 4:
+                    for e in 0..<run.count { to[e] = UInt64(from.loadUnaligned(fromByteOffset: e * 4, as: UInt32.self)) }
+                case 2:
+                    for e in 0..<run.count { to[e] = UInt64(from.loadUnaligned(fromByteOffset: e * 2, as: UInt16.self)) }
+                default:
+                    for e in 0..<run.count { to[e] = UInt64(from.load(fromByteOffset: e, as: UInt8.self)) }
+                }
+            }
+        }
     }
 
     /// The value of a scalar field by name, if the plan has it.

@@ -7,6 +7,10 @@ import FlowgenCore
 /// every poll interval costs with that many active flows); a pass at a time when every flow is
 /// idle, which exports them all as JSON lines to /dev/null; the same as IPFIX (an IPFIX file on
 /// /dev/null); and the flush at shutdown, which drains the table in one batch walk.
+///
+/// Each round also times the kernel floor of those passes on the same map: the map system calls
+/// alone, with no pairing, decoding or formatting (`measureFloors`), so a missed target can be read
+/// against what this machine allows at all in that run.
 public final class CollectorBenchmark {
     let context: BenchContext
     /// Issue 7's targets: flows per second on one core, and resident bytes per active flow.
@@ -46,6 +50,7 @@ public final class CollectorBenchmark {
         guard let plan = program.plan, let table = program.flowTable else { throw BenchError.badFile(set.label, "no plan") }
         let rounds = options.quick ? 1 : 3
         var fill: [Double] = [], active: [Double] = [], export: [Double] = [], format: [Double] = [], ipfix: [Double] = [], flush: [Double] = []
+        var passFloor: [Double] = [], flushFloor: [Double] = []
         var peakActive = 0, peakExport = 0, retained = 0, jsonBytes = 0
         for round in 0..<rounds {
             let label = "collector: \(set.label), round \(round + 1)/\(rounds)"
@@ -101,6 +106,10 @@ public final class CollectorBenchmark {
             flush.append(Date().timeIntervalSince(t))
             try flushExporter.close()
             try expectEmpty(table, exported: flushed, biflows: biflows)
+
+            let floors = try measureFloors(table, plan: plan, biflows: biflows, label: label)
+            passFloor.append(floors.pass)
+            flushFloor.append(floors.flush)
         }
         func rate(_ samples: [Double]) -> Double { Double(biflows) / Swift.max(BenchSamples(samples).median, 1e-9) }
         return .init(preset: set.label, directions: directions, biflows: biflows, recordBytes: plan.layout.size,
@@ -108,6 +117,8 @@ public final class CollectorBenchmark {
                      formatSeconds: BenchSamples(format), flowsPerSecond: rate(export),
                      ipfixPassSeconds: BenchSamples(ipfix), ipfixFlowsPerSecond: rate(ipfix),
                      flushSeconds: BenchSamples(flush), flushFlowsPerSecond: rate(flush),
+                     passFloorSeconds: BenchSamples(passFloor), passFloorFlowsPerSecond: rate(passFloor),
+                     flushFloorSeconds: BenchSamples(flushFloor), flushFloorFlowsPerSecond: rate(flushFloor),
                      jsonBytesPerFlow: Double(jsonBytes) / Double(biflows),
                      peakBytesPerActiveFlow: Double(peakActive) / Double(biflows),
                      peakBytesPerExportedFlow: Double(peakExport) / Double(biflows),
@@ -115,11 +126,43 @@ public final class CollectorBenchmark {
                      flowsPerSecondTarget: Self.flowsPerSecondTarget, bytesPerFlowTarget: Self.bytesPerFlowTarget)
     }
 
+    /// The kernel floor of the passes, in seconds, on the table the passes use: for the JSON/IPFIX
+    /// pass `FlowTable.snapshot()` of the full table followed by `deleteBatch(keys:)` of every key in
+    /// the order read (bucket order, the cheapest for the kernel; the pass deletes in pairing order),
+    /// and, after filling again, `drain()` for the flush. The same calls the collector makes, on the
+    /// same number of entries, and nothing else: no pass can be faster than this on this machine.
+    func measureFloors(_ table: FlowTable, plan: Plan, biflows: Int, label: String) throws -> (pass: Double, flush: Double) {
+        context.log("\(label): kernel floor of the pass (batch read, batch delete of every key)")
+        try fillTable(table, plan: plan, biflows: biflows, now: MonotonicClock.nowNs())
+        var t = Date()
+        let read = try table.snapshot()
+        try table.deleteBatch(keys: read.keys)
+        let pass = Date().timeIntervalSince(t)
+        try expectEmpty(table, what: "kernel floor of the pass", directions: read.count, biflows: biflows)
+
+        context.log("\(label): kernel floor of the flush (lookup-and-delete batch walk)")
+        try fillTable(table, plan: plan, biflows: biflows, now: MonotonicClock.nowNs())
+        t = Date()
+        let drained = try table.drain()
+        let flush = Date().timeIntervalSince(t)
+        try expectEmpty(table, what: "kernel floor of the flush", directions: drained.count, biflows: biflows)
+        return (pass, flush)
+    }
+
     /// Fails the measurement unless the pass exported every biflow and left the table empty.
     func expectEmpty(_ table: FlowTable, exported: Int, biflows: Int) throws {
         let left = try table.count()
         guard exported == biflows, left == 0 else {
             throw BenchError.badFile("collector pass", "exported \(exported) flows and left \(left) directions, expected \(biflows) and 0")
+        }
+    }
+
+    /// Fails a floor measurement unless it read both directions of every biflow and left the table
+    /// empty: a floor over fewer entries, or one that left entries behind, would flatter the kernel.
+    func expectEmpty(_ table: FlowTable, what: String, directions: Int, biflows: Int) throws {
+        let left = try table.count()
+        guard directions == biflows * 2, left == 0 else {
+            throw BenchError.badFile(what, "read \(directions) directions and left \(left), expected \(biflows * 2) and 0")
         }
     }
 

@@ -27,6 +27,13 @@ final class NullFlowExporter: FlowExporter {
         flows += batch.count
     }
 
+    func export(_ batch: BiflowBatch) throws {
+        let started = Date()
+        defer { formatSeconds += Date().timeIntervalSince(started) }
+        bytes += try writer.write(batch, epochOffsetNs: MonotonicClock.epochOffsetNs(), to: sink.fileDescriptor)
+        flows += batch.count
+    }
+
     func close() throws {
         try sink.close()
     }

@@ -86,6 +86,13 @@ public final class IPFIXExporter: FlowExporter {
         flowsExported += UInt64(flows.count)
     }
 
+    /// Encodes the flows of a batch from its flat storage and hands them to the transport.
+    public func export(_ batch: BiflowBatch) throws {
+        guard !batch.isEmpty else { return }
+        transport.send(schema.records(for: batch, epochOffsetNs: epochOffsetNs()))
+        flowsExported += UInt64(batch.count)
+    }
+
     /// Flushes and closes the transport, then logs what it did.
     public func close() throws {
         guard !closed else { return }

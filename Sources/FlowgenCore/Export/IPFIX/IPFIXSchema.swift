@@ -28,13 +28,31 @@ public struct IPFIXSchema: Sendable, Equatable {
     /// The position of a flow's template in `templates`.
     @inline(__always)
     func templateIndex(for flow: Biflow) -> Int {
-        (flow.forward.key.ipVersion == 6 ? 1 : 0) + (flow.reverse == nil ? 2 : 0)
+        Self.templateIndex(ipVersion: flow.forward.key.ipVersion, oneWay: flow.reverse == nil)
+    }
+
+    /// The position of the template of a flow of IP version `ipVersion`, with or without its reverse direction.
+    @inline(__always)
+    static func templateIndex(ipVersion: UInt8, oneWay: Bool) -> Int {
+        (ipVersion == 6 ? 1 : 0) + (oneWay ? 2 : 0)
     }
 
     /// The Data Record of a flow.
     public func record(for flow: Biflow, epochOffsetNs: Int64) -> IPFIXDataRecord {
         // through the subscript the template is borrowed where it lies, not copied (and its arrays retained) per flow
         templates[templateIndex(for: flow)].record(for: flow, epochOffsetNs: epochOffsetNs)
+    }
+
+    /// The Data Records of every flow of `batch`, read from its flat storage.
+    public func records(for batch: BiflowBatch, epochOffsetNs: Int64) -> [IPFIXDataRecord] {
+        precondition(templates.allSatisfy { batch.valueCount >= $0.valueCount }, "a batch has fewer values per record than the templates' plan")
+        var records: [IPFIXDataRecord] = []
+        records.reserveCapacity(batch.count)
+        batch.forEachFields(in: 0..<batch.count) { flow in
+            let index = Self.templateIndex(ipVersion: flow.key.ipVersion, oneWay: flow.reverse == nil)
+            records.append(templates[index].record(for: flow, epochOffsetNs: epochOffsetNs))
+        }
+        return records
     }
 
     /// A template by id.

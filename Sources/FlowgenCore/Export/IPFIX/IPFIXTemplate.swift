@@ -46,6 +46,12 @@ public struct IPFIXTemplate: Sendable, Equatable {
 
     /// The Data Record of a flow. `epochOffsetNs` turns record time into Unix time, as in `OutputSchema`.
     public func record(for flow: Biflow, epochOffsetNs: Int64) -> IPFIXDataRecord {
+        withFields(of: flow) { record(for: $0, epochOffsetNs: epochOffsetNs) }
+    }
+
+    /// The Data Record of a flow's fields (which hold at least `valueCount` values per direction).
+    @inline(__always)
+    func record(for flow: BiflowFields, epochOffsetNs: Int64) -> IPFIXDataRecord {
         let bytes = [UInt8](unsafeUninitializedCapacity: recordLength) { buffer, count in
             write(flow, epochOffsetNs: epochOffsetNs, to: buffer.baseAddress!)
             count = recordLength
@@ -57,7 +63,18 @@ public struct IPFIXTemplate: Sendable, Equatable {
     public func encodeRecord(_ flow: Biflow, epochOffsetNs: Int64, into out: inout [UInt8]) {
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: recordLength))
-        out.withUnsafeMutableBufferPointer { write(flow, epochOffsetNs: epochOffsetNs, to: $0.baseAddress! + start) }
+        withFields(of: flow) { fields in
+            out.withUnsafeMutableBufferPointer { write(fields, epochOffsetNs: epochOffsetNs, to: $0.baseAddress! + start) }
+        }
+    }
+
+    /// Calls `body` with the flow's fields after checking that both directions hold every value the
+    /// ops read (once per flow, so the per-field reads can skip bounds checks).
+    @inline(__always)
+    func withFields<R>(of flow: Biflow, _ body: (BiflowFields) -> R) -> R {
+        precondition(flow.forward.values.count >= valueCount && (flow.reverse?.values.count ?? valueCount) >= valueCount,
+                     "a record has fewer values than the template's plan")
+        return flow.withFields(body)
     }
 
     /// What a compiled field writes.
@@ -119,49 +136,37 @@ public struct IPFIXTemplate: Sendable, Equatable {
     }
 
     /// Writes the record's `recordLength` octets at `p`.
-    func write(_ flow: Biflow, epochOffsetNs: Int64, to p: UnsafeMutablePointer<UInt8>) {
-        let key = flow.forward.key
-        ops.withUnsafeBufferPointer { ops in
-            flow.forward.values.withUnsafeBufferPointer { fv in
-                precondition(fv.count >= valueCount, "a record has fewer values than the template's plan")
-                guard let reverse = flow.reverse else { return write(flow, key, ops, fv, nil, epochOffsetNs, p) }
-                reverse.values.withUnsafeBufferPointer { rv in
-                    precondition(rv.count >= valueCount, "a record has fewer values than the template's plan")
-                    write(flow, key, ops, fv, rv, epochOffsetNs, p)
-                }
-            }
-        }
-    }
-
     @inline(__always)
-    func write(_ flow: Biflow, _ key: FlowKey, _ ops: UnsafeBufferPointer<Op>, _ fv: UnsafeBufferPointer<UInt64>,
-               _ rv: UnsafeBufferPointer<UInt64>?, _ epochOffsetNs: Int64, _ p: UnsafeMutablePointer<UInt8>) {
+    func write(_ flow: BiflowFields, epochOffsetNs: Int64, to p: UnsafeMutablePointer<UInt8>) {
+        let key = flow.key, fv = flow.forward, rv = flow.reverse
         var q = p
-        for op in ops {
-            let length = op.length
-            switch op.kind {
-            case .sourceAddress: Self.storeAddress(key.src, length: length, q)
-            case .destinationAddress: Self.storeAddress(key.dst, length: length, q)
-            case .sourcePort: Self.store(UInt64(key.sport), length, q)
-            case .destinationPort: Self.store(UInt64(key.dport), length, q)
-            case .protocolIdentifier: Self.store(UInt64(key.proto), length, q)
-            case .icmpTypeCode: Self.store(key.isICMP ? UInt64(key.dport) : 0, length, q)
-            case .flowEndReason: Self.store(UInt64(flow.endReason.ipfixCode), length, q)
-            case .flowID: Self.store(flow.id, length, q)
-            case .biflowDirection: Self.store(1, length, q)
-            case .field:
-                // a direction still at its "no sample" value does not take part, as in the JSON output
-                let c = op.column
-                let fwd: UInt64? = op.hasNone && fv[c] == op.none ? nil : fv[c]
-                let rev: UInt64? = rv.flatMap { op.hasNone && $0[c] == op.none ? nil : $0[c] }
-                Self.storeValue(Self.pick(op.direction, op.combine, fwd, rev), op, epochOffsetNs: epochOffsetNs, q)
-            case .derived:
-                let expression = expressions[op.column]
-                let fwd = op.direction == .reverse ? nil : expression.evaluate(own: fv, peer: rv)
-                let rev = op.direction == .forward ? nil : rv.flatMap { expression.evaluate(own: $0, peer: fv) }
-                Self.storeValue(Self.pick(op.direction, op.combine, fwd, rev), op, epochOffsetNs: epochOffsetNs, q)
+        ops.withUnsafeBufferPointer { ops in
+            for op in ops {
+                let length = op.length
+                switch op.kind {
+                case .sourceAddress: Self.storeAddress(key.src, length: length, q)
+                case .destinationAddress: Self.storeAddress(key.dst, length: length, q)
+                case .sourcePort: Self.store(UInt64(key.sport), length, q)
+                case .destinationPort: Self.store(UInt64(key.dport), length, q)
+                case .protocolIdentifier: Self.store(UInt64(key.proto), length, q)
+                case .icmpTypeCode: Self.store(key.isICMP ? UInt64(key.dport) : 0, length, q)
+                case .flowEndReason: Self.store(UInt64(flow.endReason.ipfixCode), length, q)
+                case .flowID: Self.store(flow.id, length, q)
+                case .biflowDirection: Self.store(1, length, q)
+                case .field:
+                    // a direction still at its "no sample" value does not take part, as in the JSON output
+                    let c = op.column
+                    let fwd: UInt64? = op.hasNone && fv[c] == op.none ? nil : fv[c]
+                    let rev: UInt64? = rv.flatMap { op.hasNone && $0[c] == op.none ? nil : $0[c] }
+                    Self.storeValue(Self.pick(op.direction, op.combine, fwd, rev), op, epochOffsetNs: epochOffsetNs, q)
+                case .derived:
+                    let expression = expressions[op.column]
+                    let fwd = op.direction == .reverse ? nil : expression.evaluate(own: fv, peer: rv)
+                    let rev = op.direction == .forward ? nil : rv.flatMap { expression.evaluate(own: $0, peer: fv) }
+                    Self.storeValue(Self.pick(op.direction, op.combine, fwd, rev), op, epochOffsetNs: epochOffsetNs, q)
+                }
+                q += length
             }
-            q += length
         }
     }
 

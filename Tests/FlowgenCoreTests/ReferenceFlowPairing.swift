@@ -1,0 +1,76 @@
+@testable import FlowgenCore
+
+/// The pairing as it was before its loads were grouped (`FlowPairing.lookahead`): one entry after
+/// the other, each slot, key and record read when needed. Kept to check that the grouped version
+/// gives exactly the same pairs, in the same order, for any snapshot (duplicate keys included).
+struct ReferenceFlowPairing {
+    let pairing: FlowPairing
+    var icmpKeyed: Bool { pairing.icmpKeyed }
+    var firstSeen: RecordField? { pairing.firstSeen }
+    typealias Pair = FlowPairing.Pair
+    typealias Words = FlowPairing.Words
+
+    func orientedFirst(_ a: Words, _ aValue: UnsafeRawPointer, _ b: Words, _ bValue: UnsafeRawPointer) -> Bool {
+        if let f = firstSeen {
+            let ta = f.load(aValue), tb = f.load(bValue)
+            if ta != tb { return ta < tb }
+        }
+        if a.isICMP && a.isICMPReply != b.isICMPReply { return !a.isICMPReply }
+        if a.sport != b.sport { return a.sport > b.sport }
+        return (a.w0.byteSwapped, a.w1.byteSwapped, a.w2.byteSwapped, a.w3.byteSwapped)
+            <= (b.w0.byteSwapped, b.w1.byteSwapped, b.w2.byteSwapped, b.w3.byteSwapped)
+    }
+
+    func pairs(_ snapshot: FlowSnapshot, recordSize: Int) -> [Pair] {
+        let count = snapshot.count
+        guard count > 0, snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= recordSize else { return [] }
+        let keySize = snapshot.keySize, valueSize = snapshot.valueSize
+        var capacity = 16
+        while capacity < count * 2 { capacity <<= 1 }
+        let mask = capacity - 1
+        var slots = [Int32](repeating: -1, count: capacity)
+        var used = [Bool](repeating: false, count: count)
+        var pairs: [Pair] = []
+        pairs.reserveCapacity(count / 2 + 1)
+        snapshot.keys.withUnsafeBytes { keys in
+            snapshot.values.withUnsafeBytes { values in
+                let keyBase = keys.baseAddress!, valueBase = values.baseAddress!
+                slots.withUnsafeMutableBufferPointer { slots in
+                    for i in 0..<count {
+                        var s = Int(truncatingIfNeeded: FlowPairing.hash(Words(keyBase + i * keySize))) & mask
+                        while slots[s] >= 0 { s = (s + 1) & mask }
+                        slots[s] = Int32(i)
+                    }
+                    for i in 0..<count where !used[i] {
+                        used[i] = true
+                        let own = Words(keyBase + i * keySize)
+                        let reverse = own.reversed(icmpKeyed: icmpKeyed)
+                        var partner = -1
+                        if reverse != own {
+                            var s = Int(truncatingIfNeeded: FlowPairing.hash(reverse)) & mask
+                            while slots[s] >= 0 {
+                                let j = Int(slots[s])
+                                if !used[j] && Words(keyBase + j * keySize) == reverse {
+                                    partner = j
+                                    break
+                                }
+                                s = (s + 1) & mask
+                            }
+                        }
+                        if partner < 0 {
+                            pairs.append(Pair(forward: Int32(i), reverse: -1))
+                            continue
+                        }
+                        used[partner] = true
+                        let iFirst = orientedFirst(own, valueBase + i * valueSize, Words(keyBase + partner * keySize),
+                                                   valueBase + partner * valueSize)
+                        pairs.append(iFirst ? Pair(forward: Int32(i), reverse: Int32(partner))
+                                            : Pair(forward: Int32(partner), reverse: Int32(i)))
+                    }
+                }
+            }
+        }
+        return pairs
+    }
+
+}
