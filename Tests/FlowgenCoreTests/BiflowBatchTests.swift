@@ -39,6 +39,16 @@ import Testing
                             Biflow(id: 6, forward: FlowRecord(key: key, values: rb.values), reverse: nil, endReason: .forced)]
             }
             #expect(batch.biflows == expected, "\(name)")
+            // the collector's way: every entry of the batch, then every entry's values
+            var split = BiflowBatch(valueCount: decoder.columns.count)
+            bytes.withUnsafeBytes { raw in
+                let a = raw.baseAddress! + 1, b = a + decoder.recordSize
+                split.appendEntry(id: 5, endReason: .idleTimeout, forwardKey: key, reverseKey: key.reversed(icmpKeyed: true))
+                split.appendEntry(id: 6, endReason: .forced, forwardKey: key, reverseKey: nil)
+                split.appendValues(forward: a, reverse: b, decoder: decoder)
+                split.appendValues(forward: b, reverse: nil, decoder: decoder)
+            }
+            #expect(split.biflows == expected, "\(name), entries first")
         }
     }
 

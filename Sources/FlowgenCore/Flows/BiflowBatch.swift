@@ -47,16 +47,30 @@ public struct BiflowBatch: Sendable {
     /// `decoder.recordSize` each), decoding them in place; `reverse` nil for a one-way flow.
     public mutating func append(id: UInt64, endReason: EndReason, forward: (key: FlowKey, record: UnsafeRawPointer),
                                 reverse: (key: FlowKey, record: UnsafeRawPointer)?, decoder: RecordDecoder) {
+        appendEntry(id: id, endReason: endReason, forwardKey: forward.key, reverseKey: reverse?.key)
+        appendValues(forward: forward.record, reverse: reverse?.record, decoder: decoder)
+    }
+
+    /// The first half of `append`: a flow's scalars and keys. `appendValues` must follow for every
+    /// entry appended, in the same order, before the batch is read; the collector appends a whole
+    /// batch's entries, then their values, so that each loop is short enough for the processor to
+    /// have many of its reads (at random places of a snapshot larger than any cache) in flight.
+    mutating func appendEntry(id: UInt64, endReason: EndReason, forwardKey: FlowKey, reverseKey: FlowKey?) {
+        entries.append(Entry(id: id, endReason: endReason, forwardKey: forwardKey, reverseKey: reverseKey))
+    }
+
+    /// The second half of `append`: the values of the next entry without them, decoded from raw records.
+    mutating func appendValues(forward: UnsafeRawPointer, reverse: UnsafeRawPointer?, decoder: RecordDecoder) {
         precondition(decoder.columns.count == valueCount, "the decoder's plan has another number of values")
         let start = values.count
+        precondition(start < entries.count * 2 * valueCount || valueCount == 0, "values for an entry not appended")
         // zeros first: Array has no uninitialised append, and a one-way flow's reverse half stays 0
         values.append(contentsOf: repeatElement(0, count: 2 * valueCount))
         values.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress! + start
-            decoder.decode(forward.record, into: base)
-            if let reverse { decoder.decode(reverse.record, into: base + valueCount) }
+            decoder.decode(forward, into: base)
+            if let reverse { decoder.decode(reverse, into: base + valueCount) }
         }
-        entries.append(Entry(id: id, endReason: endReason, forwardKey: forward.key, reverseKey: reverse?.key))
     }
 
     /// Appends a decoded flow.

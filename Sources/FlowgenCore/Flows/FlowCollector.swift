@@ -216,17 +216,20 @@ public final class FlowCollector {
                 try snapshot.values.withUnsafeBytes { values in
                     let k = snapshot.keySize, v = snapshot.valueSize
                     func key(_ i: Int) -> FlowKey { FlowKey(bytes: UnsafeRawBufferPointer(rebasing: keys[(i * k)..<(i * k + FlowKey.byteSize)])) }
+                    // keys, then records: see `BiflowBatch.appendEntry`
                     for (pair, reason) in chunk {
-                        let f = Int(pair.forward), r = Int(pair.reverse)
-                        let forwardKey = key(f), reverseKey = r >= 0 ? key(r) : nil
-                        if now != nil && !quiet[f] {
-                            try appendAtRemoval(&batch, id: nextFlowID, reason: reason, forward: (forwardKey, f),
-                                                reverse: reverseKey.map { ($0, r) }, from: snapshot)
-                        } else {
-                            batch.append(id: nextFlowID, endReason: reason, forward: (forwardKey, values.baseAddress! + f * v),
-                                         reverse: reverseKey.map { ($0, values.baseAddress! + r * v) }, decoder: decoder)
-                        }
+                        let r = Int(pair.reverse)
+                        batch.appendEntry(id: nextFlowID, endReason: reason, forwardKey: key(Int(pair.forward)), reverseKey: r >= 0 ? key(r) : nil)
                         nextFlowID += 1
+                    }
+                    for (pair, _) in chunk {
+                        let f = Int(pair.forward), r = Int(pair.reverse)
+                        if now != nil && !quiet[f] {
+                            try appendValuesAtRemoval(&batch, forward: f, reverse: r >= 0 ? r : nil, from: snapshot)
+                        } else {
+                            batch.appendValues(forward: values.baseAddress! + f * v, reverse: r >= 0 ? values.baseAddress! + r * v : nil,
+                                               decoder: decoder)
+                        }
                     }
                 }
             }
@@ -292,22 +295,21 @@ public final class FlowCollector {
         }
     }
 
-    /// Appends a busy ended flow with its values at removal, removing it now one direction at a
-    /// time, so that packets counted since the read are exported too; a direction already gone (or
-    /// shorter than the plan's record) keeps the values read.
-    func appendAtRemoval(_ batch: inout BiflowBatch, id: UInt64, reason: EndReason, forward: (key: FlowKey, index: Int),
-                         reverse: (key: FlowKey, index: Int)?, from snapshot: FlowSnapshot) throws {
-        func final(_ direction: (key: FlowKey, index: Int)) throws -> [UInt8] {
-            guard let bytes = try source.remove(key: direction.key.bytes), bytes.count >= decoder.recordSize else {
-                return Array(snapshot.value(at: direction.index))
+    /// Appends the values of a busy ended flow (entries `forward` and `reverse` of the snapshot) at
+    /// removal, removing it now one direction at a time, so that packets counted since the read are
+    /// exported too; a direction already gone (or shorter than the plan's record) keeps the values read.
+    func appendValuesAtRemoval(_ batch: inout BiflowBatch, forward: Int, reverse: Int?, from snapshot: FlowSnapshot) throws {
+        func final(_ index: Int) throws -> [UInt8] {
+            let key = snapshot.key(at: index).withUnsafeBytes { FlowKey(bytes: $0) }
+            guard let bytes = try source.remove(key: key.bytes), bytes.count >= decoder.recordSize else {
+                return Array(snapshot.value(at: index))
             }
             return bytes
         }
         let f = try final(forward), r = try reverse.map(final) ?? []
         f.withUnsafeBytes { f in
             r.withUnsafeBytes { r in
-                batch.append(id: id, endReason: reason, forward: (forward.key, f.baseAddress!),
-                             reverse: reverse.map { ($0.key, r.baseAddress!) }, decoder: decoder)
+                batch.appendValues(forward: f.baseAddress!, reverse: reverse == nil ? nil : r.baseAddress!, decoder: decoder)
             }
         }
     }
