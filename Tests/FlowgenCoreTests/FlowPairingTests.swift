@@ -265,7 +265,7 @@ import Testing
         func close() throws {}
     }
 
-    @Test func quietFlowsAreRemovedInTheTablesOrderBeforeAnyIsExported() throws {
+    @Test func eachBatchsQuietFlowsAreRemovedInTheTablesOrderJustBeforeItIsExported() throws {
         var g = SplitMix64(seed: 0x0BDE)
         let memory = MemoryFlowTable(plan: plan)
         for i in 0..<30 {
@@ -275,28 +275,24 @@ import Testing
         }
         var order = Array(memory.entries.keys)
         for i in order.indices.reversed() { order.swapAt(i, Int(g.next() % UInt64(i + 1))) }
+        let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         let table = RecordingTable(memory, order: order)
         let out = WatchingExporter(memory)
         let collector = FlowCollector(plan: plan, source: table, exporter: out, policy: ExpiryPolicy(idleTimeoutNs: 60 * second))
         collector.exportBatch = 4
         #expect(try collector.poll(now: 100 * second).exported == 30)
-        // one batch, every direction, in the order the table listed them (not the pairing's)
-        #expect(table.batches == [order])
-        #expect(out.entriesAtExport == [Int](repeating: 0, count: 8), "every quiet flow is gone before the first batch is exported")
         #expect(out.flows.map(\.id) == Array(1...30))
-    }
-
-    @Test func markedEntriesAreRemovedInOrderAChunkAtATime() throws {
-        let memory = MemoryFlowTable(plan: plan)
-        let keys = (0..<10).map { tcpKey("198.18.0.1", UInt16(3000 + $0), "198.18.1.1", 80).bytes }
-        for key in keys { memory.entries[key] = [UInt8](repeating: 0, count: plan.layout.size) }
-        let table = RecordingTable(memory, order: keys)
-        let snapshot = try table.read()
-        let marked = [true, false, true, true, false, true, false, true, true, true]
-        try table.removeAll(of: snapshot, marked: marked, chunk: 3)
-        #expect(table.batches == [[keys[0], keys[2], keys[3]], [keys[5], keys[7], keys[8]], [keys[9]]])
-        #expect(Set(memory.entries.keys) == [keys[1], keys[4], keys[6]])
-        try table.removeAll(of: snapshot, marked: [Bool](repeating: false, count: 10))
-        #expect(table.batches.count == 3, "nothing marked, no call")
+        // one removal per exported batch, holding that batch's directions in the table's order
+        #expect(table.batches.count == 8)
+        for (batch, removed) in table.batches.enumerated() {
+            let flows = out.flows[(batch * 4)..<min(batch * 4 + 4, 30)]
+            let directions = Set(flows.flatMap { [$0.forward.key.bytes] + ($0.reverse.map { [$0.key.bytes] } ?? []) })
+            #expect(Set(removed) == directions, "batch \(batch)")
+            #expect(removed.map { position[$0]! } == removed.map { position[$0]! }.sorted(), "batch \(batch) in the table's order")
+        }
+        // each batch leaves the table just before its export: a failed export loses one batch, not the pass
+        let remaining = table.batches.indices.map { b in order.count - table.batches[...b].map(\.count).reduce(0, +) }
+        #expect(out.entriesAtExport == remaining)
+        #expect(memory.entries.isEmpty)
     }
 }

@@ -180,38 +180,29 @@ public final class FlowCollector {
 
     /// Removes the ended flows from the table and exports them, a batch at a time.
     ///
-    /// Quiet flows (`now` given, no packet for `batchRemovalQuietNs`) keep the values read and are
-    /// all removed first, in the order the table listed them (`FlowTableSource.removeAll(of:marked:)`):
-    /// a kernel map deletes keys given bucket by bucket about 30% faster than in the pairing's order,
-    /// which scatters every flow's second direction over the whole table. Busy flows are removed one
-    /// by one as their batch is decoded, with the values at removal. `now` nil means the snapshot
-    /// was drained and its values are final.
+    /// Quiet flows (`now` given, no packet for `batchRemovalQuietNs`) keep the values read; each
+    /// batch's are removed with one `removeAll(keys:)` just before the batch is exported, in the
+    /// order the table listed them (a kernel map deletes keys given bucket by bucket faster than in
+    /// the pairing's order), so a failed export loses that batch only and the later ones stay in the
+    /// table for the next pass. Busy flows are removed one by one as their batch is decoded, with the
+    /// values at removal. `now` nil means the snapshot was drained and its values are final.
     ///
     /// Each batch is decoded from the snapshot into one reused `BiflowBatch`, not into a `Biflow`
-    /// per flow. The price of removing first: if exporting fails, the quiet flows of the pass not
-    /// yet exported are lost, and if a batch removal fails the pass ends before exporting, losing
-    /// what earlier calls removed.
+    /// per flow.
     func export(_ ended: [(pair: FlowPairing.Pair, reason: EndReason)], from snapshot: FlowSnapshot, now: UInt64?) throws -> Int {
         guard !ended.isEmpty else { return 0 }
         let ended = ordersEndedFlows ? inFixedOrder(ended, snapshot) : ended
-        var quiet: [Bool] = []
-        if let now {
-            quiet = [Bool](repeating: false, count: snapshot.count)
-            var any = false
-            for (pair, _) in ended where isQuiet(snapshot, pair, now: now) {
-                quiet[Int(pair.forward)] = true
-                if pair.reverse >= 0 { quiet[Int(pair.reverse)] = true }
-                any = true
-            }
-            if any { try source.removeAll(of: snapshot, marked: quiet) }
-        }
         let size = max(exportBatch, 1)
         var batch = BiflowBatch(valueCount: decoder.columns.count, capacity: min(size, ended.count))
+        var quietEntries: [Int] = []
+        var quietKeys: [UInt8] = []
         var start = 0
         while start < ended.count {
             let chunk = ended[start..<min(start + size, ended.count)]
             start = chunk.endIndex
             batch.removeAll()
+            quietEntries.removeAll(keepingCapacity: true)
+            quietKeys.removeAll(keepingCapacity: true)
             try snapshot.keys.withUnsafeBytes { keys in
                 try snapshot.values.withUnsafeBytes { values in
                     let k = snapshot.keySize, v = snapshot.valueSize
@@ -224,15 +215,23 @@ public final class FlowCollector {
                     }
                     for (pair, _) in chunk {
                         let f = Int(pair.forward), r = Int(pair.reverse)
-                        if now != nil && !quiet[f] {
+                        if let now, !isQuiet(snapshot, pair, now: now) {
                             try appendValuesAtRemoval(&batch, forward: f, reverse: r >= 0 ? r : nil, from: snapshot)
                         } else {
+                            if now != nil {
+                                quietEntries.append(f)
+                                if r >= 0 { quietEntries.append(r) }
+                            }
                             batch.appendValues(forward: values.baseAddress! + f * v, reverse: r >= 0 ? values.baseAddress! + r * v : nil,
                                                decoder: decoder)
                         }
                     }
+                    // in the table's order: each flow's second direction is anywhere in the table
+                    quietEntries.sort()
+                    for i in quietEntries { quietKeys.append(contentsOf: UnsafeRawBufferPointer(rebasing: keys[(i * k)..<((i + 1) * k)])) }
                 }
             }
+            if !quietKeys.isEmpty { try source.removeAll(keys: quietKeys, keySize: snapshot.keySize) }
             try exporter.export(batch)
             exportedTotal += UInt64(batch.count)
         }

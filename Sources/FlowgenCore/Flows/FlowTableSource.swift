@@ -3,9 +3,9 @@
 ///
 /// A pass reads once (`read`), decides which flows ended, and removes them in one of two ways:
 /// busy flows one by one with their final values (`remove(key:)`, nothing counted after the read
-/// is lost), quiet flows in batches (`removeAll(keys:)`, in the order read, see
-/// `removeAll(of:marked:)`; their values as read are final unless a packet lands between the read
-/// and the removal, after a second or more of silence).
+/// is lost), quiet flows in batches (`removeAll(keys:)`, one call per export batch, keys in the
+/// order read; their values as read are final unless a packet lands between the read and the
+/// removal, after a second or more of silence).
 public protocol FlowTableSource: AnyObject {
     /// The entries a pass looks at (every entry, or a subset the source knows to be sufficient).
     func read() throws -> FlowSnapshot
@@ -25,28 +25,6 @@ extension FlowTableSource {
             _ = try remove(key: Array(keys[index..<(index + keySize)]))
             index += keySize
         }
-    }
-
-    /// Removes the entries of `snapshot` marked in `marked` (one flag per entry) with
-    /// `removeAll(keys:keySize:)`, `chunk` keys per call, in the snapshot's order: a kernel map
-    /// lists its entries bucket by bucket, and deletes keys given in that order markedly faster than
-    /// in any other (a million keys in about 0.45 s rather than 0.6-0.7 s here), because each
-    /// bucket's memory is touched once and in sequence. The key buffer stays one chunk long.
-    public func removeAll(of snapshot: FlowSnapshot, marked: [Bool], chunk: Int = 4096) throws {
-        precondition(marked.count == snapshot.count, "one mark per entry")
-        let keySize = snapshot.keySize, chunk = Swift.max(chunk, 1)
-        var keys: [UInt8] = []
-        keys.reserveCapacity(Swift.min(chunk, snapshot.count) * keySize)
-        try snapshot.keys.withUnsafeBytes { all in
-            for i in 0..<snapshot.count where marked[i] {
-                keys.append(contentsOf: UnsafeRawBufferPointer(rebasing: all[(i * keySize)..<((i + 1) * keySize)]))
-                if keys.count == chunk * keySize {
-                    try removeAll(keys: keys, keySize: keySize)
-                    keys.removeAll(keepingCapacity: true)
-                }
-            }
-        }
-        if !keys.isEmpty { try removeAll(keys: keys, keySize: keySize) }
     }
 
     /// A read followed by one `remove(key:)` per entry, keeping the values each removal returns.
