@@ -113,17 +113,15 @@ int {{ENTRY}}(struct __sk_buff *skb)
 			rec = bpf_map_lookup_elem(&fg_flows, &pkt.key);
 			if (rec) {
 				fg_update_first(skb, &pkt, rec);
+				err = 0;
 			} else {
 				/* The other CPU's entry was removed (collector) between our insert and this
 				 * lookup. The scratch record still holds just this packet: it starts the flow
-				 * again, and a second failure is counted rather than the packet lost unseen. */
+				 * again, and a second failure is counted below rather than the packet lost unseen. */
 				err = bpf_map_update_elem(&fg_flows, &pkt.key, fresh, BPF_NOEXIST);
-				if (err) {
-					fg_count(FG_CNT_UPDATE_FAILED);
-					return TC_ACT_UNSPEC;
-				}
 			}
-		} else if (err) {
+		}
+		if (err) {
 			fg_count(err == -E2BIG || err == -ENOMEM ? FG_CNT_TABLE_FULL : FG_CNT_UPDATE_FAILED);
 			return TC_ACT_UNSPEC;
 		}

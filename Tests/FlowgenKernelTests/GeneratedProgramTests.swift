@@ -168,19 +168,8 @@ import Synchronization
         let packet = Packet.ethernet().ipv4().tcp(sport: 7, dport: 8, flags: [.ack], payload: [1, 2, 3])
         try h.send(packet) // create the flow first, so both CPUs race on updates in place
         let perThread: UInt32 = 200_000
-        let errors = ErrorBox()
-        let done = DispatchGroup()
-        for cpu in 0..<2 {
-            done.enter()
-            let thread = Thread {
-                _ = fg_pin_thread_to_cpu(Int32(cpu))
-                do { try h.send(packet, repeat: perThread) } catch { errors.add(error) }
-                done.leave()
-            }
-            thread.start()
-        }
-        done.wait()
-        #expect(errors.errors.isEmpty)
+        let errors = onBothCPUs { _ in try h.send(packet, repeat: perThread) }
+        #expect(errors.isEmpty)
         let k = key4(client, server, 7, 8, 6)
         #expect(try h.value("packets", k) == UInt64(2 * perThread + 1))
         #expect(try h.value("bytes", k) == UInt64(2 * perThread + 1) * 43)
@@ -200,22 +189,13 @@ import Synchronization
         }
         let frames = (0..<flows).map { packet($0) }
         let pace = Lockstep()
-        let errors = ErrorBox()
-        let done = DispatchGroup()
-        for cpu in 0..<2 {
-            done.enter()
-            let thread = Thread {
-                _ = fg_pin_thread_to_cpu(Int32(cpu))
-                for i in 0..<flows {
-                    pace.arrive(cpu, at: i)
-                    do { try h.send(frames[i], at: 5_000) } catch { errors.add(error) }
-                }
-                done.leave()
+        let errors = onBothCPUs { cpu in
+            for i in 0..<flows {
+                pace.arrive(cpu, at: i)
+                try h.send(frames[i], at: 5_000)
             }
-            thread.start()
         }
-        done.wait()
-        #expect(errors.errors.isEmpty)
+        #expect(errors.isEmpty)
         try reference.send(packet(0), at: 5_000)
         try reference.send(packet(0), at: 5_000)
         let expected = try #require(try reference.records()[key4(client, server, 10_000, 443, 6)])
@@ -284,4 +264,21 @@ final class ErrorBox: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var errors: [Error] = []
     func add(_ e: Error) { lock.lock(); errors.append(e); lock.unlock() }
+}
+
+/// Runs `body` on two threads pinned to CPUs 0 and 1 at once, and returns the errors they threw.
+func onBothCPUs(_ body: @escaping @Sendable (Int) throws -> Void) -> [Error] {
+    let errors = ErrorBox()
+    let done = DispatchGroup()
+    for cpu in 0..<2 {
+        done.enter()
+        let thread = Thread {
+            _ = fg_pin_thread_to_cpu(Int32(cpu))
+            do { try body(cpu) } catch { errors.add(error) }
+            done.leave()
+        }
+        thread.start()
+    }
+    done.wait()
+    return errors.errors
 }

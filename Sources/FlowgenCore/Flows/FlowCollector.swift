@@ -299,8 +299,7 @@ public final class FlowCollector {
     /// exported too; a direction already gone (or shorter than the plan's record) keeps the values read.
     func appendValuesAtRemoval(_ batch: inout BiflowBatch, forward: Int, reverse: Int?, from snapshot: FlowSnapshot) throws {
         func final(_ index: Int) throws -> [UInt8] {
-            let key = snapshot.key(at: index).withUnsafeBytes { FlowKey(bytes: $0) }
-            guard let bytes = try source.remove(key: key.bytes), bytes.count >= decoder.recordSize else {
+            guard let bytes = try source.remove(key: Array(snapshot.key(at: index))), bytes.count >= decoder.recordSize else {
                 return Array(snapshot.value(at: index))
             }
             return bytes

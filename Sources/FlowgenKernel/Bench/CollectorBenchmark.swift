@@ -128,7 +128,7 @@ public final class CollectorBenchmark {
 
     /// The kernel floor of the passes, in seconds, on the table the passes use: for the JSON/IPFIX
     /// pass `FlowTable.snapshot()` of the full table followed by `deleteBatch(keys:)` of every key in
-    /// the order read (bucket order, the cheapest for the kernel; the pass deletes in pairing order),
+    /// the order read (bucket order, the cheapest for the kernel; the pass does so one export batch at a time),
     /// and, after filling again, `drain()` for the flush. The same calls the collector makes, on the
     /// same number of entries, and nothing else: no pass can be faster than this on this machine.
     func measureFloors(_ table: FlowTable, plan: Plan, biflows: Int, label: String) throws -> (pass: Double, flush: Double) {

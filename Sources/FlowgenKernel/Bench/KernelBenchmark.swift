@@ -26,6 +26,14 @@ public final class KernelBenchmark {
         var rows: [KernelBenchResult.Row] = []
         var programs: [BenchProgram] = [returnOnly, minimal]
         var rowOf: [Int] = []  // programs[i + 2] belongs to rows[rowOf[i]]
+        /// A program measured to explain a cost, not against a target.
+        func appendDiagnostic(_ program: BenchProgram, selection: String?, features: [String]) {
+            programs.append(program)
+            rowOf.append(rows.count)
+            rows.append(.init(label: program.label, kind: "diagnostic", selection: selection, features: features, unavailable: nil,
+                              verifiedInstructions: program.verifiedInstructions, jitedBytes: program.jitedBytes,
+                              existingFlow: [], newFlow: [], existingFlowTarget: nil, newFlowTarget: nil))
+        }
         for program in [returnOnly, minimal] {
             rows.append(.init(label: program.label, kind: "floor", selection: nil, features: [], unavailable: nil,
                               verifiedInstructions: program.verifiedInstructions, jitedBytes: program.jitedBytes,
@@ -40,6 +48,7 @@ public final class KernelBenchmark {
                 rows.append(row)
                 continue
             }
+            var loaded: BenchProgram?
             do {
                 context.log("kernel: building \(set.label) (--features '\(set.selection!)')")
                 let program = try context.loadMonitor(set, maxFlows: maxFlows)
@@ -48,36 +57,27 @@ public final class KernelBenchmark {
                 row.jitedBytes = program.jitedBytes
                 programs.append(program)
                 rowOf.append(rows.count)
+                loaded = program
             } catch {
                 row.unavailable = "failed to build: \(error)"
             }
             rows.append(row)
-            if let plan = programs.last?.plan, programs.last?.label == set.label,
-               set.preset?.existingFlowTarget != nil || set.preset?.newFlowTarget != nil {
+            if let plan = loaded?.plan, set.preset?.existingFlowTarget != nil || set.preset?.newFlowTarget != nil {
                 // A preset with targets gets its floor twin (the minimal program with the preset's record
                 // size and clock), so a missed target can be told apart from what any program storing
                 // such a record with such a clock would cost here.
                 let twin = try context.floors.minimalTwin(of: set.label, maxFlows: maxFlows, recordBytes: plan.layout.size,
                                                            preciseClock: plan.defines.contains("FG_PRECISE_TIME"))
                 rows[rows.count - 1].floorTwin = twin.label
-                programs.append(twin)
-                rowOf.append(rows.count)
-                rows.append(.init(label: twin.label, kind: "diagnostic", selection: nil, features: [], unavailable: nil,
-                                  verifiedInstructions: twin.verifiedInstructions, jitedBytes: twin.jitedBytes,
-                                  existingFlow: [], newFlow: [], existingFlowTarget: nil, newFlowTarget: nil))
+                appendDiagnostic(twin, selection: nil, features: [])
             }
             if set.kind == .preset && set.selection == "" {
                 // Diagnostic twin of base: the same program with the replay clock (skb->tstamp instead of
                 // bpf_ktime_get_ns), so the report can say what the clock read costs on this machine.
                 let plan = try context.catalog.plan(features: "", maxFlows: maxFlows)
                 let monitor = try MonitorBuilder(plan: plan, resources: options.resources, compiler: options.compiler).load(replay: true)
-                let twin = try BenchProgram(label: "\(set.label) [replay clock]", monitor: monitor)
-                programs.append(twin)
-                rowOf.append(rows.count)
-                rows.append(.init(label: twin.label, kind: "diagnostic", selection: "", features: plan.features.map(\.name),
-                                  unavailable: nil, verifiedInstructions: twin.verifiedInstructions, jitedBytes: twin.jitedBytes,
-                                  existingFlow: [], newFlow: [],
-                                  existingFlowTarget: nil, newFlowTarget: nil))
+                appendDiagnostic(try BenchProgram(label: "\(set.label) [replay clock]", monitor: monitor),
+                                 selection: "", features: plan.features.map(\.name))
             }
         }
         func rowIndex(_ programIndex: Int) -> Int { programIndex < 2 ? programIndex : rowOf[programIndex - 2] }

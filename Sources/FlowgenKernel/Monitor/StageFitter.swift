@@ -44,7 +44,7 @@ public struct StageFitter {
     /// Loads the pipeline, splitting it as needed.
     public func load(replay: Bool, verbose: Bool) throws -> LoadedMonitor {
         let key = try cacheKey()
-        if let groups = readRemembered(key), let split = try? Planner().split(plan, into: groups),
+        if let groups = readRecord(key)?.groups, let split = try? Planner().split(plan, into: groups),
            let monitor = try? attempt(split, replay: replay, verbose: verbose).get() {
             if !replay { remember(key, monitor.plan, replay: replay) } // this kernel's counts, for the next build
             return monitor
@@ -234,8 +234,6 @@ public struct StageFitter {
         if let record = try? JSONDecoder().decode(Remembered.self, from: data) { return record }
         return (try? JSONDecoder().decode([[String]].self, from: data)).map { Remembered(groups: $0) } // before verified counts were kept
     }
-
-    func readRemembered(_ key: String) -> [[String]]? { readRecord(key)?.groups }
 
     func remember(_ key: String, _ plan: Plan, replay: Bool) {
         let verified = plan.stages.compactMap(\.verifiedInstructions)
