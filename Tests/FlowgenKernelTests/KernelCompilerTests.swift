@@ -90,6 +90,34 @@ struct KernelCompilerTests {
         }
     }
 
+    @Test func theNextBuildCompletesAFailedBuildsEntry() throws {
+        let cache = KernelFixture.scratchCache()
+        defer { KernelFixture.removeCache(cache) }
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        // a clang that fails while `fail` exists; it answers --version as the real one, so the key stays
+        let real = try ClangCompiler().clangPath()
+        let wrapper = cache + "/clang-failing"
+        try "#!/bin/sh\n[ -e \(cache)/fail ] && [ \"$1\" != --version ] && exit 1\nexec \(real) \"$@\"\n"
+            .write(toFile: wrapper, atomically: true, encoding: .utf8)
+        chmod(wrapper, 0o755)
+        FileManager.default.createFile(atPath: cache + "/fail", contents: nil)
+        let compiler = ClangCompiler(clang: wrapper, cacheDirectory: cache)
+        #expect(throws: KernelError.self) { try compiler.compile(KernelFixture.counterSource(), version: "test") }
+        unlink(cache + "/fail")
+
+        // the failed build left its sources in the entry; this build moves its own in, the object last
+        let object = try compiler.compile(KernelFixture.counterSource(), version: "test")
+        #expect(!object.cacheHit)
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: object.sourceDirectory))
+        #expect(files == ["fgk.bpf.c", "fgk_shared.h", "compile.log", "obj.o"], "\(files)")
+        #expect(try compiler.compile(KernelFixture.counterSource(), version: "test").cacheHit)
+        // debug information names the entry, not the staging directory clang ran in, and none is left
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: object.objectPath))
+        #expect(bytes.range(of: Data(object.sourceDirectory.utf8)) != nil)
+        #expect(bytes.range(of: Data(".tmp-".utf8)) == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.contains(".tmp-") }.isEmpty)
+    }
+
     @Test func missingClangIsAClearError() throws {
         let compiler = ClangCompiler(clang: "/nonexistent/clang-404", cacheDirectory: KernelFixture.scratchCache())
         #expect(throws: KernelError.self) { try compiler.compile(KernelFixture.counterSource(), version: "x") }

@@ -61,35 +61,61 @@ public struct ClangCompiler: Sendable {
         if let cached = try cachedObject(source, version: version, target: target) { return cached }
         let clang = try resolvedClang.get()
         let (key, directory, objectPath) = try location(source, version: version, target: target)
-        let logPath = directory + "/compile.log"
         let multiarchInclude = Self.multiarchIncludeDirectory()
-        try makeDirectory(directory)
+        // Every compile writes and builds in a private staging directory that it then publishes whole.
+        // Compilers sharing the entry's directory broke each other even with atomic writes: each
+        // rename over a file frees the old file's inode, the next new file often gets that number, and
+        // clang takes two paths with one (device, inode) for one file, so a header could be read as
+        // another one it had already included (and skipped by that one's include guard).
+        let staging = directory + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        try makeDirectory(staging)
+        // after a publish the staging name is gone; after a failure or a lost race this removes it
+        defer { try? FileManager.default.removeItem(atPath: staging) }
         for (name, text) in source.files {
-            let path = directory + "/" + name
+            let path = staging + "/" + name
             if name.contains("/") { try makeDirectory((path as NSString).deletingLastPathComponent) }
             try writeAtomically(Data(text.utf8), to: path)
         }
 
-        // clang writes a private name that is renamed into place, so a concurrent build or a crash
-        // never leaves a half-written obj.o that later counts as a hit.
-        let temporaryObject = "\(target.outputName).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        var arguments = target.flags + ["-I\(directory)"]
+        // the prefix map names the published directory in debug information and __FILE__, so the
+        // object is the same whichever compiler's staging directory it was built in
+        var arguments = target.flags + ["-ffile-prefix-map=\(staging)=\(directory)", "-I\(staging)"]
         if let multiarchInclude { arguments.append("-I\(multiarchInclude)") }
-        arguments += (target.compilesOnly ? ["-c"] : []) + [source.mainFile, "-o", temporaryObject]
-        let result = try Self.run(clang, arguments: arguments, workingDirectory: directory)
+        arguments += (target.compilesOnly ? ["-c"] : []) + [source.mainFile, "-o", target.outputName]
+        let result = try Self.run(clang, arguments: arguments, workingDirectory: staging)
+        // clang's messages name the staging directory; the sources stay in the published one
+        let diagnostics = result.stderr.replacingOccurrences(of: staging, with: directory)
         guard result.status == 0 else {
-            unlink(directory + "/" + temporaryObject)
-            let log = result.stderr.isEmpty ? "clang exited with status \(result.status) and printed nothing" : result.stderr
+            let log = diagnostics.isEmpty ? "clang exited with status \(result.status) and printed nothing" : diagnostics
+            // the sources and log of a failed build stay in the entry for inspection, without an object
+            try? writeAtomically(Data(log.utf8), to: staging + "/compile.log")
+            _ = rename(staging, directory)
             throw KernelError.compileFailed(log: log)
         }
-        try writeAtomically(Data(result.stderr.utf8), to: logPath)
-        guard rename(directory + "/" + temporaryObject, objectPath) == 0 else {
-            let code = errno
-            unlink(directory + "/" + temporaryObject)
-            throw KernelError.cacheFailed(path: objectPath, reason: KernelError.errnoDescription(code))
-        }
+        try writeAtomically(Data(diagnostics.utf8), to: staging + "/compile.log")
+        try publish(staging, as: directory, files: source.files.keys.sorted() + ["compile.log"], object: target.outputName)
         return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: false,
-                              sourceDirectory: directory, diagnostics: result.stderr)
+                              sourceDirectory: directory, diagnostics: diagnostics)
+    }
+
+    /// Moves a finished staging directory to the entry `directory`, so the entry appears complete at
+    /// once (a directory rename onto a missing name is atomic). When another compiler published first,
+    /// its entry is kept; an entry without an object (a failed build's) gets `files` moved in one by
+    /// one and `object` last, so it only counts as a hit once everything else is there.
+    private func publish(_ staging: String, as directory: String, files: [String], object: String) throws {
+        if rename(staging, directory) == 0 { return }
+        let code = errno
+        guard code == ENOTEMPTY || code == EEXIST else {
+            throw KernelError.cacheFailed(path: directory, reason: KernelError.errnoDescription(code))
+        }
+        if access(directory + "/" + object, F_OK) == 0 { return }
+        for name in files + [object] {
+            let path = directory + "/" + name
+            if name.contains("/") { try makeDirectory((path as NSString).deletingLastPathComponent) }
+            guard rename(staging + "/" + name, path) == 0 else {
+                throw KernelError.cacheFailed(path: path, reason: KernelError.errnoDescription(errno))
+            }
+        }
     }
 
     /// The object of `source` for `target` if it is in the cache already (nil: it would have to be compiled).
