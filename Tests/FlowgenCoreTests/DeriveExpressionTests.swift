@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func derivedFieldsLoadCheckAndExport() throws {
-        let root = NSTemporaryDirectory() + "fgtest-\(UUID().uuidString)"
+        let root = temporaryModuleRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         _ = try writeModule("win", yaml: """
         name: win
@@ -121,7 +121,7 @@ import Testing
         try expectMalformed("name: m\nfields:\n  - name: d\n    derive: \"1 +\"\n", line: 4, containing: "derive: expression ends early")
         try expectMalformed("name: m\nfields:\n  - name: d\n    derive: \"1\"\n    value: x\n", line: 5, containing: "unknown derived field")
         try expectMalformed("name: m\nfields:\n  - name: d\n    derive: \"1\"\n    aggregation: histogram\n", line: 5, containing: "combines directions")
-        let root = NSTemporaryDirectory() + "fgtest-\(UUID().uuidString)"
+        let root = temporaryModuleRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let spec = try writeModule("bad", yaml: "name: bad\nfields:\n  - name: d\n    derive: \"packets + nosuch\"\n", root: root)
         _ = try writeModule("clash", yaml: "name: clash\nfields:\n  - name: packets\n    derive: \"1\"\n", root: root)

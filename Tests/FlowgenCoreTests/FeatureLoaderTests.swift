@@ -2,10 +2,14 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 
-/// Writes a module folder under a fresh temporary directory and returns the spec path.
-func writeModule(_ name: String, yaml: String, files: [String: String] = [:], root: String? = nil) throws -> String {
-    let base = root ?? NSTemporaryDirectory() + "fgtest-\(UUID().uuidString)"
-    let dir = base + "/" + name
+/// A fresh temporary directory name for a test's module folders; the test removes it (`defer`).
+func temporaryModuleRoot() -> String {
+    NSTemporaryDirectory() + "fgtest-\(UUID().uuidString)"
+}
+
+/// Writes a module folder under `root` (see `temporaryModuleRoot`) and returns the spec path.
+func writeModule(_ name: String, yaml: String, files: [String: String] = [:], root: String) throws -> String {
+    let dir = root + "/" + name
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     try yaml.write(toFile: dir + "/feature.yaml", atomically: true, encoding: .utf8)
     for (file, text) in files { try text.write(toFile: dir + "/" + file, atomically: true, encoding: .utf8) }
@@ -13,7 +17,9 @@ func writeModule(_ name: String, yaml: String, files: [String: String] = [:], ro
 }
 
 func expectMalformed(_ yaml: String, line: Int, containing text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let path = try writeModule("m", yaml: yaml)
+    let root = temporaryModuleRoot()
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let path = try writeModule("m", yaml: yaml, root: root)
     do {
         _ = try FeatureLoader.load(specPath: path)
         Issue.record("expected an error for:\n\(yaml)", sourceLocation: sourceLocation)
@@ -38,6 +44,8 @@ func expectMalformed(_ yaml: String, line: Int, containing text: String, sourceL
     }
 
     @Test func parsesAFullModule() throws {
+        let root = temporaryModuleRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
         let path = try writeModule("syn", yaml: """
         name: syn
         summary: SYN counter
@@ -55,7 +63,7 @@ func expectMalformed(_ yaml: String, line: Int, containing text: String, sourceL
             value: "pkt->ip_bytes < 100 ? 0 : 1"
             json: { combined: [A, B, C] }
         update: update.bpf.c
-        """, files: ["update.bpf.c": "if (pkt->tcp_flags & 0x02)\n\tFG_SET(syn_packets, 1);\n"])
+        """, files: ["update.bpf.c": "if (pkt->tcp_flags & 0x02)\n\tFG_SET(syn_packets, 1);\n"], root: root)
         let m = try FeatureLoader.load(specPath: path)
         #expect(m.name == "syn")
         #expect(m.requires == ["tcp"])
@@ -83,8 +91,8 @@ func expectMalformed(_ yaml: String, line: Int, containing text: String, sourceL
     }
 
     @Test func duplicateModulesAreRefused() throws {
-        let a = NSTemporaryDirectory() + "fgtest-\(UUID().uuidString)"
-        let b = NSTemporaryDirectory() + "fgtest-\(UUID().uuidString)"
+        let a = temporaryModuleRoot(), b = temporaryModuleRoot()
+        defer { for root in [a, b] { try? FileManager.default.removeItem(atPath: root) } }
         _ = try writeModule("dup", yaml: "name: dup\n", root: a)
         _ = try writeModule("dup", yaml: "name: dup\n", root: b)
         #expect(throws: FeatureError.self) { try FeatureLoader(searchPaths: [a, b]).loadAll() }

@@ -51,7 +51,7 @@ func randomFlows(_ plan: Plan, count: Int, seed: UInt64) -> [Biflow] {
     /// Plans covering every kind of column: the presets, `none` values (dns, tcp_options), histograms
     /// (pkt_len, payload), derived fields (tcp_window) and a module with combined derived timestamps.
     static func plans() throws -> [(String, Plan)] {
-        let root = NSTemporaryDirectory() + "fgtest-\(UUID().uuidString)"
+        let root = temporaryModuleRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
         _ = try writeModule("mix", yaml: """
         name: mix

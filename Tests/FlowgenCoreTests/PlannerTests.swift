@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import FlowgenCore
 
@@ -53,6 +54,8 @@ import Testing
     }
 
     @Test func updateBodiesCarryLineDirectives() throws {
+        let root = temporaryModuleRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
         let path = try writeModule("syn", yaml: """
         name: syn
         applies_to: [ipv4, tcp]
@@ -61,7 +64,7 @@ import Testing
             type: u32
             aggregation: sum
         update: update.bpf.c
-        """, files: ["update.bpf.c": "if (pkt->tcp_flags & 0x02)\n\tFG_SET(syn_packets, 1);\n"])
+        """, files: ["update.bpf.c": "if (pkt->tcp_flags & 0x02)\n\tFG_SET(syn_packets, 1);\n"], root: root)
         let module = try FeatureLoader.load(specPath: path)
         let resources = try ResourceLocator.locate()
         let base = try FeatureLoader(searchPaths: [resources.features]).loadAll()
