@@ -118,6 +118,31 @@ struct KernelCompilerTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.contains(".tmp-") }.isEmpty)
     }
 
+    @Test func aStagingDirectoryOfAGoneCompilerIsRemoved() throws {
+        let cache = KernelFixture.scratchCache()
+        defer { KernelFixture.removeCache(cache) }
+        let compiler = ClangCompiler(cacheDirectory: cache)
+        let first = try compiler.compile(KernelFixture.counterSource(), version: "one")
+        let key = (first.sourceDirectory as NSString).lastPathComponent
+        // what a compile of another version left when it was killed, and one still running (this process)
+        let other = try compiler.compile(KernelFixture.counterSource(), version: "two")
+        try FileManager.default.removeItem(atPath: other.sourceDirectory)
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let abandoned = other.sourceDirectory + ".tmp-\(gone.processIdentifier)-1"
+        let running = other.sourceDirectory + ".tmp-\(getpid())-2"
+        let unrelated = cache + "/" + key + ".tmp-\(gone.processIdentifier)-3"
+        for path in [abandoned, running, unrelated] {
+            try FileManager.default.createDirectory(atPath: path + "/sub", withIntermediateDirectories: true)
+        }
+        _ = try compiler.compile(KernelFixture.counterSource(), version: "two")
+        #expect(!FileManager.default.fileExists(atPath: abandoned))
+        #expect(FileManager.default.fileExists(atPath: running))
+        #expect(FileManager.default.fileExists(atPath: unrelated), "another entry's staging is left to that entry's next compile")
+    }
+
     @Test func missingClangIsAClearError() throws {
         let compiler = ClangCompiler(clang: "/nonexistent/clang-404", cacheDirectory: KernelFixture.scratchCache())
         #expect(throws: KernelError.self) { try compiler.compile(KernelFixture.counterSource(), version: "x") }

@@ -68,6 +68,7 @@ public struct ClangCompiler: Sendable {
         // clang takes two paths with one (device, inode) for one file, so a header could be read as
         // another one it had already included (and skipped by that one's include guard).
         let staging = directory + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        removeAbandonedStaging(of: directory)
         try makeDirectory(staging)
         // after a publish the staging name is gone; after a failure or a lost race this removes it
         defer { try? FileManager.default.removeItem(atPath: staging) }
@@ -96,6 +97,19 @@ public struct ClangCompiler: Sendable {
         try publish(staging, as: directory, files: source.files.keys.sorted() + ["compile.log"], object: target.outputName)
         return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: false,
                               sourceDirectory: directory, diagnostics: diagnostics)
+    }
+
+    /// Removes the staging directories of `directory`'s entry whose compiler is gone (a build
+    /// interrupted by Ctrl-C or a kill leaves its `<key>.tmp-<pid>-<n>`); one of a live process stays.
+    private func removeAbandonedStaging(of directory: String) {
+        let parent = (directory as NSString).deletingLastPathComponent
+        let prefix = (directory as NSString).lastPathComponent + ".tmp-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = pid_t(name.dropFirst(prefix.count).prefix(while: { $0 != "-" })),
+                  kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: parent + "/" + name)
+        }
     }
 
     /// Moves a finished staging directory to the entry `directory`, so the entry appears complete at
