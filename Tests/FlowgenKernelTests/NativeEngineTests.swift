@@ -83,7 +83,7 @@ import Testing
             bytes.withUnsafeBytes { _ = monitor.run(frame: $0, tstamp: T0 + UInt64(i) * msec) }
         }
         let out = CollectedFlows()
-        let collector = FlowCollector(plan: monitor.plan, source: monitor.flowTable(), exporter: out, policy: ExpiryPolicy())
+        let collector = FlowCollector(plan: monitor.plan, source: TableFlowSource(table: monitor.flowTable()), exporter: out, policy: ExpiryPolicy())
         #expect(try collector.flushAll(reason: .endOfCapture) == 2)
         let decoder = RecordDecoder(plan: monitor.plan)
         let tcp = try #require(out.flows.first { $0.forward.key.proto == 6 })

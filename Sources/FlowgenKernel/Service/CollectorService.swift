@@ -76,7 +76,7 @@ public final class CollectorService {
         self.options = options
         self.metrics = metrics
         self.log = log
-        collector = FlowCollector(plan: instance.maps.plan, source: KernelFlowSource(table: instance.maps.flowTable),
+        collector = FlowCollector(plan: instance.maps.plan, source: TableFlowSource(table: instance.maps.flowTable),
                                   exporter: exporter, policy: options.policy)
         collector.resumeNumbering(after: instance.state.lastFlowID)
         let capacity = instance.maps.capacity

@@ -3,11 +3,11 @@ import FlowgenCore
 /// The flow table of a native build: an open-addressing hash table inside the library with the
 /// kernel map's contract (`struct fg_flow_key` → `struct fg_record`, at most `capacity` entries,
 /// an insert into a full table fails and the program counts `table_full`). Entries are packed in
-/// two arrays, so a snapshot is two copies. A `FlowTableSource` of its own, and the table under a
-/// native replay's collector.
+/// two arrays, so a snapshot is two copies. The table under a native replay's collector (through
+/// `ReplayFlowSource`, or `TableFlowSource` as a plain collector source).
 ///
 /// Not thread-safe: use it from the thread that runs the packets, or while none runs.
-public final class NativeFlowTable: FlowTableSource {
+public final class NativeFlowTable {
     let library: NativeLibrary
 
     init(library: NativeLibrary) {
@@ -66,20 +66,6 @@ public final class NativeFlowTable: FlowTableSource {
         let rc = key.withUnsafeBytes { k in value.withUnsafeBytes { library.update(k.baseAddress, $0.baseAddress, flags) } }
         if rc < 0 { throw KernelError.mapOperationFailed(map: "fg_flows (native)", operation: "update", code: -rc) }
     }
-
-    // MARK: FlowTableSource
-
-    /// Every entry (a collector pass reads them all).
-    public func read() throws -> FlowSnapshot { snapshot() }
-
-    /// Removes an entry, returning its final value bytes (nil if it was gone).
-    public func remove(key: [UInt8]) throws -> [UInt8]? { try lookupAndDelete(key) }
-
-    /// Removes entries whose values as read are final.
-    public func removeAll(keys: [UInt8], keySize: Int) throws { try deleteBatch(keys: keys) }
-
-    /// Reads and removes every entry.
-    public func drainAll() throws -> FlowSnapshot { drain() }
 
     // MARK: private
 
