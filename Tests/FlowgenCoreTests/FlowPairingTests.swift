@@ -37,6 +37,19 @@ import Testing
         }
     }
 
+    /// ICMP request/reply halves (RFC 792, RFC 4443, RFC 4861), as the tables they replaced listed them.
+    @Test func icmpTypesPairAsTheRFCsDefine() {
+        let v4: [(UInt8, UInt8)] = [(8, 0), (13, 14), (15, 16), (17, 18)], v6: [(UInt8, UInt8)] = [(128, 129), (133, 134), (135, 136)]
+        for isV6 in [false, true] {
+            let pairs = isV6 ? v6 : v4
+            for type in UInt8.min...UInt8.max {
+                let peer = pairs.first { $0.0 == type }?.1 ?? pairs.first { $0.1 == type }?.0
+                #expect(FlowKey.icmpPeerType(type, v6: isV6) == peer, "type \(type), v6 \(isV6)")
+                #expect(FlowKey.isICMPReplyType(type, v6: isV6) == pairs.contains { $0.1 == type }, "type \(type), v6 \(isV6)")
+            }
+        }
+    }
+
     @Test func everyEntryLandsInExactlyOnePairWithItsReverse() throws {
         var g = SplitMix64(seed: 0xB1F)
         let table = MemoryFlowTable(plan: plan)

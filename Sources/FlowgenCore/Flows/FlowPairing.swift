@@ -182,11 +182,7 @@ public struct FlowPairing: Sendable {
         var dport: UInt16 { UInt16(truncatingIfNeeded: w4 >> 16) }
         var proto: UInt8 { UInt8(truncatingIfNeeded: w4 >> 32) }
         var isICMP: Bool { proto == 1 || proto == 58 }
-        var isICMPReply: Bool {
-            guard isICMP else { return false }
-            let type = UInt8(truncatingIfNeeded: dport >> 8)
-            return proto == 58 ? (type == 129 || type == 134 || type == 136) : (type == 0 || type == 14 || type == 16 || type == 18)
-        }
+        var isICMPReply: Bool { isICMP && FlowKey.isICMPReplyType(UInt8(truncatingIfNeeded: dport >> 8), v6: proto == 58) }
 
         /// The key of the opposite direction, as `FlowKey.reversed(icmpKeyed:)` builds it.
         func reversed(icmpKeyed: Bool) -> Words {

@@ -71,18 +71,27 @@ public struct FlowKey: Hashable, Sendable {
 
     /// Whether an ICMP type is the reply half of a request/reply pair.
     public var isICMPReply: Bool {
-        guard isICMP else { return false }
-        let type = UInt8(dport >> 8)
-        return proto == 58 ? [129, 134, 136].contains(type) : [0, 14, 16, 18].contains(type)
+        isICMP && Self.isICMPReplyType(UInt8(dport >> 8), v6: proto == 58)
     }
 
+    /// Whether an ICMP (or, `v6`, ICMPv6) type is the reply half of a request/reply pair.
+    /// A switch, not a table: pairing asks this of every ICMP key.
+    @inline(__always)
+    static func isICMPReplyType(_ type: UInt8, v6: Bool) -> Bool {
+        v6 ? (type == 129 || type == 134 || type == 136) : (type == 0 || type == 14 || type == 16 || type == 18)
+    }
+
+    /// The type of the other half of an ICMP request/reply pair, nil for a type that has none.
     static func icmpPeerType(_ type: UInt8, v6: Bool) -> UInt8? {
-        let pairs: [(UInt8, UInt8)] = v6 ? [(128, 129), (133, 134), (135, 136)] : [(8, 0), (13, 14), (15, 16), (17, 18)]
-        for (request, reply) in pairs {
-            if type == request { return reply }
-            if type == reply { return request }
+        switch (v6, type) {
+        case (false, 8): return 0
+        case (false, 0): return 8
+        case (false, 13), (false, 15), (false, 17): return type + 1
+        case (false, 14), (false, 16), (false, 18): return type - 1
+        case (true, 128), (true, 133), (true, 135): return type + 1
+        case (true, 129), (true, 134), (true, 136): return type - 1
+        default: return nil
         }
-        return nil
     }
 }
 
