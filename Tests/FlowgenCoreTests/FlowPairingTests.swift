@@ -81,11 +81,11 @@ import Testing
         #expect(found == expected) // the earlier first_seen is always the initiator
     }
 
-    /// The pairing reads `lookahead` entries ahead; its pairs must be exactly those of the plain
-    /// loop it replaced, in the same order, for groups cut anywhere, ties on the first packet,
-    /// keys that are their own reverse, and keys listed twice (no kernel map does, but a snapshot
-    /// may come from anywhere).
-    @Test func readingAheadPairsExactlyAsTheReferenceLoop() throws {
+    /// Pairing as a walk hands entries out (each takes its waiting reverse, or waits) gives exactly
+    /// the pairs of the whole-snapshot loop it replaced, in the same order, for groups of read-ahead
+    /// cut anywhere, ties on the first packet, keys that are their own reverse, and keys listed
+    /// twice (no kernel map does, but a snapshot may come from anywhere).
+    @Test func pairingAsAWalkPairsExactlyAsTheReferenceLoop() throws {
         var g = SplitMix64(seed: 0x9A1)
         for plan in [plan, try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "base")] {
             let decoder = RecordDecoder(plan: plan)

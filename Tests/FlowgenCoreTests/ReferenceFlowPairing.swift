@@ -1,8 +1,9 @@
 @testable import FlowgenCore
 
-/// The pairing as it was before its loads were grouped (`FlowPairing.lookahead`): one entry after
-/// the other, each slot, key and record read when needed. Kept to check that the grouped version
-/// gives exactly the same pairs, in the same order, for any snapshot (duplicate keys included).
+/// The pairing as it was over a whole snapshot, one entry after the other: every entry indexed
+/// first, then each unpaired entry takes the first unpaired entry holding its reverse key. Kept to
+/// check that pairing as a walk hands entries out (`FlowPairing.match`, entries waiting for their
+/// reverse) gives exactly the same pairs, in the same order, for any snapshot (duplicate keys included).
 struct ReferenceFlowPairing {
     let pairing: FlowPairing
     var icmpKeyed: Bool { pairing.icmpKeyed }

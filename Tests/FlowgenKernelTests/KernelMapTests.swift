@@ -42,6 +42,38 @@ struct KernelMapTests {
         #expect(throws: KernelError.self) { try table.lookup([1, 2, 3]) }
     }
 
+    /// The chunked walk a collector pass uses: every entry once, a chunk at a time, while the caller
+    /// deletes entries it was given (behind the walk's cursor); a draining walk empties the map.
+    @Test func aChunkedWalkSeesEveryEntryOnceWhileItsCallerDeletes() throws {
+        try KernelFixture.requireRoot()
+        let pipeline = try KernelFixture.loadCounterProgram(mapSizes: ["fg_flows": 20_000])
+        defer { pipeline.close() }
+        var table = try FlowTable(pipeline: pipeline, map: "fg_flows")
+        #expect(table.chunkSize >= 4096, "2 MiB or 4,096 entries a call by default")
+        table.chunkSize = 500
+        let count = 12_345
+        let (keys, values) = Self.entries(count)
+        try table.updateBatch(keys: keys, values: values)
+        for deleting in [false, true] {
+            var seen = Set<UInt32>(), chunks = 0
+            try table.walk(deleting: deleting) { entries in
+                chunks += 1
+                #expect(entries.count <= 500)
+                var given: [UInt8] = []
+                for i in 0..<entries.count {
+                    let id = entries.key(i).loadUnaligned(as: UInt32.self)
+                    #expect(seen.insert(id).inserted, "entry \(id) came twice")
+                    #expect(entries.value(i).loadUnaligned(as: UInt64.self) == UInt64(id))
+                    if !deleting && id % 2 == 0 { given += Array(UnsafeRawBufferPointer(start: entries.key(i), count: 16)) }
+                }
+                // the even entries of this chunk go now, as a pass removes its quiet flows
+                try table.deleteBatch(keys: given)
+            }
+            #expect(seen.count == (deleting ? count / 2 : count) && chunks > 10)
+            #expect(try table.count() == (deleting ? 0 : count - (count + 1) / 2))
+        }
+    }
+
     @Test func snapshotDrainAndFallbackAgree() throws {
         try KernelFixture.requireRoot()
         let pipeline = try KernelFixture.loadCounterProgram(mapSizes: ["fg_flows": 20_000])

@@ -73,6 +73,15 @@ public struct BiflowBatch: Sendable {
         }
     }
 
+    /// Appends flow `index` of `other` (a batch of the same plan) under FLOW_ID `id`.
+    mutating func append(copyOf index: Int, from other: BiflowBatch, id: UInt64) {
+        precondition(other.valueCount == valueCount, "a batch of another plan")
+        var entry = other.entries[index]
+        entry.id = id
+        entries.append(entry)
+        values.append(contentsOf: other.values[(index * 2 * valueCount)..<((index + 1) * 2 * valueCount)])
+    }
+
     /// Appends a decoded flow.
     public mutating func append(_ flow: Biflow) {
         precondition(flow.forward.values.count == valueCount && (flow.reverse?.values.count ?? valueCount) == valueCount,

@@ -38,9 +38,13 @@ public struct EvictingPollResult: Sendable, Equatable {
 /// and hands ended ones to the exporter. Holds no per-flow state between passes: the kernel map is
 /// the state, which keeps collector memory flat however many flows are active.
 ///
-/// A pass works on the flat snapshot the source reads (keys and records as two byte buffers):
-/// pairing and the end decisions read raw fields, and only ended flows are decoded, a batch at a
-/// time, so a pass over a million active flows allocates a handful of arrays.
+/// A pass walks the table a chunk at a time (`FlowTableSource.walk`) and decides each flow as soon
+/// as its second direction comes: the first-read direction of a flow waits in `UnpairedDirections`
+/// with its key and times, and with its record only when it may end in this pass. Pairing and the
+/// end decisions read raw fields, and only ended flows are decoded, a batch at a time. So a pass
+/// holds about half the flows' keys at mid-walk, and records only of flows that end (the
+/// benchmark's million flows, a pass that keeps them and one that ends them all: at most 82-96
+/// bytes a flow for base, 154-175 for seed; a copy of the table took 143 and 639).
 public final class FlowCollector {
     /// The decoder derived from the plan.
     public let decoder: RecordDecoder
@@ -63,6 +67,8 @@ public final class FlowCollector {
     public internal(set) var nextFlowID: UInt64 = 1
     /// Biflows exported so far.
     public internal(set) var exportedTotal: UInt64 = 0
+    /// What the last walk held at most: directions waiting for their reverse, and records among them.
+    internal(set) var lastWalkPeak = (waiting: 0, records: 0)
 
     /// A flow with no packet for this long is removed with the values read, in one batch with the
     /// others (see `FlowTableSource`); busier ones are removed one by one with their final values.
@@ -97,190 +103,277 @@ public final class FlowCollector {
     /// directions remain, the idlest active flows (oldest last packet first) are exported with end
     /// reason "lack of resources" until at most `lowWater` remain, so new flows can still be
     /// inserted instead of being counted as `table_full`.
+    ///
+    /// The table is walked a chunk at a time (see `UnpairedDirections`); each flow is decided as
+    /// soon as its second direction comes. Eviction needs the ages of every active flow, known only
+    /// at the end of the walk: a pass above the high-water mark walks the table a second time.
     @discardableResult
     public func poll(now: UInt64, highWater: Int, lowWater: Int) throws -> EvictingPollResult {
-        let snapshot = try source.read()
-        var result = PollResult(entries: snapshot.count)
-        let pairs = pairing.pairs(snapshot, recordSize: decoder.recordSize)
-        var ended: [(pair: FlowPairing.Pair, reason: EndReason)] = []
-        // only a table above its high-water mark needs the active flows' ages
-        let mayEvict = snapshot.count > highWater
-        var active: [(pair: FlowPairing.Pair, last: UInt64)] = []
-        var remaining = snapshot.count
-        snapshot.values.withUnsafeBytes { values in
-            let base = values.baseAddress!, size = snapshot.valueSize
-            for pair in pairs {
-                let f = base + Int(pair.forward) * size
-                let r = pair.reverse >= 0 ? base + Int(pair.reverse) * size : nil
-                if let reason = endReason(f, r, isTCP: isTCP(snapshot, pair), now: now) {
-                    ended.append((pair, reason))
-                    remaining -= r == nil ? 1 : 2
-                } else if mayEvict {
-                    active.append((pair, lastSeen.map { max($0.load(f), r.map($0.load) ?? 0) } ?? 0))
-                } else {
-                    result.active += 1
-                }
-            }
+        let first = try walk(.poll(now: now))
+        var result = PollResult(entries: first.entries, exported: first.ended, active: first.active)
+        let remaining = first.entries - first.removedDirections
+        guard remaining > highWater else { return EvictingPollResult(poll: result, evicted: 0) }
+        // the age at which to stop: the idlest flows first, until at most lowWater directions remain
+        var left = remaining, count = 0, age: UInt64 = 0
+        for packed in first.ages.sorted() where left > lowWater {
+            left -= packed & 1 == 1 ? 2 : 1
+            count += 1
+            age = packed
         }
-        var evicted = 0
-        if mayEvict {
-            result.active = active.count
-            if remaining > highWater {
-                active.sort { $0.last < $1.last }
-                for candidate in active where remaining > lowWater {
-                    ended.append((candidate.pair, .lackOfResources))
-                    remaining -= candidate.pair.reverse < 0 ? 1 : 2
-                    evicted += 1
-                }
-                result.active -= evicted
-            }
-        }
-        result.exported = try export(ended, from: snapshot, now: now)
-        return EvictingPollResult(poll: result, evicted: evicted)
+        guard count > 0 else { return EvictingPollResult(poll: result, evicted: 0) }
+        let second = try walk(.evict(now: now, age: age, count: count))
+        result.exported += second.ended
+        result.active = second.active
+        return EvictingPollResult(poll: result, evicted: second.evicted)
     }
 
     /// Exports every flow in the table with `reason` (flows already ended by FIN/RST keep "end of flow"),
-    /// reading and removing the whole table at once.
+    /// removing each entry as it is read.
     @discardableResult
     public func flushAll(reason: EndReason) throws -> Int {
-        let snapshot = try source.drainAll()
-        let pairs = pairing.pairs(snapshot, recordSize: decoder.recordSize)
-        let ended = snapshot.values.withUnsafeBytes { values in
-            let base = values.baseAddress, size = snapshot.valueSize
-            return pairs.map { pair -> (pair: FlowPairing.Pair, reason: EndReason) in
-                let f = base! + Int(pair.forward) * size
-                let r = pair.reverse >= 0 ? base! + Int(pair.reverse) * size : nil
-                return (pair, isTCP(snapshot, pair) && isTCPEnded(f, r) ? .endOfFlow : reason)
+        try walk(.flush(reason: reason)).ended
+    }
+
+    /// What a walk over the table is for.
+    enum WalkMode {
+        /// A pass at `now`: ended flows exported, the active ones' ages noted.
+        case poll(now: UInt64)
+        /// The second walk of a pass above the high-water mark: as `poll`, and active flows whose
+        /// (packed) age is at most `age` are exported as lack of resources, `count` at the most.
+        case evict(now: UInt64, age: UInt64, count: Int)
+        /// The flush: every entry is removed as it is read, every flow ends.
+        case flush(reason: EndReason)
+
+        var now: UInt64? {
+            switch self {
+            case let .poll(now), let .evict(now, _, _): return now
+            case .flush: return nil
             }
         }
-        return try export(ended, from: snapshot, now: nil)
     }
 
-    func isTCP(_ snapshot: FlowSnapshot, _ pair: FlowPairing.Pair) -> Bool {
-        snapshot.keys[Int(pair.forward) * snapshot.keySize + FlowKey.protocolOffset] == 6
+    /// A direction when its flow is decided: its key, its record when at hand (read in this chunk,
+    /// or kept while it waited), and its times.
+    struct Side {
+        var key: UnsafeRawPointer
+        var record: UnsafeRawPointer?
+        var times: UnpairedDirections.Times
+        /// Its place in the walk (the table's order).
+        var position: Int
     }
 
-    func isTCPEnded(_ forward: UnsafeRawPointer, _ reverse: UnsafeRawPointer?) -> Bool {
-        guard let c = tcpFlags else { return false }
-        let f = c.load(forward), r = reverse.map(c.load) ?? 0
+    /// What one walk did, and the batch it is filling.
+    struct WalkState {
+        var entries = 0
+        var ended = 0
+        var active = 0
+        var evicted = 0
+        var removedDirections = 0
+        /// `poll`: each active flow's last packet, its lowest bit set when it has two directions.
+        var ages: [UInt64] = []
+        var batch: BiflowBatch
+        /// Keys of the batch's quiet flows and their places in the walk: removed together just
+        /// before the batch is exported, in the table's order (a kernel map deletes keys given bucket
+        /// by bucket faster than in the order flows complete).
+        var quietKeys: [UInt8] = []
+        var quietPositions: [Int] = []
+        var keySize = FlowKey.byteSize
+        /// With `ordersEndedFlows`: each flow's start, to sort the pass's flows by.
+        var starts: [UInt64] = []
+    }
+
+    /// Walks the table once, deciding each flow when its second direction comes (or at the end,
+    /// for a flow whose reverse is not in the table), and exports the ended ones a batch at a time
+    /// (with `ordersEndedFlows`, all at the end in their fixed order).
+    func walk(_ mode: WalkMode) throws -> WalkState {
+        var state = WalkState(batch: BiflowBatch(valueCount: decoder.columns.count, capacity: exportBatch))
+        var waiting: UnpairedDirections?
+        lastWalkPeak = (0, 0)
+        try source.walk(draining: mode.now == nil) { entries in
+            // entries shorter than the plan's key or record are left out
+            guard entries.count > 0, entries.keySize >= FlowKey.byteSize, entries.valueSize >= decoder.recordSize else { return }
+            let unpaired = waiting ?? UnpairedDirections(keySize: entries.keySize, valueSize: entries.valueSize,
+                                                         capacityHint: source.capacityHint)
+            waiting = unpaired
+            state.keySize = entries.keySize
+            let start = state.entries
+            state.entries += entries.count
+            try pairing.match(entries, from: start, waiting: unpaired, keep: { mayEnd($0, mode) }) { i, t, partner in
+                let side = Side(key: entries.key(i), record: entries.value(i), times: t, position: start + i)
+                guard let partner else { return try decide(side, nil, mode, &state) }
+                let other = Side(key: unpaired.key(partner), record: unpaired.record(partner),
+                                 times: unpaired.times(partner), position: unpaired.position(partner))
+                try decide(side, other, mode, &state)
+            }
+        }
+        if let waiting {
+            lastWalkPeak = (waiting.peak, waiting.recordsPeak)
+            for slot in waiting.takeAll() {
+                let side = Side(key: waiting.key(slot), record: waiting.record(slot), times: waiting.times(slot),
+                                position: waiting.position(slot))
+                try decide(side, nil, mode, &state)
+                waiting.release(slot)
+            }
+        }
+        if ordersEndedFlows { try exportInFixedOrder(&state) } else { try exportBatch(&state) }
+        return state
+    }
+
+    /// Whether a direction may belong to a flow that ends in this walk, so its record is kept while
+    /// it waits for its reverse: its own deadline has passed (a flow ends only once one of its
+    /// directions' has). Others wait with their times only.
+    func mayEnd(_ t: UnpairedDirections.Times, _ mode: WalkMode) -> Bool {
+        guard let now = mode.now else { return true }
+        guard lastSeen != nil, firstSeen != nil else { return false }
+        return FlowDeadline(first: t.first, last: t.last, finOrReset: t.flags & 0x05 != 0, policy: policy).instant <= now
+    }
+
+    /// Decides the flow of `a` and `b` (its reverse, nil for a one-way flow): exported into the
+    /// batch when it ended, else counted active.
+    func decide(_ a: Side, _ b: Side?, _ mode: WalkMode, _ state: inout WalkState) throws {
+        var forward = a, reverse = b
+        if let other = b, !pairing.orientedFirst(FlowPairing.Words(a.key), a.times.first, FlowPairing.Words(other.key), other.times.first) {
+            (forward, reverse) = (other, a)
+        }
+        let isTCP = forward.key.load(fromByteOffset: FlowKey.protocolOffset, as: UInt8.self) == 6
+        let last = max(forward.times.last, reverse?.times.last ?? 0)
+        var reason: EndReason?
+        switch mode {
+        case let .flush(given):
+            reason = isTCP && isTCPEnded(forward.times, reverse?.times) ? .endOfFlow : given
+        case let .poll(now), let .evict(now, _, _):
+            reason = endReason(forward.times, reverse?.times, isTCP: isTCP, now: now)
+        }
+        let packedAge = reverse == nil ? last & ~1 : last | 1
+        if reason == nil, case let .evict(_, age, count) = mode, state.evicted < count, packedAge <= age {
+            reason = .lackOfResources
+            state.evicted += 1
+        }
+        guard let reason else {
+            state.active += 1
+            if case .poll = mode { state.ages.append(packedAge) }
+            return
+        }
+        // quiet flows go with the values read, removed in one batch; busy ones are removed one by one now
+        state.removedDirections += reverse == nil ? 1 : 2
+        let start = min(forward.times.first, reverse?.times.first ?? .max)
+        if let now = mode.now {
+            let quiet = reason != .lackOfResources && now >= last && now - last >= Self.batchRemovalQuietNs
+            if !quiet || forward.record == nil || (reverse != nil && reverse?.record == nil) {
+                // a direction already gone keeps the values read; gone and never read, it is left out
+                let forwardFinal = try removeWithFinalValues(forward.key, state.keySize)
+                let reverseFinal = try reverse.flatMap { try removeWithFinalValues($0.key, state.keySize) }
+                (forwardFinal ?? []).withUnsafeBytes { f in
+                    (reverseFinal ?? []).withUnsafeBytes { r in
+                        append(forward.key, forwardFinal == nil ? forward.record : f.baseAddress,
+                               reverse?.key, reverseFinal == nil ? reverse?.record : r.baseAddress, reason, start, &state)
+                    }
+                }
+                if !ordersEndedFlows && state.batch.count >= max(exportBatch, 1) { try exportBatch(&state) }
+                return
+            }
+            state.quietKeys.append(contentsOf: UnsafeRawBufferPointer(start: forward.key, count: state.keySize))
+            state.quietPositions.append(forward.position)
+            if let reverse {
+                state.quietKeys.append(contentsOf: UnsafeRawBufferPointer(start: reverse.key, count: state.keySize))
+                state.quietPositions.append(reverse.position)
+            }
+        }
+        append(forward.key, forward.record, reverse?.key, reverse?.record, reason, start, &state)
+        if !ordersEndedFlows && state.batch.count >= max(exportBatch, 1) { try exportBatch(&state) }
+    }
+
+    /// Removes a busy direction, returning its values at removal (nil: gone, or shorter than the plan's record).
+    func removeWithFinalValues(_ key: UnsafeRawPointer, _ keySize: Int) throws -> [UInt8]? {
+        guard let final = try source.remove(key: Array(UnsafeRawBufferPointer(start: key, count: keySize))),
+              final.count >= decoder.recordSize else { return nil }
+        return final
+    }
+
+    /// Appends an ended flow to the batch; a direction without a record (gone before it was read) is
+    /// left out, and a flow with neither is dropped.
+    func append(_ forwardKey: UnsafeRawPointer, _ forwardRecord: UnsafeRawPointer?, _ reverseKey: UnsafeRawPointer?,
+                _ reverseRecord: UnsafeRawPointer?, _ reason: EndReason, _ start: UInt64, _ state: inout WalkState) {
+        var (fk, f, rk, r) = (forwardKey, forwardRecord, reverseRecord == nil ? nil : reverseKey, reverseRecord)
+        if f == nil, let present = r, let presentKey = rk { (fk, f, rk, r) = (presentKey, present, nil, nil) }
+        guard let f else { return }
+        state.batch.appendEntry(id: ordersEndedFlows ? 0 : nextFlowID, endReason: reason,
+                                forwardKey: FlowKey(bytes: UnsafeRawBufferPointer(start: fk, count: FlowKey.byteSize)),
+                                reverseKey: rk.map { FlowKey(bytes: UnsafeRawBufferPointer(start: $0, count: FlowKey.byteSize)) })
+        state.batch.appendValues(forward: f, reverse: r, decoder: decoder)
+        if ordersEndedFlows { state.starts.append(start) } else { nextFlowID += 1 }
+        state.ended += 1
+    }
+
+    /// Removes the batch's quiet flows from the table and exports the batch.
+    func exportBatch(_ state: inout WalkState) throws {
+        try removeQuietFlows(&state)
+        guard !state.batch.isEmpty else { return }
+        try exporter.export(state.batch)
+        exportedTotal += UInt64(state.batch.count)
+        state.batch.removeAll()
+    }
+
+    /// The walk's flows by start (the earlier direction's first packet), then forward key, then
+    /// reverse key (a one-way flow first): an order of the flows themselves, whatever the table's;
+    /// numbered in that order and exported `exportBatch` at a time.
+    func exportInFixedOrder(_ state: inout WalkState) throws {
+        let all = state.batch
+        let order = (0..<all.count).sorted { i, j in
+            if state.starts[i] != state.starts[j] { return state.starts[i] < state.starts[j] }
+            let a = all.entries[i], b = all.entries[j]
+            if a.forwardKey != b.forwardKey { return a.forwardKey < b.forwardKey }
+            switch (a.reverseKey, b.reverseKey) {
+            case let (x?, y?): return x < y
+            case (nil, _?): return true
+            default: return false
+            }
+        }
+        try removeQuietFlows(&state)
+        let size = max(exportBatch, 1)
+        var start = 0
+        while start < order.count {
+            var batch = BiflowBatch(valueCount: all.valueCount, capacity: min(size, order.count - start))
+            for i in order[start..<min(start + size, order.count)] {
+                batch.append(copyOf: i, from: all, id: nextFlowID)
+                nextFlowID += 1
+            }
+            start += size
+            try exporter.export(batch)
+            exportedTotal += UInt64(batch.count)
+        }
+        state.batch.removeAll()
+    }
+
+    /// Removes the quiet flows noted so far in one call, their keys in the table's order.
+    func removeQuietFlows(_ state: inout WalkState) throws {
+        guard !state.quietKeys.isEmpty else { return }
+        let k = state.keySize
+        let order = state.quietPositions.indices.sorted { state.quietPositions[$0] < state.quietPositions[$1] }
+        var keys = [UInt8]()
+        keys.reserveCapacity(state.quietKeys.count)
+        for i in order { keys.append(contentsOf: state.quietKeys[(i * k)..<((i + 1) * k)]) }
+        try source.removeAll(keys: keys, keySize: k)
+        state.quietKeys.removeAll(keepingCapacity: true)
+        state.quietPositions.removeAll(keepingCapacity: true)
+    }
+
+    func isTCPEnded(_ forward: UnpairedDirections.Times, _ reverse: UnpairedDirections.Times?) -> Bool {
+        guard tcpFlags != nil else { return false }
+        let f = forward.flags, r = reverse?.flags ?? 0
         let fin: UInt64 = 0x01, rst: UInt64 = 0x04
         return (f | r) & rst != 0 || (f & fin != 0 && r & fin != 0)
     }
 
-    func endReason(_ forward: UnsafeRawPointer, _ reverse: UnsafeRawPointer?, isTCP: Bool, now: UInt64) -> EndReason? {
-        guard let l = lastSeen, let f = firstSeen else { return nil }
-        let last = max(l.load(forward), reverse.map(l.load) ?? 0)
-        let first = min(f.load(forward), reverse.map(f.load) ?? .max)
+    func endReason(_ forward: UnpairedDirections.Times, _ reverse: UnpairedDirections.Times?, isTCP: Bool, now: UInt64) -> EndReason? {
+        guard lastSeen != nil, firstSeen != nil else { return nil }
+        let last = max(forward.last, reverse?.last ?? 0)
+        let first = min(forward.first, reverse?.first ?? .max)
         let quiet = now > last ? now - last : 0
         if isTCP && isTCPEnded(forward, reverse) && quiet >= policy.endQuietNs { return .endOfFlow }
         if quiet >= policy.idleTimeoutNs { return .idleTimeout }
         if now > first && now - first >= policy.activeTimeoutNs { return .activeTimeout }
         return nil
-    }
-
-    /// Removes the ended flows from the table and exports them, a batch at a time.
-    ///
-    /// Quiet flows (`now` given, no packet for `batchRemovalQuietNs`) keep the values read; each
-    /// batch's are removed with one `removeAll(keys:)` just before the batch is exported, in the
-    /// order the table listed them (a kernel map deletes keys given bucket by bucket faster than in
-    /// the pairing's order), so a failed export loses that batch only and the later ones stay in the
-    /// table for the next pass. Busy flows are removed one by one as their batch is decoded, with the
-    /// values at removal. `now` nil means the snapshot was drained and its values are final.
-    ///
-    /// Each batch is decoded from the snapshot into one reused `BiflowBatch`, not into a `Biflow`
-    /// per flow.
-    func export(_ ended: [(pair: FlowPairing.Pair, reason: EndReason)], from snapshot: FlowSnapshot, now: UInt64?) throws -> Int {
-        guard !ended.isEmpty else { return 0 }
-        let ended = ordersEndedFlows ? inFixedOrder(ended, snapshot) : ended
-        let size = max(exportBatch, 1)
-        var batch = BiflowBatch(valueCount: decoder.columns.count, capacity: min(size, ended.count))
-        var quietEntries: [Int] = []
-        var quietKeys: [UInt8] = []
-        var start = 0
-        while start < ended.count {
-            let chunk = ended[start..<min(start + size, ended.count)]
-            start = chunk.endIndex
-            batch.removeAll()
-            quietEntries.removeAll(keepingCapacity: true)
-            quietKeys.removeAll(keepingCapacity: true)
-            try snapshot.keys.withUnsafeBytes { keys in
-                try snapshot.values.withUnsafeBytes { values in
-                    let k = snapshot.keySize, v = snapshot.valueSize
-                    func key(_ i: Int) -> FlowKey { FlowKey(bytes: UnsafeRawBufferPointer(rebasing: keys[(i * k)..<(i * k + FlowKey.byteSize)])) }
-                    // keys, then records: see `BiflowBatch.appendEntry`
-                    for (pair, reason) in chunk {
-                        let r = Int(pair.reverse)
-                        batch.appendEntry(id: nextFlowID, endReason: reason, forwardKey: key(Int(pair.forward)), reverseKey: r >= 0 ? key(r) : nil)
-                        nextFlowID += 1
-                    }
-                    for (pair, _) in chunk {
-                        let f = Int(pair.forward), r = Int(pair.reverse)
-                        if let now, !isQuiet(snapshot, pair, now: now) {
-                            try appendValuesAtRemoval(&batch, forward: f, reverse: r >= 0 ? r : nil, from: snapshot)
-                        } else {
-                            if now != nil {
-                                quietEntries.append(f)
-                                if r >= 0 { quietEntries.append(r) }
-                            }
-                            batch.appendValues(forward: values.baseAddress! + f * v, reverse: r >= 0 ? values.baseAddress! + r * v : nil,
-                                               decoder: decoder)
-                        }
-                    }
-                    // in the table's order: each flow's second direction is anywhere in the table
-                    quietEntries.sort()
-                    for i in quietEntries { quietKeys.append(contentsOf: UnsafeRawBufferPointer(rebasing: keys[(i * k)..<((i + 1) * k)])) }
-                }
-            }
-            if !quietKeys.isEmpty { try source.removeAll(keys: quietKeys, keySize: snapshot.keySize) }
-            try exporter.export(batch)
-            exportedTotal += UInt64(batch.count)
-        }
-        return ended.count
-    }
-
-    /// `ended` by flow start (the earlier direction's first packet), then forward key, then reverse
-    /// key (a one-way flow first): an order of the flows themselves, whatever the table's.
-    func inFixedOrder(_ ended: [(pair: FlowPairing.Pair, reason: EndReason)], _ snapshot: FlowSnapshot)
-        -> [(pair: FlowPairing.Pair, reason: EndReason)] {
-        guard ended.count > 1 else { return ended }
-        let k = snapshot.keySize, v = snapshot.valueSize
-        var starts = [UInt64](repeating: 0, count: ended.count)
-        var forward: [FlowKey] = [], reverse: [FlowKey?] = []
-        forward.reserveCapacity(ended.count)
-        reverse.reserveCapacity(ended.count)
-        snapshot.keys.withUnsafeBytes { keys in
-            snapshot.values.withUnsafeBytes { values in
-                func key(_ i: Int32) -> FlowKey { FlowKey(bytes: UnsafeRawBufferPointer(rebasing: keys[(Int(i) * k)..<(Int(i) * k + FlowKey.byteSize)])) }
-                for (n, (pair, _)) in ended.enumerated() {
-                    forward.append(key(pair.forward))
-                    reverse.append(pair.reverse >= 0 ? key(pair.reverse) : nil)
-                    if let f = firstSeen {
-                        let a = f.load(values.baseAddress! + Int(pair.forward) * v)
-                        starts[n] = pair.reverse >= 0 ? min(a, f.load(values.baseAddress! + Int(pair.reverse) * v)) : a
-                    }
-                }
-            }
-        }
-        let order = ended.indices.sorted { i, j in
-            if starts[i] != starts[j] { return starts[i] < starts[j] }
-            if forward[i] != forward[j] { return forward[i] < forward[j] }
-            switch (reverse[i], reverse[j]) {
-            case let (a?, b?): return a < b
-            case (nil, _?): return true
-            default: return false
-            }
-        }
-        return order.map { ended[$0] }
-    }
-
-    func isQuiet(_ snapshot: FlowSnapshot, _ pair: FlowPairing.Pair, now: UInt64) -> Bool {
-        guard let l = lastSeen else { return false }
-        let last = snapshot.values.withUnsafeBytes { values in
-            let size = snapshot.valueSize
-            return max(l.load(values.baseAddress! + Int(pair.forward) * size),
-                       pair.reverse >= 0 ? l.load(values.baseAddress! + Int(pair.reverse) * size) : 0)
-        }
-        return now >= last && now - last >= Self.batchRemovalQuietNs
     }
 
     /// Entry `index` of the snapshot, decoded.
@@ -290,24 +383,6 @@ public final class FlowCollector {
             snapshot.values.withUnsafeBytes { values in
                 decoder.decode(key: FlowKey(bytes: UnsafeRawBufferPointer(rebasing: keys[(index * k)..<(index * k + FlowKey.byteSize)])),
                                value: UnsafeRawBufferPointer(rebasing: values[(index * v)..<((index + 1) * v)]))
-            }
-        }
-    }
-
-    /// Appends the values of a busy ended flow (entries `forward` and `reverse` of the snapshot) at
-    /// removal, removing it now one direction at a time, so that packets counted since the read are
-    /// exported too; a direction already gone (or shorter than the plan's record) keeps the values read.
-    func appendValuesAtRemoval(_ batch: inout BiflowBatch, forward: Int, reverse: Int?, from snapshot: FlowSnapshot) throws {
-        func final(_ index: Int) throws -> [UInt8] {
-            guard let bytes = try source.remove(key: Array(snapshot.key(at: index))), bytes.count >= decoder.recordSize else {
-                return Array(snapshot.value(at: index))
-            }
-            return bytes
-        }
-        let f = try final(forward), r = try reverse.map(final) ?? []
-        f.withUnsafeBytes { f in
-            r.withUnsafeBytes { r in
-                batch.appendValues(forward: f.baseAddress!, reverse: reverse == nil ? nil : r.baseAddress!, decoder: decoder)
             }
         }
     }

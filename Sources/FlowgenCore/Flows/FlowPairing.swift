@@ -1,11 +1,10 @@
-/// Pairs the two directions of each flow (RFC 5103) in a flat snapshot, by index: the initiator
-/// is the direction seen first.
+/// Pairs the two directions of each flow (RFC 5103): the initiator is the direction seen first.
 ///
-/// Works on the raw 40-byte `struct fg_flow_key`s with an open-addressing index of entry numbers
-/// (4 bytes a slot), so pairing a million directions allocates three flat arrays and no object
-/// per entry.
+/// Works on the raw 40-byte `struct fg_flow_key`s as a table walk hands them out, a run at a time
+/// (`match`): each entry takes its reverse if that one already waits in `UnpairedDirections`, else
+/// waits itself, so pairing never needs the whole table at once.
 public struct FlowPairing: Sendable {
-    /// A paired flow as entry indices of the snapshot; `reverse` is -1 for a one-way flow.
+    /// A paired flow as entry indices of a snapshot; `reverse` is -1 for a one-way flow.
     public struct Pair: Sendable, Equatable {
         /// Initiator → responder.
         public var forward: Int32
@@ -15,135 +14,108 @@ public struct FlowPairing: Sendable {
 
     let icmpKeyed: Bool
     let firstSeen: RecordField?
+    let lastSeen: RecordField?
+    let tcpFlags: RecordField?
 
     /// Creates a pairing for a plan's records.
     public init(decoder: RecordDecoder) {
         icmpKeyed = decoder.plan.defines.contains("FG_WITH_ICMP_KEY")
         firstSeen = RecordField(decoder, "first_seen")
+        lastSeen = RecordField(decoder, "last_seen")
+        tcpFlags = RecordField(decoder, "tcp_flags")
     }
 
-    /// Entries whose table slots, keys and first-packet times are read together, before any is
-    /// used. A million-entry snapshot fits no cache, so nearly every slot and every other entry's
-    /// key read misses; one entry at a time each miss waits for the one before (the loop body is
-    /// too long for the processor to run ahead), a group at a time they overlap. On the
-    /// benchmark's million directions pairing took 0.17-0.30 s before, 0.13-0.21 s after.
-    static let lookahead = 16
+    /// What a pairing or end decision reads of a record (0 for a field the plan lacks).
+    @inline(__always)
+    func times(_ record: UnsafeRawPointer) -> UnpairedDirections.Times {
+        .init(first: firstSeen?.load(record) ?? 0, last: lastSeen?.load(record) ?? 0, flags: tcpFlags?.load(record) ?? 0)
+    }
 
-    /// What the first loop over a group reads for one entry, for the loops after it.
+    /// Runs the entries of one run of a walk (the first at walk position `position`) through
+    /// `waiting`. For an entry whose reverse waits, `body` gets the entry, its times and the waiting
+    /// one's slot (released after `body` returns); for an entry whose key is its own reverse, nil.
+    /// Every other entry waits, with its record when `keep` says so for its times.
+    ///
+    /// Greedy and exact: an entry takes the first waiting entry holding its reverse key, so a run
+    /// that lists a key twice still puts every entry in one pair.
+    @inline(__always)
+    func match(_ entries: FlowEntries, from position: Int, waiting: UnpairedDirections,
+               keep: (UnpairedDirections.Times) -> Bool,
+               _ body: (_ entry: Int, _ times: UnpairedDirections.Times, _ partner: Int32?) throws -> Void) rethrows {
+        // a group at a time: first the index cells (and matching keys) of the whole group are read,
+        // then each entry is decided on in order, as if nothing had been read ahead
+        var start = 0
+        try withUnsafeTemporaryAllocation(of: Lookahead.self, capacity: Self.lookahead) { ahead in
+            _ = ahead.initialize(repeating: Lookahead())
+            while start < entries.count {
+                let end = Swift.min(start + Self.lookahead, entries.count)
+                var sum: UInt64 = 0
+                for i in start..<end {
+                    let own = Words(entries.key(i))
+                    let reverse = own.reversed(icmpKeyed: icmpKeyed)
+                    let reverseHash = UnpairedDirections.cellHash(reverse), ownHash = UnpairedDirections.cellHash(own)
+                    ahead[i - start] = Lookahead(reverse: reverse, reverseHash: reverseHash, ownHash: ownHash,
+                                                 cell: waiting.homeCell(reverseHash))
+                    sum &+= waiting.homeCell(ownHash)
+                }
+                for i in start..<end {
+                    ahead[i - start].record = waiting.touchSlot(ahead[i - start].cell, hash: ahead[i - start].reverseHash, sum: &sum)
+                }
+                for i in start..<end { sum &+= waiting.touchRecord(ahead[i - start].record) }
+                waiting.touched &+= sum
+                for i in start..<end {
+                    let key = entries.key(i), value = entries.value(i)
+                    let look = ahead[i - start]
+                    let t = times(value)
+                    if look.reverse == Words(key) {
+                        try body(i, t, nil)
+                    } else if let slot = waiting.take(look.reverse, hash: look.reverseHash) {
+                        defer { waiting.release(slot) }
+                        try body(i, t, slot)
+                    } else {
+                        waiting.hold(key: key, hash: look.ownHash, record: keep(t) ? value : nil, times: t, position: position + i)
+                    }
+                }
+                start = end
+            }
+        }
+    }
+
+    /// What the early rounds over a group read for one entry, for the decisions after them.
     struct Lookahead {
-        /// The home slot of the entry's key (insertion) or of its reverse (lookup).
-        var slot = 0
-        /// The entry in that slot when it was read, or -1.
-        var candidate: Int32 = -1
-        /// Lookup: the entry's reverse key.
         var reverse = Words(0, 0, 0, 0, 0)
-        /// Lookup: the candidate's key.
-        var candidateKey = Words(0, 0, 0, 0, 0)
-        /// Lookup: the candidate's first packet (0 without `first_seen`).
-        var candidateFirst: UInt64 = 0
+        var reverseHash: UInt64 = 0
+        var ownHash: UInt64 = 0
+        /// The home cell of the reverse key.
+        var cell: UInt64 = 0
+        /// The record slot of the slot that cell names, -1 when it names none that matches or no record.
+        var record: Int32 = -1
     }
+
+    /// Entries whose index cells (and the keys they name) are read together before any is decided
+    /// on: a table of a million directions fits no cache, so nearly every cell and key read misses;
+    /// one entry at a time each miss waits for the one before, a group at a time they overlap.
+    static let lookahead = 16
 
     /// Every entry of `snapshot` in exactly one pair, in the order of each pair's first entry.
     /// Entries whose key or value is shorter than expected are left out.
-    ///
-    /// Greedy and exact: each entry not yet paired takes the first unpaired entry holding its
-    /// reverse key (so a snapshot that lists a key twice still puts every entry in one pair).
-    /// Slots, keys and records are read `lookahead` entries at a time; the decisions are made one
-    /// entry after the other on what was read, as if nothing had been read ahead.
     public func pairs(_ snapshot: FlowSnapshot, recordSize: Int) -> [Pair] {
-        let count = snapshot.count
-        guard count > 0, snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= recordSize else { return [] }
-        let keySize = snapshot.keySize, valueSize = snapshot.valueSize
-        var capacity = 16
-        while capacity < count * 2 { capacity <<= 1 }
-        let mask = capacity - 1
-        var slots = [Int32](repeating: -1, count: capacity)
-        var used = [Bool](repeating: false, count: count)
+        guard snapshot.count > 0, snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= recordSize else { return [] }
+        let waiting = UnpairedDirections(keySize: snapshot.keySize, valueSize: snapshot.valueSize, capacityHint: snapshot.count)
         var pairs: [Pair] = []
-        pairs.reserveCapacity(count / 2 + 1)
-        snapshot.keys.withUnsafeBytes { keys in
-            snapshot.values.withUnsafeBytes { values in
-                let keyBase = keys.baseAddress!, valueBase = values.baseAddress!
-                @inline(__always) func key(_ i: Int) -> Words { Words(keyBase + i * keySize) }
-                @inline(__always) func first(_ i: Int) -> UInt64 { firstSeen?.load(valueBase + i * valueSize) ?? 0 }
-                slots.withUnsafeMutableBufferPointer { slots in
-                    used.withUnsafeMutableBufferPointer { used in
-                        withUnsafeTemporaryAllocation(of: Lookahead.self, capacity: Self.lookahead) { ahead in
-                            _ = ahead.initialize(repeating: Lookahead())
-                            // every entry in its key's home slot, or the next free one after it
-                            var start = 0
-                            while start < count {
-                                let end = Swift.min(start + Self.lookahead, count)
-                                for i in start..<end {
-                                    let s = Int(truncatingIfNeeded: Self.hash(key(i))) & mask
-                                    ahead[i - start].slot = s
-                                    ahead[i - start].candidate = slots[s]
-                                }
-                                for i in start..<end {
-                                    var s = ahead[i - start].slot
-                                    // a slot taken when read is still taken; a free one may have been taken by this group since
-                                    if ahead[i - start].candidate >= 0 || slots[s] >= 0 {
-                                        repeat { s = (s + 1) & mask } while slots[s] >= 0
-                                    }
-                                    slots[s] = Int32(i)
-                                }
-                                start = end
-                            }
-                            // then each entry not yet paired looks for its reverse, the initiator first
-                            start = 0
-                            while start < count {
-                                let end = Swift.min(start + Self.lookahead, count)
-                                // entries already paired stay so: the reads are for those that are not
-                                for i in start..<end where !used[i] {
-                                    let reverse = key(i).reversed(icmpKeyed: icmpKeyed)
-                                    let s = Int(truncatingIfNeeded: Self.hash(reverse)) & mask
-                                    ahead[i - start].reverse = reverse
-                                    ahead[i - start].slot = s
-                                    ahead[i - start].candidate = slots[s]
-                                }
-                                for i in start..<end where !used[i] {
-                                    let c = Int(ahead[i - start].candidate)
-                                    guard c >= 0 else { continue }
-                                    ahead[i - start].candidateKey = key(c)
-                                    ahead[i - start].candidateFirst = first(c)
-                                }
-                                for i in start..<end where !used[i] {
-                                    used[i] = true
-                                    let own = key(i), look = ahead[i - start]
-                                    var partner = -1, partnerFirst: UInt64 = 0
-                                    if look.reverse != own && look.candidate >= 0 {
-                                        let c = Int(look.candidate)
-                                        if !used[c] && look.candidateKey == look.reverse {
-                                            (partner, partnerFirst) = (c, look.candidateFirst)
-                                        } else {
-                                            var s = (look.slot + 1) & mask
-                                            while slots[s] >= 0 {
-                                                let j = Int(slots[s])
-                                                if !used[j] && key(j) == look.reverse {
-                                                    (partner, partnerFirst) = (j, first(j))
-                                                    break
-                                                }
-                                                s = (s + 1) & mask
-                                            }
-                                        }
-                                    }
-                                    if partner < 0 {
-                                        pairs.append(Pair(forward: Int32(i), reverse: -1))
-                                        continue
-                                    }
-                                    used[partner] = true
-                                    let iFirst = orientedFirst(own, first(i), key(partner), partnerFirst)
-                                    pairs.append(iFirst ? Pair(forward: Int32(i), reverse: Int32(partner))
-                                                        : Pair(forward: Int32(partner), reverse: Int32(i)))
-                                }
-                                start = end
-                            }
-                        }
-                    }
-                }
+        FlowEntries.withEntries(of: snapshot) { entries in
+            match(entries, from: 0, waiting: waiting, keep: { _ in false }) { i, t, partner in
+                guard let partner else { return pairs.append(Pair(forward: Int32(i), reverse: -1)) }
+                let j = waiting.position(partner)
+                let iFirst = orientedFirst(Words(entries.key(i)), t.first, Words(waiting.key(partner)), waiting.times(partner).first)
+                pairs.append(iFirst ? Pair(forward: Int32(i), reverse: Int32(j)) : Pair(forward: Int32(j), reverse: Int32(i)))
             }
         }
-        return pairs
+        for slot in waiting.takeAll() {
+            pairs.append(Pair(forward: Int32(waiting.position(slot)), reverse: -1))
+            waiting.release(slot)
+        }
+        return pairs.sorted { min($0.forward, $0.reverse < 0 ? .max : $0.reverse) < min($1.forward, $1.reverse < 0 ? .max : $1.reverse) }
     }
 
     /// Whether direction a is the initiator: seen first; on a tie an ICMP request wins, then the

@@ -24,8 +24,11 @@ public struct FlowTable: Sendable {
     public let valueSize: Int
     /// Capacity of the map in entries (nil: unknown, snapshots grow as they fill).
     public let maxEntries: Int?
-    /// Entries requested per batch system call.
-    public var chunkSize: Int = 4096
+    /// Entries requested per batch system call: 2 MiB of keys and values, at least 4,096 entries.
+    /// What the caller of `walk` does between two calls evicts the kernel's place in the walk from
+    /// the caches, so fewer, larger calls cost less (base's million entries drained in chunks of
+    /// 4,096 took ~20% longer than in one buffer; in chunks of 2 MiB no longer).
+    public var chunkSize: Int
 
     /// Wraps a hash map fd with known key and value sizes.
     public init(fd: Int32, keySize: Int, valueSize: Int, maxEntries: Int? = nil, name: String = "flow table") {
@@ -35,6 +38,7 @@ public struct FlowTable: Sendable {
         self.valueSize = valueSize
         self.maxEntries = maxEntries
         self.name = name
+        chunkSize = max(4096, (2 << 20) / (keySize + valueSize))
     }
 
     /// Wraps the map `map` of a loaded pipeline, taking sizes from the object.
@@ -52,6 +56,47 @@ public struct FlowTable: Sendable {
     /// except the ones that land after their bucket was drained, which simply start a new entry).
     public func drain() throws -> FlowSnapshot {
         try walk(deleting: true, keep: true).snapshot
+    }
+
+    /// Every entry (removed from the map as it is read when `deleting`), handed to `body` one batch
+    /// call at a time through two buffers of `chunkSize` entries reused for every call: a walk holds
+    /// one chunk, whatever the size of the table. `body` may delete entries it was given (their
+    /// buckets are behind the walk's cursor). Maps without batch operations come as one run.
+    public func walk(deleting: Bool, _ body: (FlowEntries) throws -> Void) throws {
+        var chunk = max(chunkSize, 1)
+        let tokenSize = max(keySize, 8)
+        let inToken = UnsafeMutableRawPointer.allocate(byteCount: tokenSize, alignment: 8)
+        let outToken = UnsafeMutableRawPointer.allocate(byteCount: tokenSize, alignment: 8)
+        var keys = UnsafeMutableRawPointer.allocate(byteCount: chunk * keySize, alignment: 8)
+        var values = UnsafeMutableRawPointer.allocate(byteCount: chunk * valueSize, alignment: 8)
+        defer { inToken.deallocate(); outToken.deallocate(); keys.deallocate(); values.deallocate() }
+        var first = true
+        while true {
+            var n = UInt32(chunk)
+            let rc = fg_map_lookup_batch(fd, first ? nil : inToken, outToken, keys, values, &n, deleting ? 1 : 0)
+            let code = rc < 0 ? -rc : 0
+            if rc == 0 || code == ENOENT {
+                if n > 0 { try body(FlowEntries(keySize: keySize, valueSize: valueSize, count: Int(n), keys: keys, values: values)) }
+                if code == ENOENT { return }
+                inToken.copyMemory(from: outToken, byteCount: tokenSize)
+                first = false
+                continue
+            }
+            // A single bucket holds more entries than the chunk: retry with room for it.
+            if code == ENOSPC && n == 0 && chunk < (1 << 24) {
+                chunk *= 2
+                keys.deallocate()
+                values.deallocate()
+                keys = UnsafeMutableRawPointer.allocate(byteCount: chunk * keySize, alignment: 8)
+                values = UnsafeMutableRawPointer.allocate(byteCount: chunk * valueSize, alignment: 8)
+                continue
+            }
+            if first && (code == EINVAL || code == 524 || code == EOPNOTSUPP) {
+                let all = try walkOneByOne(deleting: deleting, keep: true).snapshot
+                return try FlowEntries.withEntries(of: all, body)
+            }
+            throw KernelError.mapOperationFailed(map: name, operation: deleting ? "lookup-and-delete batch" : "lookup batch", code: code)
+        }
     }
 
     /// Number of entries, counted by walking the map in fixed-size chunks (no buffer grows with the table).

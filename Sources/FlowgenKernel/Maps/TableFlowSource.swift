@@ -15,4 +15,8 @@ final class TableFlowSource: FlowTableSource {
     func removeAll(keys: [UInt8], keySize: Int) throws { try table.deleteBatch(keys: keys) }
 
     func drainAll() throws -> FlowSnapshot { try table.drain() }
+
+    func walk(draining: Bool, _ body: (FlowEntries) throws -> Void) throws { try table.walk(deleting: draining, body) }
+
+    var capacityHint: Int? { table.capacityHint }
 }

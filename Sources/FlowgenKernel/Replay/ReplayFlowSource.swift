@@ -65,7 +65,7 @@ final class ReplayFlowSource: FlowTableSource {
             return snapshot
         }
         presentedValues.removeAll(keepingCapacity: true)
-        var candidates: [(key: FlowKey, deadline: Deadline)] = []
+        var candidates: [(key: FlowKey, deadline: FlowDeadline)] = []
         var others = UInt64.max
         var keys: [UInt8] = [], values: [UInt8] = []
         snapshot.keys.withUnsafeBytes { rawKeys in
@@ -107,37 +107,9 @@ final class ReplayFlowSource: FlowTableSource {
         return FlowSnapshot(keySize: k, valueSize: v, keys: keys, values: values)
     }
 
-    /// When a direction (or a biflow) could end at the earliest if no packet came: idle, active, or
-    /// FIN/RST + the end-of-flow delay. A biflow's quiet time counts from its latest packet, its age
-    /// from its earliest; FIN/RST in either direction is assumed to end it (a lower bound).
-    struct Deadline {
-        var first: UInt64
-        var last: UInt64
-        var finOrReset: Bool
-        let policy: ExpiryPolicy
-
-        var instant: UInt64 {
-            // a zero delay ends a flow even before its last packet's time (the collector's quiet time is 0 then)
-            if policy.idleTimeoutNs == 0 || (finOrReset && policy.endQuietNs == 0) { return 0 }
-            var t = Self.add(last, policy.idleTimeoutNs)
-            t = min(t, Self.add(first, policy.activeTimeoutNs))
-            if finOrReset { t = min(t, Self.add(last, policy.endQuietNs)) }
-            return t
-        }
-
-        func combined(with other: Deadline) -> Deadline {
-            Deadline(first: min(first, other.first), last: max(last, other.last), finOrReset: finOrReset || other.finOrReset, policy: policy)
-        }
-
-        static func add(_ a: UInt64, _ b: UInt64) -> UInt64 {
-            let (sum, overflow) = a.addingReportingOverflow(b)
-            return overflow ? .max : sum
-        }
-    }
-
     @inline(__always)
-    private func deadline(_ value: UnsafeRawPointer) -> Deadline {
-        Deadline(first: firstSeen!.load(value), last: lastSeen!.load(value),
+    private func deadline(_ value: UnsafeRawPointer) -> FlowDeadline {
+        FlowDeadline(first: firstSeen!.load(value), last: lastSeen!.load(value),
                  finOrReset: tcpFlags.map { $0.load(value) & 0x05 != 0 } ?? false, policy: policy)
     }
 

@@ -38,7 +38,7 @@ final class ReplaySession: @unchecked Sendable {
         try source.commitRemovals()
         statistics.passes += 1
         let policy = collector.policy
-        let newFlows = ReplayFlowSource.Deadline.add(now, min(policy.idleTimeoutNs, policy.activeTimeoutNs))
+        let newFlows = FlowDeadline.add(now, min(policy.idleTimeoutNs, policy.activeTimeoutNs))
         quietUntil = plainPasses ? 0 : min(source.nextDeadline(), newFlows)
         let ms = Double(MonotonicClock.nowNs() - started) / 1e6
         log("pass at capture time \(now) ns: \(source.lastRead.entries) directions, \(source.lastRead.presented) could end, "

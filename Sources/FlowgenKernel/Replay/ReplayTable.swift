@@ -14,6 +14,23 @@ protocol ReplayTable {
     func lookupAndDelete(_ key: [UInt8]) throws -> [UInt8]?
     /// Removes the packed keys in `keys`; keys already gone are skipped.
     func deleteBatch(keys: [UInt8]) throws
+    /// Every entry (removed as read when `deleting`), a run at a time (see `FlowTable.walk`).
+    func walk(deleting: Bool, _ body: (FlowEntries) throws -> Void) throws
+    /// The most entries the table holds, when known.
+    var capacityHint: Int? { get }
 }
 
-extension FlowTable: ReplayTable {}
+extension ReplayTable {
+    /// The whole table as one run.
+    func walk(deleting: Bool, _ body: (FlowEntries) throws -> Void) throws {
+        try FlowEntries.withEntries(of: deleting ? drain() : snapshot(), body)
+    }
+
+    /// Unknown.
+    var capacityHint: Int? { nil }
+}
+
+extension FlowTable: ReplayTable {
+    /// The map's capacity.
+    var capacityHint: Int? { maxEntries }
+}

@@ -61,7 +61,7 @@ final class ReplayWorker: @unchecked Sendable {
                     guard let packet = next else { break }
                     let t = packet.timestampNs
                     // a pass is due at a boundary unless nothing could end yet (it would export nothing)
-                    if schedule.due(t) && t >= min(session.quietUntil, ReplayFlowSource.Deadline.add(finOrResetSince, endQuiet)) {
+                    if schedule.due(t) && t >= min(session.quietUntil, FlowDeadline.add(finOrResetSince, endQuiet)) {
                         let here = ReplayCheckpoint(file: fileIndex, packet: packet.index, kind: .poll(now: t))
                         guard barrier.arrive(here, action: { all in
                             try Self.checkAgreement(all)

@@ -88,4 +88,7 @@ public final class NativeFlowTable {
     }
 }
 
-extension NativeFlowTable: ReplayTable {}
+extension NativeFlowTable: ReplayTable {
+    /// The table's capacity.
+    var capacityHint: Int? { capacity }
+}
