@@ -64,7 +64,11 @@ final class UnpairedDirections {
         records = SlotBuffer(stride: valueSize, capacity: reserve)
         freeSlots = SlotStack()
         freeRecords = SlotStack()
-        mask = 1023
+        // room for a quarter of a full table waiting at load 0.5 or less (a walk of a full table
+        // holds about that many at its middle), so a large walk seldom stops to rehash
+        var cells = 1024
+        while cells < (capacityHint ?? 0) / 2 { cells <<= 1 }
+        mask = cells - 1
         index = .allocate(capacity: mask + 1)
         index.initialize(repeating: Self.empty, count: mask + 1)
     }

@@ -63,21 +63,49 @@ public struct FlowTable: Sendable {
     /// one chunk, whatever the size of the table. `body` may delete entries it was given (their
     /// buckets are behind the walk's cursor). Maps without batch operations come as one run.
     public func walk(deleting: Bool, _ body: (FlowEntries) throws -> Void) throws {
+        var room = 0
+        var keys = UnsafeMutableRawPointer.allocate(byteCount: 0, alignment: 8)
+        var values = UnsafeMutableRawPointer.allocate(byteCount: 0, alignment: 8)
+        defer { keys.deallocate(); values.deallocate() }
         var chunk = max(chunkSize, 1)
+        let batched = try batchCalls(deleting: deleting, chunk: &chunk, into: { chunk in
+            if chunk > room {
+                keys.deallocate()
+                values.deallocate()
+                keys = .allocate(byteCount: chunk * keySize, alignment: 8)
+                values = .allocate(byteCount: chunk * valueSize, alignment: 8)
+                room = chunk
+            }
+            return (keys, values)
+        }, received: { n in
+            try body(FlowEntries(keySize: keySize, valueSize: valueSize, count: n, keys: keys, values: values))
+        })
+        if !batched {
+            try FlowEntries.withEntries(of: try walkOneByOne(deleting: deleting, keep: true).snapshot, body)
+        }
+    }
+
+    /// The batch system calls of a walk, one after the other until the map is exhausted: each call
+    /// reads (or, `deleting`, reads and removes) up to `chunk` entries into the buffers `into` gives
+    /// for that chunk size, and `received` is told how many came. A bucket larger than the chunk
+    /// doubles it. False when the map has no batch operations (nothing was read).
+    private func batchCalls(deleting: Bool, chunk: inout Int,
+                            into buffers: (Int) throws -> (keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer),
+                            received: (Int) throws -> Void) throws -> Bool {
+        // The batch cursor is opaque: a bucket index for hash maps, a key for others. Key-sized, at least 8 bytes.
         let tokenSize = max(keySize, 8)
         let inToken = UnsafeMutableRawPointer.allocate(byteCount: tokenSize, alignment: 8)
         let outToken = UnsafeMutableRawPointer.allocate(byteCount: tokenSize, alignment: 8)
-        var keys = UnsafeMutableRawPointer.allocate(byteCount: chunk * keySize, alignment: 8)
-        var values = UnsafeMutableRawPointer.allocate(byteCount: chunk * valueSize, alignment: 8)
-        defer { inToken.deallocate(); outToken.deallocate(); keys.deallocate(); values.deallocate() }
+        defer { inToken.deallocate(); outToken.deallocate() }
         var first = true
         while true {
+            let (keys, values) = try buffers(chunk)
             var n = UInt32(chunk)
             let rc = fg_map_lookup_batch(fd, first ? nil : inToken, outToken, keys, values, &n, deleting ? 1 : 0)
             let code = rc < 0 ? -rc : 0
             if rc == 0 || code == ENOENT {
-                if n > 0 { try body(FlowEntries(keySize: keySize, valueSize: valueSize, count: Int(n), keys: keys, values: values)) }
-                if code == ENOENT { return }
+                if n > 0 { try received(Int(n)) }
+                if code == ENOENT { return true }
                 inToken.copyMemory(from: outToken, byteCount: tokenSize)
                 first = false
                 continue
@@ -85,16 +113,9 @@ public struct FlowTable: Sendable {
             // A single bucket holds more entries than the chunk: retry with room for it.
             if code == ENOSPC && n == 0 && chunk < (1 << 24) {
                 chunk *= 2
-                keys.deallocate()
-                values.deallocate()
-                keys = UnsafeMutableRawPointer.allocate(byteCount: chunk * keySize, alignment: 8)
-                values = UnsafeMutableRawPointer.allocate(byteCount: chunk * valueSize, alignment: 8)
                 continue
             }
-            if first && (code == EINVAL || code == 524 || code == EOPNOTSUPP) {
-                let all = try walkOneByOne(deleting: deleting, keep: true).snapshot
-                return try FlowEntries.withEntries(of: all, body)
-            }
+            if first && (code == EINVAL || code == 524 || code == EOPNOTSUPP) { return false }
             throw KernelError.mapOperationFailed(map: name, operation: deleting ? "lookup-and-delete batch" : "lookup batch", code: code)
         }
     }
@@ -222,53 +243,34 @@ public struct FlowTable: Sendable {
     private enum WalkError: Error { case outgrown, noBatch }
 
     private func walk(deleting: Bool, keep: Bool, capacity: Int, chunk: inout Int) throws -> (snapshot: FlowSnapshot, total: Int) {
-        // The batch cursor is opaque: a bucket index for hash maps, a key for others. Key-sized, at least 8 bytes.
-        let tokenSize = max(keySize, 8)
-        let inToken = UnsafeMutableRawPointer.allocate(byteCount: tokenSize, alignment: 8)
-        let outToken = UnsafeMutableRawPointer.allocate(byteCount: tokenSize, alignment: 8)
-        defer { inToken.deallocate(); outToken.deallocate() }
         var total = 0
         var stored = 0
         var values: [UInt8] = []
+        var batched = true
         let keys = try [UInt8](unsafeUninitializedCapacity: capacity * keySize) { keyBuffer, keysInitialized in
             values = try [UInt8](unsafeUninitializedCapacity: capacity * valueSize) { valueBuffer, valuesInitialized in
-                var first = true
                 defer {
                     keysInitialized = stored * keySize
                     valuesInitialized = stored * valueSize
                 }
-                while true {
-                    let room = capacity - stored
-                    if room < chunk {
+                // straight into the arrays, after what is stored (or over it, when only counting)
+                batched = try batchCalls(deleting: deleting, chunk: &chunk, into: { chunk in
+                    if capacity - stored < chunk {
                         // a walk that deletes cannot start again; only a table of unknown capacity gets here
                         if deleting && stored > 0 {
                             throw KernelError.mapOperationFailed(map: name, operation: "drain (more entries than expected; give the table's capacity)", code: ENOSPC)
                         }
                         throw WalkError.outgrown
                     }
-                    var n = UInt32(chunk)
-                    let rc = fg_map_lookup_batch(fd, first ? nil : inToken, outToken,
-                                                 keyBuffer.baseAddress! + stored * keySize, valueBuffer.baseAddress! + stored * valueSize,
-                                                 &n, deleting ? 1 : 0)
-                    let code = rc < 0 ? -rc : 0
-                    if rc == 0 || code == ENOENT {
-                        total += Int(n)
-                        if keep { stored += Int(n) }
-                        if code == ENOENT { return }
-                        inToken.copyMemory(from: outToken, byteCount: tokenSize)
-                        first = false
-                        continue
-                    }
-                    // A single bucket holds more entries than the chunk: retry with room for it.
-                    if code == ENOSPC && n == 0 && chunk < (1 << 24) {
-                        chunk *= 2
-                        continue
-                    }
-                    if first && (code == EINVAL || code == 524 || code == EOPNOTSUPP) { throw WalkError.noBatch }
-                    throw KernelError.mapOperationFailed(map: name, operation: deleting ? "lookup-and-delete batch" : "lookup batch", code: code)
-                }
+                    return (UnsafeMutableRawPointer(keyBuffer.baseAddress! + stored * keySize),
+                            UnsafeMutableRawPointer(valueBuffer.baseAddress! + stored * valueSize))
+                }, received: { n in
+                    total += n
+                    if keep { stored += n }
+                })
             }
         }
+        guard batched else { throw WalkError.noBatch }
         return (FlowSnapshot(keySize: keySize, valueSize: valueSize, keys: keys, values: values), total)
     }
 
