@@ -144,6 +144,7 @@ public final class FlowCollector {
         /// The flush: every entry is removed as it is read, every flow ends.
         case flush(reason: EndReason)
 
+        /// The pass's time; nil for the flush (its values are final, nothing is compared with a time).
         var now: UInt64? {
             switch self {
             case let .poll(now), let .evict(now, _, _): return now
