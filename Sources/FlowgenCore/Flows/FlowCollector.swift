@@ -43,8 +43,8 @@ public struct EvictingPollResult: Sendable, Equatable {
 /// with its key and times, and with its record only when it may end in this pass. Pairing and the
 /// end decisions read raw fields, and only ended flows are decoded, a batch at a time. So a pass
 /// holds about half the flows' keys at mid-walk, and records only of flows that end (the
-/// benchmark's million flows, a pass that keeps them and one that ends them all: at most 82-96
-/// bytes a flow for base, 154-175 for seed; a copy of the table took 143 and 639).
+/// benchmark's million flows, a pass that keeps them and one that ends them all: at most 64-97
+/// bytes a flow for base, 153-176 for seed; a copy of the table took 143 and 639).
 public final class FlowCollector {
     /// The decoder derived from the plan.
     public let decoder: RecordDecoder
