@@ -73,5 +73,36 @@ struct ReferenceFlowPairing {
         }
         return pairs
     }
+}
 
+extension FlowPairing {
+    /// A paired flow as entry indices of a snapshot; `reverse` is -1 for a one-way flow.
+    struct Pair: Equatable {
+        /// Initiator → responder.
+        var forward: Int32
+        /// Responder → initiator, or -1.
+        var reverse: Int32
+    }
+
+    /// The pairs `match` makes when a whole snapshot comes as one run: what the tests compare with
+    /// the reference loop above and with `FlowKey.reversed`: every entry in exactly one pair, in the
+    /// order of each pair's first entry; entries whose key or value is too short are left out.
+    func pairs(_ snapshot: FlowSnapshot, recordSize: Int) -> [Pair] {
+        guard snapshot.count > 0, snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= recordSize else { return [] }
+        let waiting = UnpairedDirections(keySize: snapshot.keySize, valueSize: snapshot.valueSize, capacityHint: snapshot.count)
+        var pairs: [Pair] = []
+        FlowEntries.withEntries(of: snapshot) { entries in
+            match(entries, from: 0, waiting: waiting, keep: { _ in false }) { i, t, partner in
+                guard let partner else { return pairs.append(Pair(forward: Int32(i), reverse: -1)) }
+                let j = waiting.position(partner)
+                let iFirst = orientedFirst(Words(entries.key(i)), t.first, Words(waiting.key(partner)), waiting.times(partner).first)
+                pairs.append(iFirst ? Pair(forward: Int32(i), reverse: Int32(j)) : Pair(forward: Int32(j), reverse: Int32(i)))
+            }
+        }
+        for slot in waiting.takeAll() {
+            pairs.append(Pair(forward: Int32(waiting.position(slot)), reverse: -1))
+            waiting.release(slot)
+        }
+        return pairs.sorted { min($0.forward, $0.reverse < 0 ? .max : $0.reverse) < min($1.forward, $1.reverse < 0 ? .max : $1.reverse) }
+    }
 }

@@ -60,9 +60,6 @@ public final class FlowCollector {
     let source: FlowTableSource
     let pairing: FlowPairing
     let exporter: FlowExporter
-    let tcpFlags: RecordField?
-    let firstSeen: RecordField?
-    let lastSeen: RecordField?
     /// Next FLOW_ID.
     public internal(set) var nextFlowID: UInt64 = 1
     /// Biflows exported so far.
@@ -81,16 +78,6 @@ public final class FlowCollector {
         self.source = source
         self.exporter = exporter
         self.policy = policy
-        self.tcpFlags = RecordField(decoder, "tcp_flags")
-        self.firstSeen = RecordField(decoder, "first_seen")
-        self.lastSeen = RecordField(decoder, "last_seen")
-    }
-
-    /// Reads the whole table and decodes every direction.
-    public func snapshot() throws -> [FlowRecord] {
-        let snapshot = try source.read()
-        guard snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= decoder.recordSize else { return [] }
-        return (0..<snapshot.count).map { record(snapshot, $0) }
     }
 
     /// One pass at time `now` (same clock as the records' timestamps): exports the flows that ended.
@@ -178,6 +165,12 @@ public final class FlowCollector {
         /// by bucket faster than in the order flows complete).
         var quietKeys: [UInt8] = []
         var quietPositions: [Int] = []
+
+        /// Notes a quiet direction for the batch removal before the batch is exported.
+        mutating func noteQuiet(_ side: Side) {
+            quietKeys.append(contentsOf: UnsafeRawBufferPointer(start: side.key, count: keySize))
+            quietPositions.append(side.position)
+        }
         var keySize = FlowKey.byteSize
         /// With `ordersEndedFlows`: each flow's start, to sort the pass's flows by.
         var starts: [UInt64] = []
@@ -225,8 +218,7 @@ public final class FlowCollector {
     /// directions' has). Others wait with their times only.
     func mayEnd(_ t: UnpairedDirections.Times, _ mode: WalkMode) -> Bool {
         guard let now = mode.now else { return true }
-        guard lastSeen != nil, firstSeen != nil else { return false }
-        return FlowDeadline(first: t.first, last: t.last, finOrReset: t.flags & 0x05 != 0, policy: policy).instant <= now
+        return pairing.hasTimes && FlowDeadline(first: t.first, last: t.last, tcpFlags: t.flags, policy: policy).instant <= now
     }
 
     /// Decides the flow of `a` and `b` (its reverse, nil for a one-way flow): exported into the
@@ -255,32 +247,27 @@ public final class FlowCollector {
             if case .poll = mode { state.ages.append(packedAge) }
             return
         }
-        // quiet flows go with the values read, removed in one batch; busy ones are removed one by one now
+        // quiet flows go with the values read, removed in one batch; busy ones are removed one by one
+        // now, with their values at removal (a direction already gone keeps the values read)
         state.removedDirections += reverse == nil ? 1 : 2
-        let start = min(forward.times.first, reverse?.times.first ?? .max)
+        var forwardFinal: [UInt8]?, reverseFinal: [UInt8]?
         if let now = mode.now {
             let quiet = reason != .lackOfResources && now >= last && now - last >= Self.batchRemovalQuietNs
-            if !quiet || forward.record == nil || (reverse != nil && reverse?.record == nil) {
-                // a direction already gone keeps the values read; gone and never read, it is left out
-                let forwardFinal = try removeWithFinalValues(forward.key, state.keySize)
-                let reverseFinal = try reverse.flatMap { try removeWithFinalValues($0.key, state.keySize) }
-                (forwardFinal ?? []).withUnsafeBytes { f in
-                    (reverseFinal ?? []).withUnsafeBytes { r in
-                        append(forward.key, forwardFinal == nil ? forward.record : f.baseAddress,
-                               reverse?.key, reverseFinal == nil ? reverse?.record : r.baseAddress, reason, start, &state)
-                    }
-                }
-                if !ordersEndedFlows && state.batch.count >= max(exportBatch, 1) { try exportBatch(&state) }
-                return
-            }
-            state.quietKeys.append(contentsOf: UnsafeRawBufferPointer(start: forward.key, count: state.keySize))
-            state.quietPositions.append(forward.position)
-            if let reverse {
-                state.quietKeys.append(contentsOf: UnsafeRawBufferPointer(start: reverse.key, count: state.keySize))
-                state.quietPositions.append(reverse.position)
+            if quiet && forward.record != nil && (reverse == nil || reverse?.record != nil) {
+                state.noteQuiet(forward)
+                if let reverse { state.noteQuiet(reverse) }
+            } else {
+                forwardFinal = try removeWithFinalValues(forward.key, state.keySize)
+                reverseFinal = try reverse.flatMap { try removeWithFinalValues($0.key, state.keySize) }
             }
         }
-        append(forward.key, forward.record, reverse?.key, reverse?.record, reason, start, &state)
+        let start = min(forward.times.first, reverse?.times.first ?? .max)
+        (forwardFinal ?? []).withUnsafeBytes { f in
+            (reverseFinal ?? []).withUnsafeBytes { r in
+                append(forward.key, forwardFinal == nil ? forward.record : f.baseAddress,
+                       reverse?.key, reverseFinal == nil ? reverse?.record : r.baseAddress, reason, start, &state)
+            }
+        }
         if !ordersEndedFlows && state.batch.count >= max(exportBatch, 1) { try exportBatch(&state) }
     }
 
@@ -359,15 +346,15 @@ public final class FlowCollector {
         state.quietPositions.removeAll(keepingCapacity: true)
     }
 
+    /// FIN on both sides or RST on either (flags are 0 when the plan has no `tcp_flags`).
     func isTCPEnded(_ forward: UnpairedDirections.Times, _ reverse: UnpairedDirections.Times?) -> Bool {
-        guard tcpFlags != nil else { return false }
         let f = forward.flags, r = reverse?.flags ?? 0
         let fin: UInt64 = 0x01, rst: UInt64 = 0x04
         return (f | r) & rst != 0 || (f & fin != 0 && r & fin != 0)
     }
 
     func endReason(_ forward: UnpairedDirections.Times, _ reverse: UnpairedDirections.Times?, isTCP: Bool, now: UInt64) -> EndReason? {
-        guard lastSeen != nil, firstSeen != nil else { return nil }
+        guard pairing.hasTimes else { return nil }
         let last = max(forward.last, reverse?.last ?? 0)
         let first = min(forward.first, reverse?.first ?? .max)
         let quiet = now > last ? now - last : 0
@@ -375,17 +362,6 @@ public final class FlowCollector {
         if quiet >= policy.idleTimeoutNs { return .idleTimeout }
         if now > first && now - first >= policy.activeTimeoutNs { return .activeTimeout }
         return nil
-    }
-
-    /// Entry `index` of the snapshot, decoded.
-    func record(_ snapshot: FlowSnapshot, _ index: Int) -> FlowRecord {
-        let k = snapshot.keySize, v = snapshot.valueSize
-        return snapshot.keys.withUnsafeBytes { keys in
-            snapshot.values.withUnsafeBytes { values in
-                decoder.decode(key: FlowKey(bytes: UnsafeRawBufferPointer(rebasing: keys[(index * k)..<(index * k + FlowKey.byteSize)])),
-                               value: UnsafeRawBufferPointer(rebasing: values[(index * v)..<((index + 1) * v)]))
-            }
-        }
     }
 
     /// Continues numbering after an earlier collector of the same table (FLOW_ID stays unique

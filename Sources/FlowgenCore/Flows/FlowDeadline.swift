@@ -19,6 +19,11 @@ public struct FlowDeadline: Sendable {
         (self.first, self.last, self.finOrReset, self.policy) = (first, last, finOrReset, policy)
     }
 
+    /// A direction's deadline from its first and last packet times and its TCP flags (FIN 0x01 or RST 0x04).
+    public init(first: UInt64, last: UInt64, tcpFlags: UInt64, policy: ExpiryPolicy) {
+        self.init(first: first, last: last, finOrReset: tcpFlags & 0x05 != 0, policy: policy)
+    }
+
     /// The earliest instant at which it could end.
     public var instant: UInt64 {
         // a zero delay ends a flow even before its last packet's time (the collector's quiet time is 0 then)

@@ -4,14 +4,6 @@
 /// (`match`): each entry takes its reverse if that one already waits in `UnpairedDirections`, else
 /// waits itself, so pairing never needs the whole table at once.
 public struct FlowPairing: Sendable {
-    /// A paired flow as entry indices of a snapshot; `reverse` is -1 for a one-way flow.
-    public struct Pair: Sendable, Equatable {
-        /// Initiator → responder.
-        public var forward: Int32
-        /// Responder → initiator, or -1.
-        public var reverse: Int32
-    }
-
     let icmpKeyed: Bool
     let firstSeen: RecordField?
     let lastSeen: RecordField?
@@ -24,6 +16,9 @@ public struct FlowPairing: Sendable {
         lastSeen = RecordField(decoder, "last_seen")
         tcpFlags = RecordField(decoder, "tcp_flags")
     }
+
+    /// Whether the plan has both packet times (without them no flow ends before the flush).
+    var hasTimes: Bool { firstSeen != nil && lastSeen != nil }
 
     /// What a pairing or end decision reads of a record (0 for a field the plan lacks).
     @inline(__always)
@@ -96,27 +91,6 @@ public struct FlowPairing: Sendable {
     /// on: a table of a million directions fits no cache, so nearly every cell and key read misses;
     /// one entry at a time each miss waits for the one before, a group at a time they overlap.
     static let lookahead = 16
-
-    /// Every entry of `snapshot` in exactly one pair, in the order of each pair's first entry.
-    /// Entries whose key or value is shorter than expected are left out.
-    public func pairs(_ snapshot: FlowSnapshot, recordSize: Int) -> [Pair] {
-        guard snapshot.count > 0, snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= recordSize else { return [] }
-        let waiting = UnpairedDirections(keySize: snapshot.keySize, valueSize: snapshot.valueSize, capacityHint: snapshot.count)
-        var pairs: [Pair] = []
-        FlowEntries.withEntries(of: snapshot) { entries in
-            match(entries, from: 0, waiting: waiting, keep: { _ in false }) { i, t, partner in
-                guard let partner else { return pairs.append(Pair(forward: Int32(i), reverse: -1)) }
-                let j = waiting.position(partner)
-                let iFirst = orientedFirst(Words(entries.key(i)), t.first, Words(waiting.key(partner)), waiting.times(partner).first)
-                pairs.append(iFirst ? Pair(forward: Int32(i), reverse: Int32(j)) : Pair(forward: Int32(j), reverse: Int32(i)))
-            }
-        }
-        for slot in waiting.takeAll() {
-            pairs.append(Pair(forward: Int32(waiting.position(slot)), reverse: -1))
-            waiting.release(slot)
-        }
-        return pairs.sorted { min($0.forward, $0.reverse < 0 ? .max : $0.reverse) < min($1.forward, $1.reverse < 0 ? .max : $1.reverse) }
-    }
 
     /// Whether direction a is the initiator: seen first; on a tie an ICMP request wins, then the
     /// higher source port (clients usually use the higher, ephemeral port), then the lower source

@@ -109,8 +109,7 @@ final class ReplayFlowSource: FlowTableSource {
 
     @inline(__always)
     private func deadline(_ value: UnsafeRawPointer) -> FlowDeadline {
-        FlowDeadline(first: firstSeen!.load(value), last: lastSeen!.load(value),
-                 finOrReset: tcpFlags.map { $0.load(value) & 0x05 != 0 } ?? false, policy: policy)
+        FlowDeadline(first: firstSeen!.load(value), last: lastSeen!.load(value), tcpFlags: tcpFlags?.load(value) ?? 0, policy: policy)
     }
 
     /// After a pass: the earliest instant at which a flow present in the table could end, from the
