@@ -37,6 +37,22 @@ import Testing
         }
     }
 
+    /// A key and its reverse hash alike (so they share a probe run in the index of waiting
+    /// directions), and the hash still spreads: distinct keys seldom share one.
+    @Test(arguments: [true, false]) func aKeyAndItsReverseHashAlike(icmpKeyed: Bool) {
+        var g = SplitMix64(seed: 0x5A3E)
+        var seen: [UInt64: FlowKey] = [:], collisions = 0
+        for _ in 0..<20_000 {
+            let key = Self.randomKey(&g)
+            let raw = key.bytes.withUnsafeBytes { FlowPairing.Words($0.baseAddress!) }
+            let hash = FlowPairing.hash(raw, icmpKeyed: icmpKeyed)
+            #expect(FlowPairing.hash(raw.reversed(icmpKeyed: icmpKeyed), icmpKeyed: icmpKeyed) == hash, "\(key)")
+            let canonical = min(key, key.reversed(icmpKeyed: icmpKeyed))
+            if let other = seen.updateValue(canonical, forKey: hash), other != canonical { collisions += 1 }
+        }
+        #expect(collisions == 0, "\(collisions) distinct flows share a 64-bit hash")
+    }
+
     /// ICMP request/reply halves (RFC 792, RFC 4443, RFC 4861), as the tables they replaced listed them.
     @Test func icmpTypesPairAsTheRFCsDefine() {
         let v4: [(UInt8, UInt8)] = [(8, 0), (13, 14), (15, 16), (17, 18)], v6: [(UInt8, UInt8)] = [(128, 129), (133, 134), (135, 136)]

@@ -38,7 +38,7 @@ struct ReferenceFlowPairing {
                 let keyBase = keys.baseAddress!, valueBase = values.baseAddress!
                 slots.withUnsafeMutableBufferPointer { slots in
                     for i in 0..<count {
-                        var s = Int(truncatingIfNeeded: FlowPairing.hash(Words(keyBase + i * keySize))) & mask
+                        var s = Int(truncatingIfNeeded: FlowPairing.hash(Words(keyBase + i * keySize), icmpKeyed: icmpKeyed)) & mask
                         while slots[s] >= 0 { s = (s + 1) & mask }
                         slots[s] = Int32(i)
                     }
@@ -48,7 +48,7 @@ struct ReferenceFlowPairing {
                         let reverse = own.reversed(icmpKeyed: icmpKeyed)
                         var partner = -1
                         if reverse != own {
-                            var s = Int(truncatingIfNeeded: FlowPairing.hash(reverse)) & mask
+                            var s = Int(truncatingIfNeeded: FlowPairing.hash(reverse, icmpKeyed: icmpKeyed)) & mask
                             while slots[s] >= 0 {
                                 let j = Int(slots[s])
                                 if !used[j] && Words(keyBase + j * keySize) == reverse {
@@ -89,7 +89,7 @@ extension FlowPairing {
     /// order of each pair's first entry; entries whose key or value is too short are left out.
     func pairs(_ snapshot: FlowSnapshot, recordSize: Int) -> [Pair] {
         guard snapshot.count > 0, snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= recordSize else { return [] }
-        let waiting = UnpairedDirections(keySize: snapshot.keySize, valueSize: snapshot.valueSize, capacityHint: snapshot.count)
+        let waiting = UnpairedDirections(keySize: snapshot.keySize, valueSize: snapshot.valueSize, icmpKeyed: icmpKeyed, capacityHint: snapshot.count)
         var pairs: [Pair] = []
         FlowEntries.withEntries(of: snapshot) { entries in
             match(entries, from: 0, waiting: waiting, keep: { _ in false }) { i, t, partner in

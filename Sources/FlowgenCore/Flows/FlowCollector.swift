@@ -65,7 +65,7 @@ public final class FlowCollector {
     /// Biflows exported so far.
     public internal(set) var exportedTotal: UInt64 = 0
     /// What the last walk held at most: directions waiting for their reverse, and records among them.
-    internal(set) var lastWalkPeak = (waiting: 0, records: 0)
+    var lastWalkPeak = (waiting: 0, records: 0)
 
     /// A flow with no packet for this long is removed with the values read, in one batch with the
     /// others (see `FlowTableSource`); busier ones are removed one by one with their final values.
@@ -186,7 +186,7 @@ public final class FlowCollector {
         try source.walk(draining: mode.now == nil) { entries in
             // entries shorter than the plan's key or record are left out
             guard entries.count > 0, entries.keySize >= FlowKey.byteSize, entries.valueSize >= decoder.recordSize else { return }
-            let unpaired = waiting ?? UnpairedDirections(keySize: entries.keySize, valueSize: entries.valueSize,
+            let unpaired = waiting ?? UnpairedDirections(keySize: entries.keySize, valueSize: entries.valueSize, icmpKeyed: pairing.icmpKeyed,
                                                          capacityHint: source.capacityHint)
             waiting = unpaired
             state.keySize = entries.keySize

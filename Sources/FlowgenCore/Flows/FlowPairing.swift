@@ -41,20 +41,19 @@ public struct FlowPairing: Sendable {
         // then each entry is decided on in order, as if nothing had been read ahead
         var start = 0
         try withUnsafeTemporaryAllocation(of: Lookahead.self, capacity: Self.lookahead) { ahead in
-            _ = ahead.initialize(repeating: Lookahead())
+            ahead.initialize(repeating: Lookahead())
             while start < entries.count {
                 let end = Swift.min(start + Self.lookahead, entries.count)
                 var sum: UInt64 = 0
                 for i in start..<end {
                     let own = Words(entries.key(i))
-                    let reverse = own.reversed(icmpKeyed: icmpKeyed)
-                    let reverseHash = UnpairedDirections.cellHash(reverse), ownHash = UnpairedDirections.cellHash(own)
-                    ahead[i - start] = Lookahead(reverse: reverse, reverseHash: reverseHash, ownHash: ownHash,
-                                                 cell: waiting.homeCell(reverseHash))
-                    sum &+= waiting.homeCell(ownHash)
+                    // the reverse's hash is the key's own (see `hash`): one home cell serves both
+                    let hash = UnpairedDirections.cellHash(own, icmpKeyed: icmpKeyed)
+                    ahead[i - start] = Lookahead(reverse: own.reversed(icmpKeyed: icmpKeyed), hash: hash,
+                                                 cell: waiting.homeCell(hash))
                 }
                 for i in start..<end {
-                    ahead[i - start].record = waiting.touchSlot(ahead[i - start].cell, hash: ahead[i - start].reverseHash, sum: &sum)
+                    ahead[i - start].record = waiting.touchSlot(ahead[i - start].cell, hash: ahead[i - start].hash, sum: &sum)
                 }
                 for i in start..<end { sum &+= waiting.touchRecord(ahead[i - start].record) }
                 waiting.touched &+= sum
@@ -64,11 +63,11 @@ public struct FlowPairing: Sendable {
                     let t = times(value)
                     if look.reverse == Words(key) {
                         try body(i, t, nil)
-                    } else if let slot = waiting.take(look.reverse, hash: look.reverseHash) {
+                    } else if let slot = waiting.take(look.reverse, hash: look.hash) {
                         defer { waiting.release(slot) }
                         try body(i, t, slot)
                     } else {
-                        waiting.hold(key: key, hash: look.ownHash, record: keep(t) ? value : nil, times: t, position: position + i)
+                        waiting.hold(key: key, hash: look.hash, record: keep(t) ? value : nil, times: t, position: position + i)
                     }
                 }
                 start = end
@@ -79,9 +78,9 @@ public struct FlowPairing: Sendable {
     /// What the early rounds over a group read for one entry, for the decisions after them.
     struct Lookahead {
         var reverse = Words(0, 0, 0, 0, 0)
-        var reverseHash: UInt64 = 0
-        var ownHash: UInt64 = 0
-        /// The home cell of the reverse key.
+        /// The cell hash of the entry's key and of its reverse.
+        var hash: UInt64 = 0
+        /// The home cell of both.
         var cell: UInt64 = 0
         /// The record slot of the slot that cell names, -1 when it names none that matches or no record.
         var record: Int32 = -1
@@ -143,12 +142,29 @@ public struct FlowPairing: Sendable {
         }
     }
 
+    /// A hash of a key that its reverse (`Words.reversed(icmpKeyed:)`) shares, so a direction and
+    /// the one it waits for sit in one probe run of `UnpairedDirections`' index: a pairing step reads
+    /// one index cell, not one for its own key and one for its reverse (each a cache miss on a
+    /// large table). The two endpoints (address and port) are hashed alone and added, which does not
+    /// depend on their order; with ICMP keyed by type, the reverse keeps the identifier and the code
+    /// and trades the type for its peer (request for reply), so the lower of the two types is hashed.
     @inline(__always)
-    static func hash(_ k: Words) -> UInt64 {
+    static func hash(_ k: Words, icmpKeyed: Bool) -> UInt64 {
         @inline(__always) func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
             let m = (h ^ w) &* 0xFF51_AFD7_ED55_8CCD
             return m ^ (m >> 29)
         }
-        return mix(mix(mix(mix(mix(0x9E37_79B9_7F4A_7C15, k.w0), k.w1), k.w2), k.w3), k.w4)
+        let seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let rest = k.w4 & 0xFFFF_FFFF_0000_0000
+        if icmpKeyed && k.isICMP {
+            let type = UInt8(truncatingIfNeeded: k.dport >> 8)
+            let lower = Swift.min(type, FlowKey.icmpPeerType(type, v6: k.proto == 58) ?? type)
+            let same = rest | UInt64(lower) << 24 | (k.w4 & 0xFF_FFFF) // the lower type, the code, the identifier
+            let a = mix(mix(seed, k.w0), k.w1), b = mix(mix(seed, k.w2), k.w3)
+            return mix(a &+ b, same)
+        }
+        let a = mix(mix(mix(seed, k.w0), k.w1), UInt64(k.sport))
+        let b = mix(mix(mix(seed, k.w2), k.w3), UInt64(k.dport))
+        return mix(a &+ b, rest)
     }
 }

@@ -34,6 +34,8 @@ final class UnpairedDirections {
 
     let keySize: Int
     let valueSize: Int
+    /// Whether ICMP keys carry their type (the hash of a key and its reverse depends on it).
+    let icmpKeyed: Bool
     /// Slots of `keyStride` bytes: the key, then its `SlotInfo`.
     private let slotsStore: SlotBuffer
     private let keyStride: Int
@@ -42,6 +44,7 @@ final class UnpairedDirections {
     private var freeRecords: SlotStack
     /// Cells: `slot << 32 | hash & 0xffffffff`, `empty` when free.
     private var index: UnsafeMutablePointer<UInt64>
+    private var indexMemory: LargeAllocation
     private var mask: Int
     private var slots = 0
     private static let empty = UInt64.max
@@ -55,9 +58,10 @@ final class UnpairedDirections {
     var touched: UInt64 = 0
 
     /// Empty; `capacityHint` (the table's capacity, when known) sizes the reserved buffers.
-    init(keySize: Int, valueSize: Int, capacityHint: Int?) {
+    init(keySize: Int, valueSize: Int, icmpKeyed: Bool, capacityHint: Int?) {
         self.keySize = keySize
         self.valueSize = valueSize
+        self.icmpKeyed = icmpKeyed
         let reserve = capacityHint.map { max($0, 16) } ?? 1024
         keyStride = (keySize + 7) & ~7
         slotsStore = SlotBuffer(stride: keyStride + MemoryLayout<SlotInfo>.stride, capacity: reserve)
@@ -69,12 +73,11 @@ final class UnpairedDirections {
         var cells = 1024
         while cells < (capacityHint ?? 0) / 2 { cells <<= 1 }
         mask = cells - 1
-        index = .allocate(capacity: mask + 1)
-        index.initialize(repeating: Self.empty, count: mask + 1)
+        (indexMemory, index) = Self.emptyIndex(cells: cells)
     }
 
     deinit {
-        index.deallocate()
+        indexMemory.deallocate()
         freeSlots.deallocate()
         freeRecords.deallocate()
     }
@@ -83,13 +86,13 @@ final class UnpairedDirections {
     /// `release`d; nil if none waits.
     @inline(__always)
     func take(_ key: FlowPairing.Words) -> Int32? {
-        take(key, hash: Self.cellHash(key))
+        take(key, hash: Self.cellHash(key, icmpKeyed: icmpKeyed))
     }
 
-    /// The hash an index cell keeps of `key`.
+    /// The hash an index cell keeps of `key` (and of its reverse: see `FlowPairing.hash`).
     @inline(__always)
-    static func cellHash(_ key: FlowPairing.Words) -> UInt64 {
-        UInt64(truncatingIfNeeded: UInt32(truncatingIfNeeded: FlowPairing.hash(key)))
+    static func cellHash(_ key: FlowPairing.Words, icmpKeyed: Bool) -> UInt64 {
+        UInt64(truncatingIfNeeded: UInt32(truncatingIfNeeded: FlowPairing.hash(key, icmpKeyed: icmpKeyed)))
     }
 
     // Early reads for `FlowPairing.match`: what `take(_:hash:)` of an entry's reverse and `hold` of
@@ -140,7 +143,7 @@ final class UnpairedDirections {
     /// Adds a direction: its key, its record (kept) or, nil, only its times, and its place in the walk.
     @inline(__always)
     func hold(key: UnsafeRawPointer, record: UnsafeRawPointer?, times: Times, position: Int) {
-        hold(key: key, hash: Self.cellHash(FlowPairing.Words(key)), record: record, times: times, position: position)
+        hold(key: key, hash: Self.cellHash(FlowPairing.Words(key), icmpKeyed: icmpKeyed), record: record, times: times, position: position)
     }
 
     /// `hold` with the key's `cellHash` already computed.
@@ -231,11 +234,17 @@ final class UnpairedDirections {
         index[hole] = Self.empty
     }
 
+    /// An index of `cells` empty cells.
+    private static func emptyIndex(cells: Int) -> (LargeAllocation, UnsafeMutablePointer<UInt64>) {
+        let memory = LargeAllocation(byteCount: cells * MemoryLayout<UInt64>.stride)
+        let cells = memory.base.initializeMemory(as: UInt64.self, repeating: empty, count: cells)
+        return (memory, cells)
+    }
+
     private func grow() {
-        let old = index, oldSize = mask + 1
+        let old = index, oldMemory = indexMemory, oldSize = mask + 1
         mask = oldSize * 2 - 1
-        index = .allocate(capacity: mask + 1)
-        index.initialize(repeating: Self.empty, count: mask + 1)
+        (indexMemory, index) = Self.emptyIndex(cells: mask + 1)
         // from an empty cell on, so each probe run is re-inserted in its order and equal keys keep theirs
         var start = 0
         while old[start] != Self.empty { start += 1 }
@@ -246,7 +255,7 @@ final class UnpairedDirections {
             while index[i] != Self.empty { i = (i + 1) & mask }
             index[i] = cell
         }
-        old.deallocate()
+        oldMemory.deallocate()
     }
 }
 
@@ -257,15 +266,17 @@ final class SlotBuffer {
     private(set) var capacity: Int
     /// Slots handed out so far (the high-water mark).
     private(set) var used = 0
+    private var memory: LargeAllocation
     private var storage: UnsafeMutableRawPointer
 
     init(stride: Int, capacity: Int) {
         self.stride = max(stride, 1)
         self.capacity = max(capacity, 1)
-        storage = UnsafeMutableRawPointer.allocate(byteCount: self.capacity * self.stride, alignment: 8)
+        memory = LargeAllocation(byteCount: self.capacity * self.stride)
+        storage = memory.base
     }
 
-    deinit { storage.deallocate() }
+    deinit { memory.deallocate() }
 
     /// Makes slots `0..<count` usable.
     @inline(__always)
@@ -277,10 +288,11 @@ final class SlotBuffer {
     private func grow(to count: Int) {
         var bigger = capacity * 2
         while bigger < count { bigger *= 2 }
-        let grown = UnsafeMutableRawPointer.allocate(byteCount: bigger * stride, alignment: 8)
-        grown.copyMemory(from: storage, byteCount: used * stride)
-        storage.deallocate()
-        storage = grown
+        let grown = LargeAllocation(byteCount: bigger * stride)
+        grown.base.copyMemory(from: storage, byteCount: used * stride)
+        memory.deallocate()
+        memory = grown
+        storage = grown.base
         capacity = bigger
     }
 
