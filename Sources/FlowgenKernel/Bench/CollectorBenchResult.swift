@@ -107,7 +107,7 @@ public struct CollectorBenchResult: Codable, Sendable {
             table.notes.append("\(what): \(why.split(separator: "\n").first ?? "")")
         }
         table.notes.append("flow = biflow (two directions); JSON/IPFIX pass: every flow idle, removed in batches; flush: the table drained at once")
-        table.notes.append("kernel floor: the map system calls alone on the same table, same round (pass: batch read + batch delete of every key; "
+        table.notes.append("kernel floor: the map system calls alone on the same table, same round (pass: batch read a chunk at a time, each chunk's keys batch-deleted; "
                            + "flush: lookup-and-delete batch walk)")
         table.notes.append("peak B/flow = VmHWM growth over the active and JSON passes / biflows (the kernel map is not in it)")
         return table.render()
