@@ -32,6 +32,35 @@ import Testing
         #expect(w > f, "a lookup and an atomic add cost more than returning (\(w) vs \(f) ns)")
     }
 
+    /// The biflow twin keeps one entry for both directions of a conversation (IPv4 and IPv6, the
+    /// reply's endpoint lower or higher than the request's), the per-direction twin one each.
+    @Test func theBiflowTwinKeepsOneEntryPerConversation() throws {
+        try requireRoot()
+        let context = try context()
+        let perDirection = try context.floors.minimalTwin(of: "test", maxFlows: 4096, recordBytes: 280, preciseClock: true)
+        let biflow = try context.floors.minimalBiflowTwin(of: "test", maxFlows: 4096, recordBytes: 280, preciseClock: true)
+        let conversations: [(String, String)] = [("198.18.0.1", "198.18.0.2"), ("198.18.0.9", "198.18.0.2"),
+                                                 ("fd00:f10e::1", "fd00:f10e::2"), ("fd00:f10e::9", "fd00:f10e::2")]
+        func udp(_ src: String, _ dst: String, _ sport: UInt16, _ dport: UInt16) -> [UInt8] {
+            let ip = src.contains(":") ? Packet.ethernet().ipv6(src: .init(stringLiteral: src), dst: .init(stringLiteral: dst))
+                                       : Packet.ethernet().ipv4(src: .init(stringLiteral: src), dst: .init(stringLiteral: dst))
+            return ip.udp(sport: sport, dport: dport, payload: [1]).bytes()
+        }
+        for (a, b) in conversations {
+            let request = udp(a, b, 40000, 53), reply = udp(b, a, 53, 40000)
+            for program in [perDirection, biflow] {
+                try program.clearFlows()
+                _ = try program.run(request, repetitions: 3)
+                _ = try program.run(reply, repetitions: 2)
+            }
+            #expect(try perDirection.flowCount() == 2, "\(a) ↔ \(b)")
+            #expect(try biflow.flowCount() == 1, "\(a) ↔ \(b)")
+            // and a same-address flow with other ports is a conversation of its own
+            _ = try biflow.run(udp(a, b, 40001, 53), repetitions: 1)
+            #expect(try biflow.flowCount() == 2, "\(a) ↔ \(b)")
+        }
+    }
+
     @Test func newFlowDriverMakesEveryRepetitionANewFlow() throws {
         try requireRoot()
         let context = try context()

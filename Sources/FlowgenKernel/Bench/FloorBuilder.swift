@@ -49,6 +49,15 @@ public struct FloorBuilder {
                            defines: ["FLOOR_RECORD_BYTES": recordBytes, "FLOOR_PRECISE_CLOCK": preciseClock ? 1 : 0])
     }
 
+    /// The twin with one entry per biflow (canonical key, both directions' records in one value):
+    /// prices the table layout flowgen did not take, which would halve the collector's map calls
+    /// (see minimal.bpf.c and BENCHMARKS.md).
+    public func minimalBiflowTwin(of label: String, maxFlows: Int, recordBytes: Int, preciseClock: Bool) throws -> BenchProgram {
+        let twin = "minimal [\(label)'s 2 × \(recordBytes) B biflow record\(preciseClock ? ", ns clock" : "")]"
+        return try minimal(maxFlows: maxFlows, label: twin,
+                           defines: ["FLOOR_RECORD_BYTES": recordBytes, "FLOOR_PRECISE_CLOCK": preciseClock ? 1 : 0, "FLOOR_BIFLOW": 1])
+    }
+
     func minimal(maxFlows: Int, label: String, defines: [String: Int]) throws -> BenchProgram {
         let object = try compile("minimal.bpf.c", entry: "bench_minimal", defines: defines)
         let pipeline = try LoadedPipeline(objectPath: object.objectPath, entryProgram: "bench_minimal",

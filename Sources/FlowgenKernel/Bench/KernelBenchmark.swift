@@ -70,6 +70,10 @@ public final class KernelBenchmark {
                                                            preciseClock: plan.defines.contains("FG_PRECISE_TIME"))
                 rows[rows.count - 1].floorTwin = twin.label
                 appendDiagnostic(twin, selection: nil, features: [])
+                // and the same twin keeping one entry per biflow: what that layout would cost per packet
+                appendDiagnostic(try context.floors.minimalBiflowTwin(of: set.label, maxFlows: maxFlows, recordBytes: plan.layout.size,
+                                                                      preciseClock: plan.defines.contains("FG_PRECISE_TIME")),
+                                 selection: nil, features: [])
             }
             if set.kind == .preset && set.selection == "" {
                 // Diagnostic twin of base: the same program with the replay clock (skb->tstamp instead of
