@@ -44,7 +44,7 @@ public struct EvictingPollResult: Sendable, Equatable {
 /// end decisions read raw fields, and only ended flows are decoded, a batch at a time. So a pass
 /// holds about half the flows' keys at mid-walk, and records only of flows that end (the
 /// benchmark's million flows, a pass that keeps them and one that ends them all: at most 64-97
-/// bytes a flow for base, 153-176 for seed; a copy of the table took 143 and 639).
+/// bytes a flow for base, 153-196 for seed; a copy of the table took 143 and 639).
 public final class FlowCollector {
     /// The decoder derived from the plan.
     public let decoder: RecordDecoder
