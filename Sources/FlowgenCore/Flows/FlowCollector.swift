@@ -337,10 +337,15 @@ public final class FlowCollector {
     func removeQuietFlows(_ state: inout WalkState) throws {
         guard !state.quietKeys.isEmpty else { return }
         let k = state.keySize
-        let order = state.quietPositions.indices.sorted { state.quietPositions[$0] < state.quietPositions[$1] }
+        // walk position and index packed in one word: sorting plain integers is several times
+        // cheaper than sorting indices through a closure that reads the positions
+        let order = state.quietPositions.enumerated().map { UInt64(truncatingIfNeeded: $0.element) << 32 | UInt64($0.offset) }.sorted()
         var keys = [UInt8]()
         keys.reserveCapacity(state.quietKeys.count)
-        for i in order { keys.append(contentsOf: state.quietKeys[(i * k)..<((i + 1) * k)]) }
+        for packed in order {
+            let i = Int(packed & 0xFFFF_FFFF)
+            keys.append(contentsOf: state.quietKeys[(i * k)..<((i + 1) * k)])
+        }
         try source.removeAll(keys: keys, keySize: k)
         state.quietKeys.removeAll(keepingCapacity: true)
         state.quietPositions.removeAll(keepingCapacity: true)

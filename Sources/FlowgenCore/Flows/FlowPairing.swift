@@ -48,10 +48,11 @@ public struct FlowPairing: Sendable {
                 for i in start..<end {
                     let own = Words(entries.key(i))
                     // the reverse's hash is the key's own (see `hash`): one home cell serves both
-                    let hash = UnpairedDirections.cellHash(own, icmpKeyed: icmpKeyed)
-                    ahead[i - start] = Lookahead(reverse: own.reversed(icmpKeyed: icmpKeyed), hash: hash,
-                                                 cell: waiting.homeCell(hash))
+                    ahead[i - start] = Lookahead(reverse: own.reversed(icmpKeyed: icmpKeyed),
+                                                 hash: UnpairedDirections.cellHash(own, icmpKeyed: icmpKeyed))
                 }
+                // the cell reads apart from the hashing, so all of the group's misses are in flight at once
+                for i in start..<end { ahead[i - start].cell = waiting.homeCell(ahead[i - start].hash) }
                 for i in start..<end {
                     ahead[i - start].record = waiting.touchSlot(ahead[i - start].cell, hash: ahead[i - start].hash, sum: &sum)
                 }
