@@ -10,10 +10,12 @@ import Testing
     /// Random holds and takes over a small key pool (equal keys wait together; the index grows from
     /// 1,024 cells past 8,192 entries): each take returns the first waiting entry of that key, with
     /// its key, times, place and record (when one was kept); the leftovers come out of `takeAll`.
-    @Test func takesTheFirstWaitingEntryOfAKeyAsAQueueWould() {
+    /// Also with buffers reserved large enough to be mapped on huge pages from the start, and with
+    /// records large enough that their buffer grows from ordinary memory into a mapping.
+    @Test(arguments: [(nil, 24), (600_000, 24), (nil, 512)] as [(Int?, Int)])
+    func takesTheFirstWaitingEntryOfAKeyAsAQueueWould(capacityHint: Int?, valueSize: Int) {
         var g = SplitMix64(seed: 0xD1EC7)
-        let valueSize = 24
-        let store = UnpairedDirections(keySize: FlowKey.byteSize, valueSize: valueSize, icmpKeyed: false, capacityHint: nil)
+        let store = UnpairedDirections(keySize: FlowKey.byteSize, valueSize: valueSize, icmpKeyed: false, capacityHint: capacityHint)
         // keys and their reverses, which share a hash and so a probe run: a take must skip the other direction's entries
         let half = (0..<1_500).map { _ in FlowPairingTests.randomKey(&g) }
         let pool = half + half.map { $0.reversed(icmpKeyed: false) }
@@ -54,7 +56,7 @@ import Testing
             }
             #expect(store.count == waiting)
         }
-        #expect(store.peak > 8_192, "the index grew")
+        #expect(store.peak > 8_192, "more than 8,192 waited at once (an index of 1,024 cells grew)")
         let left = store.takeAll().map { store.position($0) }.sorted()
         #expect(left == model.values.flatMap { $0.map(\.position) }.sorted())
         #expect(store.count == 0)
