@@ -14,8 +14,8 @@ public struct CollectorBenchResult: Codable, Sendable {
         public var fillSeconds: BenchSamples
         /// Seconds of a pass over the full table in which no flow ends (batch read, decode, pairing).
         public var activePassSeconds: BenchSamples
-        /// Seconds of a pass that ends and exports every flow: read, decode, pair, take each direction's
-        /// final value (lookup-and-delete), format JSON lines, write them to /dev/null.
+        /// Seconds of a pass that ends and exports every flow: read, pair, decide, decode, remove
+        /// (batch deletes of the quiet flows' keys), format JSON lines, write them to /dev/null.
         public var exportPassSeconds: BenchSamples
         /// Seconds of the export pass spent formatting and writing JSON.
         public var formatSeconds: BenchSamples
@@ -30,8 +30,8 @@ public struct CollectorBenchResult: Codable, Sendable {
         /// Biflows flushed per second (median).
         public var flushFlowsPerSecond: Double
         /// Seconds of the kernel floor of the JSON/IPFIX pass, measured in the same round on the
-        /// same map: `FlowTable.snapshot()` of the full table, then `deleteBatch(keys:)` of every key
-        /// in the order read; the map system calls alone, no pairing, decoding or output.
+        /// same map: the chunked `FlowTable.walk` the pass makes, each chunk's keys removed by one
+        /// `deleteBatch(keys:)` after it is read; the map system calls alone, no pairing, decoding or output.
         public var passFloorSeconds: BenchSamples
         /// Biflows per second the pass floor allows (median): no JSON or IPFIX pass can beat it here.
         public var passFloorFlowsPerSecond: Double
