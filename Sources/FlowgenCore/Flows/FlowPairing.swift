@@ -143,19 +143,25 @@ public struct FlowPairing: Sendable {
         }
     }
 
+    /// The seed of `hash`, drawn once per process: keys come from packets anyone can send, and with
+    /// a hash known in advance a sender could pick flows that all land in one probe run of the
+    /// index, making every pairing step walk it (as the kernel seeds its own map hash per map).
+    static let hashSeed = UInt64.random(in: .min ... .max) | 1
+
     /// A hash of a key that its reverse (`Words.reversed(icmpKeyed:)`) shares, so a direction and
     /// the one it waits for sit in one probe run of `UnpairedDirections`' index: a pairing step reads
     /// one index cell, not one for its own key and one for its reverse (each a cache miss on a
     /// large table). The two endpoints (address and port) are hashed alone and added, which does not
     /// depend on their order; with ICMP keyed by type, the reverse keeps the identifier and the code
     /// and trades the type for its peer (request for reply), so the lower of the two types is hashed.
+    /// Seeded per process (`hashSeed`).
     @inline(__always)
     static func hash(_ k: Words, icmpKeyed: Bool) -> UInt64 {
         @inline(__always) func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
             let m = (h ^ w) &* 0xFF51_AFD7_ED55_8CCD
             return m ^ (m >> 29)
         }
-        let seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let seed = hashSeed
         let rest = k.w4 & 0xFFFF_FFFF_0000_0000
         if icmpKeyed && k.isICMP {
             let type = UInt8(truncatingIfNeeded: k.dport >> 8)
