@@ -89,7 +89,7 @@ extension FlowPairing {
     /// order of each pair's first entry; entries whose key or value is too short are left out.
     func pairs(_ snapshot: FlowSnapshot, recordSize: Int) -> [Pair] {
         guard snapshot.count > 0, snapshot.keySize >= FlowKey.byteSize, snapshot.valueSize >= recordSize else { return [] }
-        let waiting = UnpairedDirections(keySize: snapshot.keySize, valueSize: snapshot.valueSize, icmpKeyed: icmpKeyed, capacityHint: snapshot.count)
+        let waiting = UnpairedDirections(keySize: snapshot.keySize, valueSize: snapshot.valueSize, capacityHint: snapshot.count)
         var pairs: [Pair] = []
         FlowEntries.withEntries(of: snapshot) { entries in
             match(entries, from: 0, waiting: waiting, keep: { _ in false }) { i, t, partner in

@@ -15,7 +15,7 @@ import Testing
     @Test(arguments: [(nil, 24), (600_000, 24), (nil, 512)] as [(Int?, Int)])
     func takesTheFirstWaitingEntryOfAKeyAsAQueueWould(capacityHint: Int?, valueSize: Int) {
         var g = SplitMix64(seed: 0xD1EC7)
-        let store = UnpairedDirections(keySize: FlowKey.byteSize, valueSize: valueSize, icmpKeyed: false, capacityHint: capacityHint)
+        let store = UnpairedDirections(keySize: FlowKey.byteSize, valueSize: valueSize, capacityHint: capacityHint)
         // keys and their reverses, which share a hash and so a probe run: a take must skip the other direction's entries
         let half = (0..<1_500).map { _ in FlowPairingTests.randomKey(&g) }
         let pool = half + half.map { $0.reversed(icmpKeyed: false) }
@@ -23,6 +23,8 @@ import Testing
         var waiting = 0
         for position in 0..<60_000 {
             let key = pool[Int(g.next() % UInt64(pool.count))]
+            let words = key.bytes.withUnsafeBytes { Words($0.baseAddress!) }
+            let hash = UnpairedDirections.cellHash(words, icmpKeyed: false)
             // hold more than take while the store fills, then take more than hold
             let holding = g.next() % 100 < (position < 30_000 ? 70 : 35)
             if holding {
@@ -30,15 +32,15 @@ import Testing
                 let record: [UInt8]? = g.next() % 2 == 0 ? (0..<valueSize).map { _ in UInt8(truncatingIfNeeded: g.next()) } : nil
                 key.bytes.withUnsafeBytes { k in
                     if let record {
-                        record.withUnsafeBytes { store.hold(key: k.baseAddress!, record: $0.baseAddress, times: .init(first: first, last: 2, flags: 3), position: position) }
+                        record.withUnsafeBytes { store.hold(key: k.baseAddress!, hash: hash, record: $0.baseAddress, times: .init(first: first, last: 2, flags: 3), position: position) }
                     } else {
-                        store.hold(key: k.baseAddress!, record: nil, times: .init(first: first, last: 2, flags: 3), position: position)
+                        store.hold(key: k.baseAddress!, hash: hash, record: nil, times: .init(first: first, last: 2, flags: 3), position: position)
                     }
                 }
                 model[key, default: []].append((position, first, record))
                 waiting += 1
             } else {
-                let taken = key.bytes.withUnsafeBytes { store.take(Words($0.baseAddress!)) }
+                let taken = store.take(words, hash: hash)
                 guard let expected = model[key]?.first else {
                     #expect(taken == nil, "nothing waits under \(key)")
                     continue

@@ -96,7 +96,8 @@ public final class FlowCollector {
     /// at the end of the walk: a pass above the high-water mark walks the table a second time.
     @discardableResult
     public func poll(now: UInt64, highWater: Int, lowWater: Int) throws -> EvictingPollResult {
-        let first = try walk(.poll(now: now))
+        // the ages of active flows matter only when the table may be above its high-water mark
+        let first = try walk(.poll(now: now, notingAges: highWater < .max))
         var result = PollResult(entries: first.entries, exported: first.ended, active: first.active)
         let remaining = first.entries - first.removedDirections
         guard remaining > highWater else { return EvictingPollResult(poll: result, evicted: 0) }
@@ -123,8 +124,8 @@ public final class FlowCollector {
 
     /// What a walk over the table is for.
     enum WalkMode {
-        /// A pass at `now`: ended flows exported, the active ones' ages noted.
-        case poll(now: UInt64)
+        /// A pass at `now`: ended flows exported, the active ones' ages noted when `notingAges`.
+        case poll(now: UInt64, notingAges: Bool)
         /// The second walk of a pass above the high-water mark: as `poll`, and active flows whose
         /// (packed) age is at most `age` are exported as lack of resources, `count` at the most.
         case evict(now: UInt64, age: UInt64, count: Int)
@@ -134,7 +135,7 @@ public final class FlowCollector {
         /// The pass's time; nil for the flush (its values are final, nothing is compared with a time).
         var now: UInt64? {
             switch self {
-            case let .poll(now), let .evict(now, _, _): return now
+            case let .poll(now, _), let .evict(now, _, _): return now
             case .flush: return nil
             }
         }
@@ -157,7 +158,7 @@ public final class FlowCollector {
         var active = 0
         var evicted = 0
         var removedDirections = 0
-        /// `poll`: each active flow's last packet, its lowest bit set when it has two directions.
+        /// `poll` noting ages: each active flow's last packet, its lowest bit set when it has two directions.
         var ages: [UInt64] = []
         var batch: BiflowBatch
         /// Keys of the batch's quiet flows and their places in the walk: removed together just
@@ -186,7 +187,7 @@ public final class FlowCollector {
         try source.walk(draining: mode.now == nil) { entries in
             // entries shorter than the plan's key or record are left out
             guard entries.count > 0, entries.keySize >= FlowKey.byteSize, entries.valueSize >= decoder.recordSize else { return }
-            let unpaired = waiting ?? UnpairedDirections(keySize: entries.keySize, valueSize: entries.valueSize, icmpKeyed: pairing.icmpKeyed,
+            let unpaired = waiting ?? UnpairedDirections(keySize: entries.keySize, valueSize: entries.valueSize,
                                                          capacityHint: source.capacityHint)
             waiting = unpaired
             state.keySize = entries.keySize
@@ -234,7 +235,7 @@ public final class FlowCollector {
         switch mode {
         case let .flush(given):
             reason = isTCP && isTCPEnded(forward.times, reverse?.times) ? .endOfFlow : given
-        case let .poll(now), let .evict(now, _, _):
+        case let .poll(now, _), let .evict(now, _, _):
             reason = endReason(forward.times, reverse?.times, isTCP: isTCP, now: now)
         }
         let packedAge = reverse == nil ? last & ~1 : last | 1
@@ -244,7 +245,7 @@ public final class FlowCollector {
         }
         guard let reason else {
             state.active += 1
-            if case .poll = mode { state.ages.append(packedAge) }
+            if case .poll(_, true) = mode { state.ages.append(packedAge) }
             return
         }
         // quiet flows go with the values read, removed in one batch; busy ones are removed one by one

@@ -34,8 +34,6 @@ final class UnpairedDirections {
 
     let keySize: Int
     let valueSize: Int
-    /// Whether ICMP keys carry their type (the hash of a key and its reverse depends on it).
-    let icmpKeyed: Bool
     /// Slots of `keyStride` bytes: the key, then its `SlotInfo`.
     private let slotsStore: SlotBuffer
     private let keyStride: Int
@@ -58,10 +56,9 @@ final class UnpairedDirections {
     var touched: UInt64 = 0
 
     /// Empty; `capacityHint` (the table's capacity, when known) sizes the reserved buffers.
-    init(keySize: Int, valueSize: Int, icmpKeyed: Bool, capacityHint: Int?) {
+    init(keySize: Int, valueSize: Int, capacityHint: Int?) {
         self.keySize = keySize
         self.valueSize = valueSize
-        self.icmpKeyed = icmpKeyed
         let reserve = capacityHint.map { max($0, 16) } ?? 1024
         keyStride = (keySize + 7) & ~7
         slotsStore = SlotBuffer(stride: keyStride + MemoryLayout<SlotInfo>.stride, capacity: reserve)
@@ -80,13 +77,6 @@ final class UnpairedDirections {
         indexMemory.deallocate()
         freeSlots.deallocate()
         freeRecords.deallocate()
-    }
-
-    /// Takes the first waiting direction whose key is `key`: its slot, to be read and then
-    /// `release`d; nil if none waits.
-    @inline(__always)
-    func take(_ key: FlowPairing.Words) -> Int32? {
-        take(key, hash: Self.cellHash(key, icmpKeyed: icmpKeyed))
     }
 
     /// The hash an index cell keeps of `key` (and of its reverse: see `FlowPairing.hash`).
@@ -121,7 +111,8 @@ final class UnpairedDirections {
         record < 0 ? 0 : records[Int(record)].load(as: UInt64.self)
     }
 
-    /// `take` with the key's `cellHash` already computed.
+    /// Takes the first waiting direction whose key is `key` (`hash`: its `cellHash`): its slot, to be
+    /// read and then `release`d; nil if none waits.
     @inline(__always)
     func take(_ key: FlowPairing.Words, hash: UInt64) -> Int32? {
         var s = Int(hash) & mask
@@ -140,13 +131,8 @@ final class UnpairedDirections {
         }
     }
 
-    /// Adds a direction: its key, its record (kept) or, nil, only its times, and its place in the walk.
-    @inline(__always)
-    func hold(key: UnsafeRawPointer, record: UnsafeRawPointer?, times: Times, position: Int) {
-        hold(key: key, hash: Self.cellHash(FlowPairing.Words(key), icmpKeyed: icmpKeyed), record: record, times: times, position: position)
-    }
-
-    /// `hold` with the key's `cellHash` already computed.
+    /// Adds a direction (`hash`: its key's `cellHash`): its key, its record (kept) or, nil, only its
+    /// times, and its place in the walk.
     @inline(__always)
     func hold(key: UnsafeRawPointer, hash: UInt64, record: UnsafeRawPointer?, times: Times, position: Int) {
         let slot: Int
