@@ -44,6 +44,11 @@ public final class CollectorService {
             self.rescanInterval = rescanInterval
             self.onStop = onStop
         }
+
+        /// The high- and low-water marks in directions for a table of `capacity` (high `Int.max`: no eviction).
+        public func marks(capacity: Int) -> (high: Int, low: Int) {
+            (highWater < 1 ? Int(Double(capacity) * highWater) : Int.max, Int(Double(capacity) * lowWater))
+        }
     }
 
     /// What the run did.
@@ -117,8 +122,7 @@ public final class CollectorService {
     public func pass() {
         let t0 = Date()
         let capacity = instance.maps.capacity
-        let high = options.highWater < 1 ? Int(Double(capacity) * options.highWater) : Int.max
-        let low = Int(Double(capacity) * options.lowWater)
+        let (high, low) = options.marks(capacity: capacity)
         do {
             let result = try collector.poll(now: MonotonicClock.nowNs(), highWater: high, lowWater: low)
             let seconds = Date().timeIntervalSince(t0)
