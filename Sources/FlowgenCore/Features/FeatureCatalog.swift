@@ -7,14 +7,15 @@ public struct FeatureCatalog: Sendable {
     /// Every available module, sorted by name.
     public let modules: [FeatureModule]
 
-    /// Loads the built-in modules and those under `userPaths`. A user path writable by anyone but
-    /// root is refused unless `allowUnsafe` (its C is compiled into the kernel).
+    /// Loads the built-in modules and those under `userPaths`. Every folder and file read (and the
+    /// templates) must be owned by root or the invoking user and writable by nobody else, the
+    /// folders above them too (see `PathTrust`), unless `allowUnsafe`: their C is compiled into the
+    /// kernel and, for replay, loaded into this process.
     public init(resources: ResourceLocator, userPaths: [String] = [], allowUnsafe: Bool = false) throws {
         self.resources = resources
-        for path in userPaths where !allowUnsafe {
-            try Self.checkOwnership(path)
-        }
-        modules = try FeatureLoader(searchPaths: [resources.features] + userPaths).loadAll()
+        let trust: PathTrust? = allowUnsafe ? nil : .invokingUser
+        try Self.checkTemplates(resources.templates, trust)
+        modules = try FeatureLoader(searchPaths: [resources.features] + userPaths, trust: trust).loadAll()
     }
 
     /// Resolves a selection such as `tcp,icmp,-ipv6` and plans it.
@@ -22,13 +23,16 @@ public struct FeatureCatalog: Sendable {
         try Planner().plan(FeatureSelection(features, available: modules), maxFlows: maxFlows)
     }
 
-    static func checkOwnership(_ path: String) throws {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw FeatureError.badFeaturePath(path) }
-        let writableByOthers = st.st_mode & (S_IWGRP | S_IWOTH) != 0
-        let ownedByRootOrUs = st.st_uid == 0 || st.st_uid == geteuid()
-        if writableByOthers || !ownedByRootOrUs {
-            throw FeatureError.unsafeFeaturePath(path)
+    /// Checks the templates folder and every file under it, which generated C includes.
+    static func checkTemplates(_ templates: String, _ trust: PathTrust?) throws {
+        guard trust != nil else { return }
+        try FeatureLoader.check(templates, .directory, trust)
+        let files = FileManager.default.enumerator(atPath: templates)?.compactMap { $0 as? String } ?? []
+        for name in files.sorted() {
+            let path = (templates as NSString).appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            try FeatureLoader.check(path, isDirectory.boolValue ? .directory : .file, trust)
         }
     }
 }

@@ -12,8 +12,9 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     case fieldClash(field: String, first: String, second: String)
     /// A feature path does not exist or is not a directory.
     case badFeaturePath(String)
-    /// A feature path others than its owner can write to (its C would run in the kernel).
-    case unsafeFeaturePath(String)
+    /// A folder or file of a feature path (or of the templates) that someone other than root and
+    /// the invoking user could change: its C would run in the kernel and in this process.
+    case unsafeFeaturePath(String, reason: String)
 
     /// A one-line message that says what to do.
     public var description: String {
@@ -30,8 +31,8 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "field '\(field)' is declared by both '\(first)' and '\(second)'; field names must be unique across selected features"
         case let .badFeaturePath(path):
             return "feature path '\(path)' is not a readable directory"
-        case let .unsafeFeaturePath(path):
-            return "feature path '\(path)' is writable by other users or owned by someone else, and its C runs in the kernel: fix it with `chmod go-w` / `chown`, or pass --allow-unsafe-feature-path"
+        case let .unsafeFeaturePath(path, reason):
+            return "refusing '\(path)': \(reason); flowgen compiles and loads its C as this user, so every folder and file on the way must be owned by root or you and writable by nobody else: fix the owner (`chown`) or mode (`chmod go-w`) of the part named, or, if you trust everyone who can write it, pass --allow-unsafe-feature-path"
         }
     }
 }

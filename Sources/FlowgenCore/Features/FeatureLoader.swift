@@ -5,10 +5,16 @@ import Yams
 public struct FeatureLoader: Sendable {
     /// Directories searched, in order; built-in modules first, user paths after.
     public var searchPaths: [String]
+    /// Who may own (and alone write) every folder and file read, and the folders above them; nil
+    /// reads whatever is there (`--allow-unsafe-feature-path`). Module C is compiled into the
+    /// kernel and, for replay, loaded into this process: a file another user can change is code
+    /// they run as whoever runs flowgen.
+    public var trust: PathTrust?
 
-    /// Creates a loader over the given directories.
-    public init(searchPaths: [String]) {
+    /// Creates a loader over the given directories, trusting root and the invoking user by default.
+    public init(searchPaths: [String], trust: PathTrust? = .invokingUser) {
         self.searchPaths = searchPaths
+        self.trust = trust
     }
 
     /// Loads every module found in the search paths, sorted by name.
@@ -19,11 +25,13 @@ public struct FeatureLoader: Sendable {
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
                 throw FeatureError.badFeaturePath(dir)
             }
+            try Self.check(dir, .directory, trust)
             let entries = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
             for entry in entries {
                 let spec = (dir as NSString).appendingPathComponent(entry + "/feature.yaml")
                 guard FileManager.default.fileExists(atPath: spec) else { continue }
-                let module = try Self.load(specPath: spec)
+                try Self.check((dir as NSString).appendingPathComponent(entry), .directory, trust)
+                let module = try Self.load(specPath: spec, trust: trust)
                 if let previous = byName[module.name] {
                     throw FeatureError.duplicate(name: module.name, first: previous.directory, second: module.directory)
                 }
@@ -33,17 +41,28 @@ public struct FeatureLoader: Sendable {
         return byName.values.sorted { $0.name < $1.name }
     }
 
-    /// Parses one feature.yaml.
-    public static func load(specPath: String) throws -> FeatureModule {
+    /// Fails with `unsafeFeaturePath` when `trust` is given and does not trust `path`.
+    static func check(_ path: String, _ kind: PathTrust.Kind, _ trust: PathTrust?) throws {
+        guard let trust else { return }
+        do {
+            try trust.check(path, is: kind)
+        } catch let untrusted as PathTrust.Untrusted {
+            throw FeatureError.unsafeFeaturePath(path, reason: untrusted.description)
+        }
+    }
+
+    /// Parses one feature.yaml, and the C files it names, after checking each with `trust`.
+    public static func load(specPath: String, trust: PathTrust? = .invokingUser) throws -> FeatureModule {
+        try check(specPath, .file, trust)
         guard let data = FileManager.default.contents(atPath: specPath),
               let text = String(data: data, encoding: .utf8) else {
             throw FeatureError.malformed(file: specPath, line: 1, message: "cannot read the file as UTF-8 text")
         }
-        return try parse(yaml: text, specPath: specPath)
+        return try parse(yaml: text, specPath: specPath, trust: trust)
     }
 
-    /// Parses feature.yaml text; `specPath` locates errors and the update file.
-    public static func parse(yaml: String, specPath: String) throws -> FeatureModule {
+    /// Parses feature.yaml text; `specPath` locates errors and the update file, read once `trust` trusts it.
+    public static func parse(yaml: String, specPath: String, trust: PathTrust? = .invokingUser) throws -> FeatureModule {
         let node: Node
         do {
             guard let composed = try Yams.compose(yaml: yaml) else {
@@ -53,7 +72,7 @@ public struct FeatureLoader: Sendable {
         } catch let error as YamlError {
             throw FeatureError.malformed(file: specPath, line: Self.line(of: error), message: "not valid YAML: \(Self.problem(of: error))")
         }
-        let reader = SpecReader(file: specPath)
+        let reader = SpecReader(file: specPath, trust: trust)
         guard let map = node.mapping else {
             throw reader.error(node, "the top level must be a mapping (name:, summary:, fields:, ...)")
         }
@@ -133,6 +152,8 @@ public struct FeatureLoader: Sendable {
 /// Typed reads from a composed YAML node with errors that carry file:line.
 struct SpecReader {
     let file: String
+    /// Checks each C file before it is read (nil: no check).
+    var trust: PathTrust?
 
     func error(_ node: Node, _ message: String) -> FeatureError {
         .malformed(file: file, line: node.mark?.line ?? 1, message: message)
@@ -249,6 +270,7 @@ struct SpecReader {
             throw error(node, "`\(key)` must name a C file in the module's folder")
         }
         let path = (directory as NSString).appendingPathComponent(file)
+        if FileManager.default.fileExists(atPath: path) { try FeatureLoader.check(path, .file, trust) }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw error(node, "\(key) file '\(file)' not found in \(directory)")
         }
