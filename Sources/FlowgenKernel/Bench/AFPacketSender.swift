@@ -14,8 +14,17 @@ final class AFPacketSender {
         let clang = try compiler.clangPath()
         let directory = compiler.cacheDirectory + "/bench"
         path = directory + "/afpacket_sender-" + String(SHA256.hex([UInt8](text) + Array(clang.utf8)).prefix(16))
-        if FileManager.default.isExecutableFile(atPath: path) { return }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // the binary runs as root: only from a cache nobody else can write
+        try compiler.prepareCacheDirectory()
+        if FileManager.default.isExecutableFile(atPath: path) {
+            do {
+                try PathTrust.invokingUser.check(path, is: .file)
+            } catch let untrusted as PathTrust.Untrusted {
+                throw KernelError.untrustedCache(path: path, reason: untrusted.description)
+            }
+            return
+        }
+        try ClangCompiler.makeDirectory(directory)
         let temporary = path + ".tmp-\(getpid())"
         let result = try ProcessRunner.run([clang, "-O2", "-Wall", "-o", temporary, source], timeout: .seconds(120))
         guard result.succeeded else { throw BenchError.helperCompileFailed(result.stderr) }

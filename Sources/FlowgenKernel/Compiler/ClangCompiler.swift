@@ -44,7 +44,8 @@ public struct ClangCompiler: Sendable {
     public let cacheDirectory: String
 
     /// Resolves clang (explicit path, else `FLOWGEN_CLANG`, else `clang` on `PATH`) and the cache directory
-    /// (explicit, else `FLOWGEN_CACHE_DIR`, `$XDG_CACHE_HOME/flowgen`, `$HOME/.cache/flowgen`).
+    /// (explicit, else `FLOWGEN_CACHE_DIR`, `$XDG_CACHE_HOME/flowgen`, `$HOME/.cache/flowgen`, the
+    /// user's home folder from the password database; never a shared folder such as /tmp).
     /// A missing clang is reported by `compile`, so tools that only read cached objects never need one.
     public init(clang: String? = nil, cacheDirectory: String? = nil) {
         let environment = ProcessInfo.processInfo.environment
@@ -69,13 +70,13 @@ public struct ClangCompiler: Sendable {
         // another one it had already included (and skipped by that one's include guard).
         let staging = directory + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         removeAbandonedStaging(of: directory)
-        try makeDirectory(staging)
+        try Self.makeDirectory(staging)
         // after a publish the staging name is gone; after a failure or a lost race this removes it
         defer { try? FileManager.default.removeItem(atPath: staging) }
         for (name, text) in source.files {
             let path = staging + "/" + name
-            if name.contains("/") { try makeDirectory((path as NSString).deletingLastPathComponent) }
-            try writeAtomically(Data(text.utf8), to: path)
+            if name.contains("/") { try Self.makeDirectory((path as NSString).deletingLastPathComponent) }
+            try Self.writeAtomically(Data(text.utf8), to: path)
         }
 
         // the prefix map names the published directory in debug information and __FILE__, so the
@@ -83,17 +84,21 @@ public struct ClangCompiler: Sendable {
         var arguments = target.flags + ["-ffile-prefix-map=\(staging)=\(directory)", "-I\(staging)"]
         if let multiarchInclude { arguments.append("-I\(multiarchInclude)") }
         arguments += (target.compilesOnly ? ["-c"] : []) + [source.mainFile, "-o", target.outputName]
-        let result = try Self.run(clang, arguments: arguments, workingDirectory: staging)
+        // clang writes crash reproducers (the whole preprocessed unit) to TMPDIR: keep them in the
+        // private entry rather than world-readable in /tmp
+        let result = try Self.run(clang, arguments: arguments, workingDirectory: staging, temporaryDirectory: staging)
         // clang's messages name the staging directory; the sources stay in the published one
         let diagnostics = result.stderr.replacingOccurrences(of: staging, with: directory)
         guard result.status == 0 else {
             let log = diagnostics.isEmpty ? "clang exited with status \(result.status) and printed nothing" : diagnostics
             // the sources and log of a failed build stay in the entry for inspection, without an object
-            try? writeAtomically(Data(log.utf8), to: staging + "/compile.log")
+            try? Self.writeAtomically(Data(log.utf8), to: staging + "/compile.log")
             _ = rename(staging, directory)
             throw KernelError.compileFailed(log: log)
         }
-        try writeAtomically(Data(diagnostics.utf8), to: staging + "/compile.log")
+        try Self.writeAtomically(Data(diagnostics.utf8), to: staging + "/compile.log")
+        // clang creates its output by the umask (a shared library executable by all): private like the rest
+        chmod(staging + "/" + target.outputName, 0o600)
         try publish(staging, as: directory, files: source.files.keys.sorted() + ["compile.log"], object: target.outputName)
         return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: false,
                               sourceDirectory: directory, diagnostics: diagnostics)
@@ -125,17 +130,23 @@ public struct ClangCompiler: Sendable {
         if access(directory + "/" + object, F_OK) == 0 { return }
         for name in files + [object] {
             let path = directory + "/" + name
-            if name.contains("/") { try makeDirectory((path as NSString).deletingLastPathComponent) }
+            if name.contains("/") { try Self.makeDirectory((path as NSString).deletingLastPathComponent) }
             guard rename(staging + "/" + name, path) == 0 else {
                 throw KernelError.cacheFailed(path: path, reason: KernelError.errnoDescription(errno))
             }
         }
     }
 
-    /// The object of `source` for `target` if it is in the cache already (nil: it would have to be compiled).
+    /// The object of `source` for `target` if it is in the cache already (nil: it would have to be
+    /// compiled). An object that someone other than this user or root could have written is refused.
     public func cachedObject(_ source: GeneratedSource, version: String, target: CompileTarget = .bpf) throws -> CompiledObject? {
         let (key, directory, objectPath) = try location(source, version: version, target: target)
         guard access(objectPath, F_OK) == 0 else { return nil }
+        do {
+            try PathTrust.invokingUser.check(objectPath, is: .file)
+        } catch let untrusted as PathTrust.Untrusted {
+            throw KernelError.untrustedCache(path: objectPath, reason: untrusted.description)
+        }
         let diagnostics = (try? String(contentsOfFile: directory + "/compile.log", encoding: .utf8)) ?? ""
         return CompiledObject(objectPath: objectPath, cacheKey: key, cacheHit: true, sourceDirectory: directory, diagnostics: diagnostics)
     }
@@ -143,6 +154,7 @@ public struct ClangCompiler: Sendable {
     /// Where the object of `source` lives in the cache: its key, directory and object path.
     private func location(_ source: GeneratedSource, version: String, target: CompileTarget) throws -> (key: String, directory: String, objectPath: String) {
         let clang = try resolvedClang.get()
+        try prepareCacheDirectory()
         for name in source.files.keys where !Self.isSafeRelativeName(name) {
             throw KernelError.invalidSourceName(name)
         }
@@ -220,8 +232,8 @@ public struct ClangCompiler: Sendable {
             }
         }
         let toolchain = Toolchain(clangVersion: versionRun.stdout, headerDigest: hasher.finalizeHex())
-        try makeDirectory(cacheDirectory + "/toolchain")
-        try writeAtomically(Data((toolchain.headerDigest + "\n" + toolchain.clangVersion).utf8), to: memo)
+        try Self.makeDirectory(cacheDirectory + "/toolchain")
+        try Self.writeAtomically(Data((toolchain.headerDigest + "\n" + toolchain.clangVersion).utf8), to: memo)
         return toolchain
     }
 
@@ -269,7 +281,27 @@ public struct ClangCompiler: Sendable {
         if let explicit = environment["FLOWGEN_CACHE_DIR"], !explicit.isEmpty { return explicit }
         if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/flowgen" }
         if let home = environment["HOME"], !home.isEmpty { return home + "/.cache/flowgen" }
-        return "/tmp/flowgen-cache-\(geteuid())"
+        // a predictable name in a shared folder (the former /tmp/flowgen-cache-UID) can be created
+        // first by another user, who then chooses what root loads: the home folder is the user's own
+        if let entry = getpwuid(geteuid()), let directory = entry.pointee.pw_dir, directory.pointee != 0 {
+            let home = String(cString: directory)
+            if home != "/" { return home + "/.cache/flowgen" }
+        }
+        return geteuid() == 0 ? "/var/cache/flowgen" : "/nonexistent-home-uid\(geteuid())/.cache/flowgen"
+    }
+
+    /// Creates the cache directory when missing (mode 0700, and 0700 for every folder it creates
+    /// above it), and checks that it and every folder above it are owned by this user (or root, or
+    /// the user who ran sudo) and writable by nobody else: whatever is in it is loaded into the kernel
+    /// or into this process. Public so that readers of the cache's other files can check first.
+    public func prepareCacheDirectory() throws {
+        var info = stat()
+        if lstat(cacheDirectory, &info) != 0 { try Self.makeDirectory(cacheDirectory) }
+        do {
+            try PathTrust.invokingUser.check(cacheDirectory, is: .directory)
+        } catch let untrusted as PathTrust.Untrusted {
+            throw KernelError.untrustedCache(path: cacheDirectory, reason: untrusted.description)
+        }
     }
 
     /// `/usr/include/<multiarch>` for the running machine (where `asm/types.h` lives), if present.
@@ -298,20 +330,45 @@ public struct ClangCompiler: Sendable {
 
     // MARK: - Files and processes
 
-    private func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw KernelError.cacheFailed(path: path, reason: "cannot create directory (\(error.localizedDescription))")
+    /// Creates `path` and any missing folder above it, each mode 0700 (the umask cannot widen it).
+    static func makeDirectory(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw KernelError.cacheFailed(path: path, reason: "cannot create directory (a file of that name exists)")
+            }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try makeDirectory(parent) }
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            throw KernelError.cacheFailed(path: path, reason: "cannot create directory (\(KernelError.errnoDescription(errno)))")
         }
     }
 
-    /// Writes through a temporary name and `rename`, so readers never see a partial file.
-    private func writeAtomically(_ data: Data, to path: String) throws {
-        do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw KernelError.cacheFailed(path: path, reason: "cannot write (\(error.localizedDescription))")
+    /// Writes through a fresh temporary name (mode 0600) and `rename`, so readers never see a
+    /// partial file and the file is readable by this user only.
+    static func writeAtomically(_ data: Data, to path: String) throws {
+        let temporary = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw KernelError.cacheFailed(path: path, reason: "cannot write (\(KernelError.errnoDescription(errno)))")
+        }
+        var written = 0
+        var code: Int32 = 0
+        data.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { code = n < 0 ? errno : EIO; break }
+                written += n
+            }
+        }
+        close(fd)
+        guard written == data.count, rename(temporary, path) == 0 else {
+            if code == 0 { code = errno }
+            unlink(temporary)
+            throw KernelError.cacheFailed(path: path, reason: "cannot write (\(KernelError.errnoDescription(code)))")
         }
     }
 
@@ -322,10 +379,16 @@ public struct ClangCompiler: Sendable {
     }
 
     /// Runs a program directly (no shell, so generated names never meet shell parsing).
-    static func run(_ executable: String, arguments: [String], workingDirectory: String?) throws -> RunResult {
+    static func run(_ executable: String, arguments: [String], workingDirectory: String?,
+                    temporaryDirectory: String? = nil) throws -> RunResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let temporaryDirectory {
+            var environment = ProcessInfo.processInfo.environment
+            for name in ["TMPDIR", "TMP", "TEMP"] { environment[name] = temporaryDirectory }
+            process.environment = environment
+        }
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         let outPipe = Pipe()
         let errPipe = Pipe()

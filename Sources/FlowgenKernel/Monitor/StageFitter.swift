@@ -230,7 +230,8 @@ public struct StageFitter {
     }
 
     func readRecord(_ key: String) -> Remembered? {
-        guard let data = FileManager.default.contents(atPath: rememberedDirectory + "/\(key).json") else { return nil }
+        guard (try? compiler.prepareCacheDirectory()) != nil,
+              let data = FileManager.default.contents(atPath: rememberedDirectory + "/\(key).json") else { return nil }
         if let record = try? JSONDecoder().decode(Remembered.self, from: data) { return record }
         return (try? JSONDecoder().decode([[String]].self, from: data)).map { Remembered(groups: $0) } // before verified counts were kept
     }
@@ -240,8 +241,8 @@ public struct StageFitter {
         let record = Remembered(groups: plan.stages.map(\.features), verified: verified.count == plan.stages.count ? verified : nil,
                                 kernel: Self.kernelIdentity, replay: replay)
         guard let data = try? JSONEncoder().encode(record) else { return }
-        try? FileManager.default.createDirectory(atPath: rememberedDirectory, withIntermediateDirectories: true)
-        try? data.write(to: URL(fileURLWithPath: rememberedDirectory + "/\(key).json"), options: .atomic)
+        try? ClangCompiler.makeDirectory(rememberedDirectory)
+        try? ClangCompiler.writeAtomically(data, to: rememberedDirectory + "/\(key).json")
     }
 
     /// The plan (with its stages' `verified_insns`) and object of a build this kernel verified before,

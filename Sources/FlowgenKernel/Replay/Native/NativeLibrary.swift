@@ -1,4 +1,5 @@
 import Foundation
+import FlowgenCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -108,6 +109,12 @@ final class NativeLibrary {
     /// system, so it is mappable wherever the build was), else in the temporary directory (a cache
     /// that is read-only to this user).
     private static func privateCopy(of path: String) throws -> String {
+        // its constructors run in this process: never a file another user could have written
+        do {
+            try PathTrust.invokingUser.check(path, is: .file)
+        } catch let untrusted as PathTrust.Untrusted {
+            throw NativeError.loadFailed(path: path, reason: "refused: \(untrusted.description); remove the cache entry or choose a cache of your own with --cache-dir")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw NativeError.loadFailed(path: path, reason: "cannot read it (\(String(cString: strerror(errno))))")
         }
