@@ -59,6 +59,8 @@ public final class CollectorService {
         public var evicted: UInt64
         /// Passes that failed.
         public var failedPasses: UInt64
+        /// Biflows that ended but could not be exported and were given up (the output kept failing).
+        public var lost: UInt64 = 0
     }
 
     /// The instance collected from.
@@ -115,7 +117,7 @@ public final class CollectorService {
             }
         }
         try finish()
-        return Summary(exported: collector.exportedTotal, evicted: evicted, failedPasses: failedPasses)
+        return Summary(exported: collector.exportedTotal, evicted: evicted, failedPasses: failedPasses, lost: collector.lostTotal)
     }
 
     /// One collector pass; failures are counted and logged (once per distinct message), not thrown.
@@ -133,7 +135,7 @@ public final class CollectorService {
             if result.poll.exported > 0 { instance.recordLastFlowID(collector.nextFlowID - 1) }
             log("pass: \(result.poll.entries) directions, \(result.poll.exported) flows exported, \(result.poll.active) active, \(Int(seconds * 1000)) ms")
             lastFailure = nil
-            let exported = collector.exportedTotal, evicted = self.evicted
+            let exported = collector.exportedTotal, evicted = self.evicted, lost = collector.lostTotal
             let counters = (try? instance.maps.counters.kernelCounters()) ?? [:]
             metrics.update {
                 $0.passes += 1
@@ -143,6 +145,8 @@ public final class CollectorService {
                 $0.tableEntries = result.poll.entries
                 $0.flowsExported = exported
                 $0.flowsEvicted = evicted
+                $0.flowsLost = lost
+                $0.flowsPending = 0
                 $0.kernelCounters = counters
             }
         } catch {
@@ -151,7 +155,10 @@ public final class CollectorService {
             if message != lastFailure { log("error: collector pass failed (retried next interval): \(message)") }
             lastFailure = message
             let seconds = Date().timeIntervalSince(t0)
+            let lost = collector.lostTotal, pending = collector.pendingCount
             metrics.update {
+                $0.flowsLost = lost
+                $0.flowsPending = pending
                 $0.exportErrors += 1
                 $0.passes += 1
                 $0.lastPollSeconds = seconds
@@ -175,23 +182,47 @@ public final class CollectorService {
         }
     }
 
-    /// Ends the run as `options.onStop` says.
+    /// Attempts at the final flush when the output fails, and the pause between them.
+    static let flushAttempts = 3
+    static let flushRetryPause = 0.5
+
+    /// The final flush, tried again a few times when the output fails (flows of a failed batch are
+    /// kept and go first in the next attempt); returns the flows exported, or the last error.
+    private func flushRetrying() -> Result<Int, any Error> {
+        let before = collector.exportedTotal
+        var failure: (any Error)?
+        for attempt in 0..<Self.flushAttempts {
+            if attempt > 0 { Thread.sleep(forTimeInterval: Self.flushRetryPause) }
+            do {
+                try collector.flushAll(reason: .forced)
+                return .success(Int(collector.exportedTotal - before))
+            } catch {
+                if failure == nil || "\(error)" != "\(failure!)" { log("error: exporting the remaining flows failed: \(error)") }
+                failure = error
+            }
+        }
+        return .failure(failure!)
+    }
+
+    /// Ends the run as `options.onStop` says. A failing output does not throw: what could not be
+    /// written is counted as lost (and logged), so the summary says exactly what was exported.
     private func finish() throws {
         switch options.onStop {
         case .removeInstance:
             // detach first: a packet counted after the final read would be lost
             instance.detachAll()
-            do {
-                let n = try collector.flushAll(reason: .forced)
+            switch flushRetrying() {
+            case let .success(n):
                 log("stopped: exported \(n) remaining flows, \(collector.exportedTotal) in all")
-            } catch {
+            case .failure:
                 if instance.state.pinned {
+                    let lost = collector.abandonPending()
                     instance.release()
-                    log("error: exporting the remaining flows failed; they stay in the pinned table of instance \(instance.paths.name): export them with `flowgen collect --instance \(instance.paths.name)`")
-                } else {
-                    instance.removeFromKernel()
+                    log("error: \(lost) flows of the failed batch are lost; the other remaining flows stay in the pinned table of instance \(instance.paths.name): export them with `flowgen collect --instance \(instance.paths.name)` once the output works")
+                    return
                 }
-                throw error
+                let lost = (try? collector.abandonAll()) ?? collector.abandonPending()
+                log("error: \(lost) remaining flows could not be written and are lost")
             }
             instance.removeFromKernel()
         case .leaveInstance:
@@ -203,6 +234,8 @@ public final class CollectorService {
                 pass()
                 log("stopped: \(collector.exportedTotal) flows exported in all; active flows stay in the table for the next collector")
             }
+            let lost = collector.abandonPending()
+            if lost > 0 { log("error: \(lost) ended flows could not be written and are lost (they had left the table)") }
             instance.recordLastFlowID(collector.nextFlowID - 1)
             instance.release()
         }

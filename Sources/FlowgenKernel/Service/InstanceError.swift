@@ -31,6 +31,8 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
     case filterTaken(interface: String, direction: String, owner: String)
     /// `unload -i` of an interface flowgen has nothing on.
     case nothingAttached(String)
+    /// A pin or state folder that another user could change (and so move pins or state away).
+    case untrustedDirectory(path: String, reason: String)
 
     /// A one-line message.
     public var description: String {
@@ -65,6 +67,8 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
             return "\(interface) \(direction) already has a filter at flowgen's handle and priority (\(owner)): remove it (`flowgen unload -i \(interface)` if it is flowgen's) or choose another interface"
         case let .nothingAttached(interface):
             return "flowgen has nothing attached to \(interface): see `flowgen status`"
+        case let .untrustedDirectory(path, reason):
+            return "refusing \(path): \(reason); another user could move flowgen's pins or state away from it. Remove it (`rm -r \(path)`, once nothing you need is pinned there) and flowgen creates it owned by root with mode 0700, or fix it with `chown root:root \(path) && chmod 0700 \(path)` (or set FLOWGEN_PIN_ROOT / FLOWGEN_STATE_DIR to a folder of your own)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FlowgenCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,6 +25,7 @@ public enum InstanceStore {
 
     /// The state of an instance, nil when it has no state file.
     public static func read(_ paths: InstancePaths) throws -> InstanceState? {
+        try checkPrivateIfPresent(paths.stateDirectory)
         guard let data = FileManager.default.contents(atPath: paths.stateFile) else { return nil }
         do {
             return try InstanceState.decode(data)
@@ -74,12 +76,13 @@ public enum InstanceStore {
     }
 
     /// Creates `root` and `directory` (inside it) with mode 0700, retrying when another process
-    /// removed the empty root in between (the last instance going away).
+    /// removed the empty root in between (the last instance going away); both must then pass
+    /// `checkPrivate`.
     static func createDirectories(_ root: String, _ directory: String) throws {
         var attempt = 0
         while true {
             try createDirectory(root)
-            if mkdir(directory, 0o700) == 0 || errno == EEXIST { return }
+            if mkdir(directory, 0o700) == 0 || errno == EEXIST { return try checkPrivate(directory) }
             let code = errno
             attempt += 1
             guard code == ENOENT, attempt < 5 else {
@@ -88,11 +91,30 @@ public enum InstanceStore {
         }
     }
 
-    /// Creates `path` with mode 0700 if it does not exist.
+    /// Creates `path` with mode 0700 if it does not exist, and checks it with `checkPrivate`.
     static func createDirectory(_ path: String) throws {
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
             throw KernelError.systemCall(operation: "creating directory \(path)", code: errno)
         }
+        try checkPrivate(path)
+    }
+
+    /// Fails unless `path` (a pin or state root, or an instance's directory in one) and every
+    /// folder above it are owned by this user (or root) and writable by nobody else. /sys/fs/bpf
+    /// is mode 1777: a user who created /sys/fs/bpf/flowgen first could move root's pins away, so
+    /// that a restarted collector finds nothing and the packets counted meanwhile are never exported.
+    static func checkPrivate(_ path: String) throws {
+        do {
+            try PathTrust.effectiveUser.check(path, is: .directory)
+        } catch let untrusted as PathTrust.Untrusted {
+            throw InstanceError.untrustedDirectory(path: path, reason: untrusted.description)
+        }
+    }
+
+    /// `checkPrivate` of `path` when it exists (nothing to trust yet otherwise).
+    static func checkPrivateIfPresent(_ path: String) throws {
+        var info = stat()
+        if lstat(path, &info) == 0 { try checkPrivate(path) }
     }
 
     /// Writes `data` to a temporary file (mode 0600) beside `path` and renames it over `path`.

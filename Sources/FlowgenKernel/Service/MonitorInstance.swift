@@ -121,6 +121,9 @@ public final class MonitorInstance: @unchecked Sendable {
 
     private static func lockCollector(_ paths: InstancePaths) throws -> FileLock {
         try InstanceStore.createDirectories(paths.stateRoot, paths.stateDirectory)
+        // the pins this collector will open or create: nobody else may be able to move them
+        try InstanceStore.checkPrivateIfPresent(paths.pinRoot)
+        try InstanceStore.checkPrivateIfPresent(paths.pinDirectory)
         guard let lock = try FileLock.acquire(paths.collectorLockFile, wait: false) else {
             throw InstanceError.collectorRunning(name: paths.name, pid: (try? InstanceStore.read(paths))?.collectorPID)
         }

@@ -9,8 +9,11 @@ import Glibc
 /// filled too (the kernel empties a program array once no process or pin refers to it).
 public enum PinnedObjects {
     /// Fails with a message that says what to mount when the pin root is not on a BPF filesystem.
+    /// Also fails when the pin root, or the instance's pin directory, is one another user could change.
     public static func checkFilesystem(_ paths: InstancePaths) throws {
         guard BPFObjects.isOnBPFFilesystem(paths.pinRoot) else { throw InstanceError.notBPFFilesystem(paths.pinRoot) }
+        try InstanceStore.checkPrivateIfPresent(paths.pinRoot)
+        try InstanceStore.checkPrivateIfPresent(paths.pinDirectory)
     }
 
     /// Pins every program and map of `monitor` (libbpf's internal .rodata/.bss maps excepted: the
