@@ -1,4 +1,5 @@
 import Foundation
+import FlowgenCore
 
 /// Progress and error messages: stderr by default, or the --log file; flows never go here.
 final class MessageLog {
@@ -10,9 +11,11 @@ final class MessageLog {
         self.quiet = quiet
         self.verbose = verbose
         if let path {
-            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-            guard fd >= 0 else {
-                throw ValidationErrorText("cannot open log file '\(path)': \(String(cString: strerror(errno))); choose another with --log FILE")
+            let fd: Int32
+            do {
+                fd = try OutputFile.openForAppend(path).fd
+            } catch {
+                throw ValidationErrorText("cannot open log file '\(path)': \(error); choose another with --log FILE")
             }
             handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         } else {

@@ -108,9 +108,9 @@ struct ReplayCommand: ParsableCommand {
 
         if let statsJSON {
             do {
-                try Data(statistics.json().utf8).write(to: URL(fileURLWithPath: statsJSON), options: .atomic)
+                try OutputFile.replace(statsJSON, with: Data(statistics.json().utf8))
             } catch {
-                throw ValidationErrorText("cannot write --stats-json '\(statsJSON)': \(error.localizedDescription)")
+                throw ValidationErrorText("cannot write --stats-json '\(statsJSON)': \(error)")
             }
         }
         let rate = Int(statistics.packetsPerSecond.rounded())

@@ -102,7 +102,18 @@ public final class TextFlowExporter: FlowExporter {
             try body(offset, header, FileHandle.standardOutput.fileDescriptor)
         case let .directory(dir):
             let h = try fileHandle(dir: dir)
-            try body(offset, fileNeedsHeader ? formatter.header() : "", h.fileDescriptor)
+            // a batch goes in whole or not at all: a failed write (a full disk) is cut back to the
+            // end of the last whole record, so the file never holds half a line and the collector can
+            // write the batch again later without a flow appearing twice
+            let end = lseek(h.fileDescriptor, 0, SEEK_END)
+            do {
+                try body(offset, fileNeedsHeader ? formatter.header() : "", h.fileDescriptor)
+            } catch {
+                if end >= 0 { _ = ftruncate(h.fileDescriptor, end) }
+                var reason = "\(error)"
+                if case let ExportError.write(why) = error { reason = why }
+                throw ExportError.fileWrite(path: currentPath ?? dir, reason: reason)
+            }
             fileNeedsHeader = false
         }
     }
@@ -112,12 +123,15 @@ public final class TextFlowExporter: FlowExporter {
         let path = (dir as NSString).appendingPathComponent("flows-\(day).\(formatter.format.fileExtension)")
         if path == currentPath, let h = handle { return h }
         try handle?.close()
-        let fresh = !FileManager.default.fileExists(atPath: path)
-        // output may reveal who talks to whom: not world-readable
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw ExportError.outputDirectory(dir, "refused \(path): \(String(cString: strerror(errno)))") }
-        let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        fileNeedsHeader = fresh
+        // output may reveal who talks to whom: not world-readable; and never through a planted symlink
+        let opened: (fd: Int32, isEmpty: Bool)
+        do {
+            opened = try OutputFile.openForAppend(path)
+        } catch {
+            throw ExportError.outputDirectory(dir, "refused: \(error)")
+        }
+        let h = FileHandle(fileDescriptor: opened.fd, closeOnDealloc: true)
+        fileNeedsHeader = opened.isEmpty
         handle = h
         currentPath = path
         return h
@@ -229,6 +243,8 @@ public enum ExportError: Error, CustomStringConvertible {
     case outputDirectory(String, String)
     /// Writing flows failed (the reason, from the system).
     case write(String)
+    /// Writing a batch to an output file failed; the file was cut back to its last whole record.
+    case fileWrite(path: String, reason: String)
 
     /// A one-line message.
     public var description: String {
@@ -237,6 +253,8 @@ public enum ExportError: Error, CustomStringConvertible {
             return "output directory '\(dir)' \(why): choose another with --output DIR, or fix its permissions"
         case let .write(why):
             return "writing flows failed: \(why)"
+        case let .fileWrite(path, why):
+            return "writing flows to \(path) failed (\(why)); the file ends with the last whole flow, and the flows of the failed batch are kept and written again at the next pass: free space there, or choose another folder with --output DIR"
         }
     }
 }

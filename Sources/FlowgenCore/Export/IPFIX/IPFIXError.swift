@@ -12,6 +12,8 @@ public enum IPFIXError: Error, CustomStringConvertible, Equatable {
     case socket(String, Int32)
     /// The IPFIX file could not be opened (path, errno).
     case file(String, Int32)
+    /// The IPFIX file was refused (a symlink, another user's file, not a regular file).
+    case fileRefused(OutputFile.Refused)
     /// The plan's fields do not fit in one IPFIX record or template (the limit is 65535 octets).
     case templateTooLarge(Int)
     /// More than 16383 flowgen elements would be needed (reverse ids use bit 0x4000).
@@ -32,6 +34,8 @@ public enum IPFIXError: Error, CustomStringConvertible, Equatable {
             return "IPFIX \(op) failed: \(String(cString: strerror(err)))"
         case let .file(path, err):
             return "cannot open IPFIX file '\(path)': \(String(cString: strerror(err))); choose another path"
+        case let .fileRefused(refused):
+            return "IPFIX file refused: \(refused); choose another path"
         case let .templateTooLarge(n):
             return "the selected fields need \(n) octets per IPFIX record or template, more than a message holds (65515): select fewer features"
         case .tooManyPrivateElements:

@@ -26,8 +26,11 @@ public final class IPFIXFileTransport: IPFIXTransport {
         self.clock = clock
         encoder = IPFIXMessageEncoder(observationDomainID: observationDomainID, maxMessageSize: maxMessageSize)
         failures = IPFIXFailureReporter(prefix: "ipfix \(destination)", log: log)
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw IPFIXError.file(path, errno) }
+        do {
+            fd = try OutputFile.openForAppend(path).fd
+        } catch let refused as OutputFile.Refused {
+            throw IPFIXError.fileRefused(refused)
+        }
         write(encoder.encode(templates: templates, records: [], exportTime: clock.unixSeconds()))
     }
 
