@@ -1,6 +1,7 @@
 import Foundation
 import FlowgenCore
 import FlowgenKernel
+import ArgumentParser
 
 /// The part `run` and `collect` share once an instance is held: serve metrics, run the collector
 /// until a signal or the duration, close the exporter and print the summary.
@@ -21,13 +22,16 @@ enum Collecting {
         var line = "exported \(summary.exported) flows"
         if summary.evicted > 0 { line += ", \(summary.evicted) of them early for lack of room in the table" }
         if summary.failedPasses > 0 { line += ", \(summary.failedPasses) collector passes failed" }
-        messages.info(line)
+        if summary.lost > 0 { line += "; \(summary.lost) flows could not be written and are lost" }
+        if summary.lost > 0 { messages.problem(line) } else { messages.info(line) }
         let all: [KernelCounter: UInt64] = (try? instance.maps.counters.kernelCounters()) ?? [:]
         let counters = all.filter { $0.value > 0 }
         if !counters.isEmpty {
             messages.info("kernel counters: " + counters.sorted { $0.key.rawValue < $1.key.rawValue }
                 .map { "\($0.key.jsonName)=\($0.value)" }.joined(separator: " "))
         }
+        // flows were lost: the exit status says so, as for any other failure
+        if summary.lost > 0 { throw ExitCode.failure }
     }
 
     /// Pass statistics are details (-v), interface changes and evictions news (hidden by -q),

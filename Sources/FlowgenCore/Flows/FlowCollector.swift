@@ -64,6 +64,18 @@ public final class FlowCollector {
     public internal(set) var nextFlowID: UInt64 = 1
     /// Biflows exported so far.
     public internal(set) var exportedTotal: UInt64 = 0
+    /// Biflows that could not be exported and were given up (counted, never silent): a failed
+    /// batch beyond `maxPendingFlows`, or still failing when the collector was told to give up.
+    public internal(set) var lostTotal: UInt64 = 0
+    /// Ended flows whose export failed (a full disk, a closed pipe), already removed from the
+    /// table: kept, and exported before anything else at the next pass or flush. A pass whose
+    /// retry fails again stops before touching the table, so the rest stays in the kernel and this
+    /// holds at most one failed batch (or, for `ordersEndedFlows`, the rest of one pass).
+    var pending: BiflowBatch?
+    /// At most this many failed flows are kept for a retry; more are counted in `lostTotal`.
+    public var maxPendingFlows = 65_536
+    /// Flows kept for a retry after a failed export.
+    public var pendingCount: Int { pending?.count ?? 0 }
     /// What the last walk held at most: directions waiting for their reverse, and records among them.
     var lastWalkPeak = (waiting: 0, records: 0)
 
@@ -181,6 +193,8 @@ public final class FlowCollector {
     /// for a flow whose reverse is not in the table), and exports the ended ones a batch at a time
     /// (with `ordersEndedFlows`, all at the end in their fixed order).
     func walk(_ mode: WalkMode) throws -> WalkState {
+        // the flows of a failed export go first: if they fail again nothing leaves the table
+        try retryPending()
         var state = WalkState(batch: BiflowBatch(valueCount: decoder.columns.count, capacity: exportBatch))
         var waiting: UnpairedDirections?
         lastWalkPeak = (0, 0)
@@ -298,10 +312,65 @@ public final class FlowCollector {
     func exportBatch(_ state: inout WalkState) throws {
         try removeQuietFlows(&state)
         guard !state.batch.isEmpty else { return }
-        try exporter.export(state.batch)
-        exportedTotal += UInt64(state.batch.count)
-        state.batch.removeAll()
+        defer { state.batch.removeAll() }
+        if discarding {
+            lostTotal += UInt64(state.batch.count)
+            return
+        }
+        try deliver(state.batch)
     }
+
+    /// Exports `batch`, or keeps it for a retry and rethrows: its flows are out of the table.
+    func deliver(_ batch: BiflowBatch) throws {
+        do {
+            try exporter.export(batch)
+            exportedTotal += UInt64(batch.count)
+        } catch {
+            keep(batch)
+            throw error
+        }
+    }
+
+    /// Adds a failed batch to `pending`, as far as `maxPendingFlows` allows; the rest is lost.
+    func keep(_ batch: BiflowBatch) {
+        var kept = pending ?? BiflowBatch(valueCount: batch.valueCount, capacity: batch.count)
+        let room = max(0, maxPendingFlows - kept.count)
+        for i in 0..<min(room, batch.count) { kept.append(copyOf: i, from: batch, id: batch.entries[i].id) }
+        lostTotal += UInt64(max(0, batch.count - room))
+        pending = kept.isEmpty ? nil : kept
+    }
+
+    /// Exports the flows of an earlier failed export; throws (and keeps them) when it fails again.
+    func retryPending() throws {
+        guard let batch = pending else { return }
+        try exporter.export(batch)
+        exportedTotal += UInt64(batch.count)
+        pending = nil
+    }
+
+    /// Gives up the flows kept after a failed export, counting them as lost; returns how many.
+    @discardableResult
+    public func abandonPending() -> Int {
+        let n = pendingCount
+        lostTotal += UInt64(n)
+        pending = nil
+        return n
+    }
+
+    /// Removes every flow from the table without exporting it, and gives up the kept ones,
+    /// counting all of them as lost (when the output stays broken and the table must go);
+    /// returns how many flows were lost.
+    @discardableResult
+    public func abandonAll() throws -> Int {
+        var n = abandonPending()
+        discarding = true
+        defer { discarding = false }
+        n += try walk(.flush(reason: .forced)).ended
+        return n
+    }
+
+    /// Set by `abandonAll`: ended flows are counted as lost instead of exported.
+    var discarding = false
 
     /// The walk's flows by start (the earlier direction's first packet), then forward key, then
     /// reverse key (a one-way flow first): an order of the flows themselves, whatever the table's;
@@ -319,6 +388,11 @@ public final class FlowCollector {
             }
         }
         try removeQuietFlows(&state)
+        defer { state.batch.removeAll() }
+        if discarding {
+            lostTotal += UInt64(all.count)
+            return
+        }
         let size = max(exportBatch, 1)
         var start = 0
         while start < order.count {
@@ -328,10 +402,19 @@ public final class FlowCollector {
                 nextFlowID += 1
             }
             start += size
-            try exporter.export(batch)
-            exportedTotal += UInt64(batch.count)
+            do {
+                try deliver(batch)
+            } catch {
+                // the pass's later flows are out of the table too: kept with the failed batch
+                var rest = BiflowBatch(valueCount: all.valueCount, capacity: order.count - start)
+                for i in order[min(start, order.count)...] {
+                    rest.append(copyOf: i, from: all, id: nextFlowID)
+                    nextFlowID += 1
+                }
+                keep(rest)
+                throw error
+            }
         }
-        state.batch.removeAll()
     }
 
     /// Removes the quiet flows noted so far in one call, their keys in the table's order.

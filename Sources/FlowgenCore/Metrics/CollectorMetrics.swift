@@ -18,6 +18,10 @@ public final class CollectorMetrics: Sendable {
         public var flowsEvicted: UInt64 = 0
         /// Passes that failed to export (the exporter or the map read threw).
         public var exportErrors: UInt64 = 0
+        /// Biflows that ended but were given up because the output kept failing.
+        public var flowsLost: UInt64 = 0
+        /// Biflows whose export failed, kept (out of the table) to be written again at the next pass.
+        public var flowsPending: Int = 0
         /// Collector passes done.
         public var passes: UInt64 = 0
         /// Sum of pass durations in seconds.

@@ -35,6 +35,8 @@ public enum PrometheusText {
             "\(parseErrorCounters.map(kernel).reduce(0, &+))")
         one("flowgen_tail_call_failures_total", "counter", "Failed tail calls into later pipeline stages.", "\(kernel(.tailCallFailed))")
         one("flowgen_export_errors_total", "counter", "Collector passes whose export or map read failed.", "\(s.exportErrors)")
+        one("flowgen_flows_lost_total", "counter", "Ended biflows given up because the output kept failing (a full disk).", "\(s.flowsLost)")
+        one("flowgen_flows_pending", "gauge", "Ended biflows whose export failed, kept to be written again at the next pass.", "\(s.flowsPending)")
         one("flowgen_poll_duration_seconds_sum", "counter", "Total time spent in collector passes.", format(s.pollSecondsTotal))
         one("flowgen_poll_duration_seconds_count", "counter", "Collector passes.", "\(s.passes)")
         one("flowgen_last_poll_duration_seconds", "gauge", "Duration of the latest collector pass.", format(s.lastPollSeconds))
