@@ -150,7 +150,9 @@ import Testing
         try requireRoot()
         let flowgen = try flowgenBinary()
         let work = NSTemporaryDirectory() + "fgnobody-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        // sticky like /tmp: nobody may create its cache here, and nobody else can replace it
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o1777])
+        chmod(work, 0o1777)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let capture = work + "/crafted.pcap"
         let writer = try FlowgenCore.PcapWriter(path: capture, linkType: .ethernet, nanosecond: true, bigEndian: false)
