@@ -16,6 +16,8 @@ public enum KernelError: Error, CustomStringConvertible, Sendable {
     case compileFailed(log: String)
     /// The compile cache could not be read or written.
     case cacheFailed(path: String, reason: String)
+    /// A program flowgen would run (clang) could have been replaced by another user.
+    case untrustedTool(path: String, reason: String)
     /// The compile cache, or an object in it, could have been written by another user.
     case untrustedCache(path: String, reason: String)
     /// A generated file name would escape the cache directory (absolute or containing `..`).
@@ -68,6 +70,8 @@ public enum KernelError: Error, CustomStringConvertible, Sendable {
             return "clang could not compile the generated program:\n\(log)"
         case .cacheFailed(let path, let reason):
             return "compile cache at \(path) is unusable: \(reason); fix its permissions or choose another with --cache-dir DIR or FLOWGEN_CACHE_DIR"
+        case .untrustedTool(let path, let reason):
+            return "refusing to run \(path): \(reason); it would run as this user, so it and every folder above it must be owned by root or you and writable by nobody else: fix that, or pass another with --clang PATH"
         case .untrustedCache(let path, let reason):
             return "refusing the compile cache at \(path): \(reason); flowgen loads what it finds there into the kernel and into this process, so the cache and every folder above it must be owned by you (or root) and writable by nobody else: remove it (`rm -r`), or choose a folder of your own with --cache-dir DIR or FLOWGEN_CACHE_DIR"
         case .invalidSourceName(let name):

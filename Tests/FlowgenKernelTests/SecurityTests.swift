@@ -174,6 +174,24 @@ struct SecurityTests {
         #expect(tmpdir.hasPrefix(cache + "/") && !tmpdir.hasPrefix("/tmp/fgsec"), "\(tmpdir)")
     }
 
+    @Test func aClangOthersCouldReplaceIsNotRun() throws {
+        let cache = KernelFixture.scratchCache()
+        defer { KernelFixture.removeCache(cache) }
+        let work = NSTemporaryDirectory() + "fgsec-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let fake = work + "/clang"
+        try "#!/bin/sh\ntouch \(work)/ran\nexit 1\n".write(toFile: fake, atomically: false, encoding: .utf8)
+        chmod(fake, 0o757)
+        do {
+            _ = try ClangCompiler(clang: fake, cacheDirectory: cache).compile(KernelFixture.counterSource(), version: "1.0")
+            Issue.record("a clang anyone can write was run")
+        } catch let KernelError.untrustedTool(path, reason) {
+            #expect(path == fake && reason.contains("writable by others"), "\(reason)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: work + "/ran"))
+    }
+
     @Test func aPinRootAnotherUserCreatedFirstIsRefused() throws {
         try requireRoot()
         let root = "/sys/fs/bpf/fgtest-pins-\(UInt32.random(in: 0...UInt32.max))"

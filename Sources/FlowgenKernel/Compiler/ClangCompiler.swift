@@ -247,6 +247,18 @@ public struct ClangCompiler: Sendable {
     // MARK: - Resolution
 
     static func resolveClang(explicit: String?, environment: [String: String]) -> Result<String, KernelError> {
+        // clang runs as whoever runs flowgen (root): one that another user could replace is theirs to run
+        findClang(explicit: explicit, environment: environment).flatMap { path in
+            do {
+                try PathTrust.invokingUser.check(path, is: .file)
+                return .success(path)
+            } catch {
+                return .failure(.untrustedTool(path: path, reason: "\(error)"))
+            }
+        }
+    }
+
+    private static func findClang(explicit: String?, environment: [String: String]) -> Result<String, KernelError> {
         var searched: [String] = []
         let candidates: [(String, String)] = [
             explicit.map { ($0, "--clang \($0)") },
