@@ -3,13 +3,12 @@ import Testing
 @testable import FlowgenCore
 
 /// The reader against the tcpdump project's 830 test captures (many deliberately malformed) in
-/// `../shared/pcaps`: every file ends, cleanly or with a one-line error, and where Wireshark's
+/// `Tests/Captures`: every file ends, cleanly or with a one-line error, and where Wireshark's
 /// `capinfos` reads a file of a supported link type to its end, both count the same packets.
 @Suite struct CaptureCorpusTests {
-    /// `../shared/pcaps/tcpdump-tests` beside the source tree, or where `FLOWGEN_PCAP_CORPUS` points.
-    static let corpus = ProcessInfo.processInfo.environment["FLOWGEN_PCAP_CORPUS"]
-        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/pcaps/tcpdump-tests").standardized.path
+    /// `Tests/Captures/tcpdump-tests`, the corpus kept in the repository (see its README).
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../Captures/tcpdump-tests").standardized.path
 
     @Test func everyCorpusFileEndsAndAgreesWithCapinfos() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpus).sorted()

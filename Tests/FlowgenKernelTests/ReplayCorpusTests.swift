@@ -7,10 +7,9 @@ import Testing
 /// link types): no file crashes or hangs the binary, every file is either processed or refused in
 /// one line that names it, and the files of link types replay reads are processed.
 @Suite struct ReplayCorpusTests {
-    /// `../shared/pcaps/tcpdump-tests` beside the source tree, or where `FLOWGEN_PCAP_CORPUS` points.
-    static let corpus = ProcessInfo.processInfo.environment["FLOWGEN_PCAP_CORPUS"]
-        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/pcaps/tcpdump-tests").standardized.path
+    /// `Tests/Captures/tcpdump-tests`, the corpus kept in the repository (see its README).
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../Captures/tcpdump-tests").standardized.path
 
     /// One batch's outcome: per file nil (processed) or its one-line error.
     struct Batch {

@@ -91,9 +91,8 @@ enum NfdumpReference {
 /// Per biflow, packets and IP bytes per direction equal what nfdump's nfpcapd + `nfdump -B`
 /// compute from the same capture: real captures of the corpus and captures made here.
 @Suite(.serialized) struct ReplayNfdumpTests {
-    static let corpus = ProcessInfo.processInfo.environment["FLOWGEN_PCAP_CORPUS"]
-        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/pcaps/tcpdump-tests").standardized.path
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../Captures/tcpdump-tests").standardized.path
 
     func compare(_ path: String, minimumDirections: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let (reference, log) = try NfdumpReference.tally(capture: path)

@@ -148,12 +148,10 @@ func writeHeavyModules() throws -> String {
         let flowgen = try flowgenBinary()
         let modules = try writeHeavyModules()
         defer { try? FileManager.default.removeItem(atPath: modules) }
-        // ../shared/pcaps beside the source tree, as the other corpus tests find it
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../../shared/pcaps/tcpdump-tests").standardized.path
+        let dir = ReplayCorpusTests.corpus
         let names = ["afs.pcap", "bigtcp-ipv4.pcap", "bigtcp-ipv6.pcap", "dns-uri.pcap", "dns-badlabel.pcap", "802.1ad_QinQ.pcap"]
-        let files = names.map { dir + "/" + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
-        #expect(files.count >= 4, "the capture corpus (../shared/pcaps) is missing")
+        let files = names.map { dir + "/" + $0 }
+        try #require(files.allSatisfy { FileManager.default.fileExists(atPath: $0) }, "the capture corpus is missing at \(dir)")
         let features = "tcp,icmp,payload_sum,payload_xor,syn_seen"
         let common = ["--feature-path", modules, "--features", features]
 
