@@ -38,6 +38,13 @@ struct SecurityTests {
         """.write(toFile: dir + "/helpers.bpf.c", atomically: false, encoding: .utf8)
     }
 
+    /// A fresh folder of root's (mode 0755) under the temporary directory; the caller removes it.
+    func scratchFolder() throws -> String {
+        let work = NSTemporaryDirectory() + "fgsec-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        return work
+    }
+
     func capture(_ path: String) throws {
         let writer = try FlowgenCore.PcapWriter(path: path, linkType: .ethernet, nanosecond: true, bigEndian: false)
         for (t, frame) in craftedEngineCapture() { try writer.append(frame, timestampNs: t) }
@@ -47,9 +54,9 @@ struct SecurityTests {
     @Test func aModuleInAFolderOthersCanWriteNeverRunsAsRoot() throws {
         try requireRoot()
         let flowgen = try flowgenBinary()
-        let work = NSTemporaryDirectory() + "fgsec-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work + "/features", withIntermediateDirectories: true)
+        let work = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: work) }
+        try FileManager.default.createDirectory(atPath: work + "/features", withIntermediateDirectories: true)
         let marker = work + "/marker"
         try constructorModule(root: work + "/features", marker: marker)
         try capture(work + "/in.pcap")
@@ -92,8 +99,7 @@ struct SecurityTests {
 
     @Test func aCacheAnotherUserCreatedFirstIsRefused() throws {
         try requireRoot()
-        let parent = NSTemporaryDirectory() + "fgsec-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let parent = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: parent) }
         let planted = parent + "/cache"
         mkdir(planted, 0o755)
@@ -156,8 +162,7 @@ struct SecurityTests {
     @Test func clangKeepsItsTemporaryFilesInThePrivateEntry() throws {
         let cache = KernelFixture.scratchCache()
         defer { KernelFixture.removeCache(cache) }
-        let work = NSTemporaryDirectory() + "fgsec-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: work) }
         // a stand-in for a clang that crashes: clang writes its reproducers to $TMPDIR
         let fake = work + "/clang"
@@ -177,8 +182,7 @@ struct SecurityTests {
     @Test func aClangOthersCouldReplaceIsNotRun() throws {
         let cache = KernelFixture.scratchCache()
         defer { KernelFixture.removeCache(cache) }
-        let work = NSTemporaryDirectory() + "fgsec-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: work) }
         let fake = work + "/clang"
         try "#!/bin/sh\ntouch \(work)/ran\nexit 1\n".write(toFile: fake, atomically: false, encoding: .utf8)
@@ -225,8 +229,7 @@ struct SecurityTests {
     @Test func statisticsAreWrittenPrivateAndNeverThroughASymlink() throws {
         try requireRoot()
         let flowgen = try flowgenBinary()
-        let work = NSTemporaryDirectory() + "fgsec-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: work) }
         try capture(work + "/in.pcap")
         try "precious\n".write(toFile: work + "/victim", atomically: false, encoding: .utf8)
