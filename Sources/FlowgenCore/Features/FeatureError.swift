@@ -14,6 +14,9 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     case badFeaturePath(String)
     /// A feature path others than its owner can write to (its C would run in the kernel).
     case unsafeFeaturePath(String)
+    /// Two places declare the same output name (JSON key, CSV column); `first` and `second` say
+    /// which field of which module (file:line), or "a built-in output column".
+    case outputNameClash(name: String, first: String, second: String)
 
     /// A one-line message that says what to do.
     public var description: String {
@@ -32,6 +35,8 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "feature path '\(path)' is not a readable directory"
         case let .unsafeFeaturePath(path):
             return "feature path '\(path)' is writable by other users or owned by someone else, and its C runs in the kernel: fix it with `chmod go-w` / `chown`, or pass --allow-unsafe-feature-path"
+        case let .outputNameClash(name, first, second):
+            return "output name '\(name)' is declared twice: by \(first) and by \(second); output names (json:) must be unique across the selected features and the built-in columns: rename one"
         }
     }
 }

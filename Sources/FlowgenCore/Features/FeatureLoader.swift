@@ -106,6 +106,9 @@ public struct FeatureLoader: Sendable {
             throw FeatureError.malformed(file: specPath, line: Int(field.location.split(separator: ":").last ?? "1") ?? 1,
                                          message: "field '\(field.name)' has no `value:` and the module has no `update:` body that sets it")
         }
+        // a module's own names against each other and the built-in columns; the planner checks them
+        // again against the other selected modules
+        try OutputNames.check([module])
         return module
     }
 
@@ -274,11 +277,16 @@ struct SpecReader {
         func list(_ key: String) throws -> [String] {
             guard let n = map[key] else { return [] }
             let values: [String]
-            if n.scalar != nil, let s = n.string { values = [s] }
-            else if let seq = n.sequence { values = try seq.map { item in
-                guard let s = item.string else { throw error(item, "json names must be strings") }
+            // each name is checked where it is written, so the error points at its own line
+            func checked(_ item: Node) throws -> String {
+                guard item.scalar != nil, let s = item.string else { throw error(item, "json names must be strings") }
+                guard OutputNames.isValid(s) else {
+                    throw error(item, "field '\(field)': json name \(FlowFormatter.jsonString(s)) is not allowed; output names are \(OutputNames.rule)")
+                }
                 return s
-            } }
+            }
+            if n.scalar != nil { values = [try checked(n)] }
+            else if let seq = n.sequence { values = try seq.map(checked) }
             else { throw error(n, "json `\(key)` must be a name or a list of names") }
             if values.count != count {
                 throw error(n, "field '\(field)': json `\(key)` needs \(count) name\(count == 1 ? "" : "s") (one per element), got \(values.count)")

@@ -11,6 +11,8 @@ public struct Planner: Sendable {
 
     /// Plans the selected modules.
     public func plan(_ selection: FeatureSelection, maxFlows: Int = Planner.defaultMaxFlows) throws -> Plan {
+        // output names here, as only the plan knows which modules end up in one line together
+        try OutputNames.check(selection.modules)
         var owners: [String: String] = [:]
         var entries: [(field: FieldSpec, feature: String, order: Int)] = []
         for module in selection.modules {
