@@ -152,7 +152,22 @@ struct SpecReader {
     func string(_ map: Node.Mapping, _ key: String) throws -> String? {
         guard let node = map[key] else { return nil }
         guard node.scalar != nil, let s = node.string else { throw error(node, "`\(key)` must be a string") }
+        try plainText(s, node, key)
         return s
+    }
+
+    /// Refuses control characters in text a module declares: its keys end up in generated C
+    /// (where a newline starts a preprocessor line), in `#line` file names and on terminals
+    /// (`flowgen features`, where escape sequences would act).
+    func plainText(_ s: String, _ node: Node, _ key: String) throws {
+        if let c = s.unicodeScalars.first(where: Self.isControl) {
+            throw error(node, "`\(key)` holds the control character U+\(String(format: "%04X", c.value)); write it on one line without control characters")
+        }
+    }
+
+    /// C0 and C1 control characters and DEL.
+    static func isControl(_ u: Unicode.Scalar) -> Bool {
+        u.value < 0x20 || (0x7F...0x9F).contains(u.value)
     }
 
     func identifier(_ map: Node.Mapping, _ key: String, required: Bool) throws -> String? {
@@ -172,10 +187,14 @@ struct SpecReader {
 
     func stringList(_ map: Node.Mapping, _ key: String) throws -> [String] {
         guard let node = map[key] else { return [] }
-        if node.scalar != nil, let s = node.string { return [s] }
+        if node.scalar != nil, let s = node.string {
+            try plainText(s, node, key)
+            return [s]
+        }
         guard let seq = node.sequence else { throw error(node, "`\(key)` must be a list of strings") }
         return try seq.map { item in
             guard item.scalar != nil, let s = item.string else { throw error(item, "`\(key)` entries must be strings") }
+            try plainText(s, item, key)
             return s
         }
     }
@@ -248,16 +267,27 @@ struct SpecReader {
     /// A C file named by `key`, read from the module's folder.
     func cFile(_ map: Node.Mapping, _ key: String, directory: String) throws -> SourceText? {
         guard let node = map[key] else { return nil }
-        guard let file = node.string, !file.isEmpty, !file.contains(".."), !file.hasPrefix("/") else {
+        guard let file = try string(map, key), !file.isEmpty, !file.contains(".."), !file.hasPrefix("/") else {
             throw error(node, "`\(key)` must name a C file in the module's folder")
         }
         let path = (directory as NSString).appendingPathComponent(file)
+        // the path goes into `#line N "path"` of the generated C, where a quote or backslash would
+        // end or escape the string and a control character break the line; the folder is a
+        // feature path the user chose, so the whole path is checked, not only the file name
+        if let bad = path.unicodeScalars.first(where: { $0 == "\"" || $0 == "\\" || Self.isControl($0) }) {
+            throw error(node, "\(key) file '\(file)': its path \(FlowFormatter.jsonString(path)) holds \(FlowFormatter.jsonString(String(bad))), which a C `#line` directive cannot carry; move the module")
+        }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw error(node, "\(key) file '\(file)' not found in \(directory)")
         }
         return SourceText(text: text, file: path, line: 1)
     }
 
+    /// A `value:` or `initial:` C expression. It is pasted into generated C inside a statement and
+    /// a macro call, so it must stay one expression on one line: no `;` or braces (statements), no
+    /// newline or other control character (a newline followed by `#` is a preprocessor directive,
+    /// a backslash-newline joins lines), no `#` and no comments (`//` would comment out the rest
+    /// of the generated line, `/*` could swallow the lines after it).
     func cExpression(_ map: Node.Mapping, _ key: String) throws -> String? {
         guard let node = map[key] else { return nil }
         guard node.scalar != nil, let s = node.string, !s.trimmingCharacters(in: .whitespaces).isEmpty else {
@@ -265,6 +295,12 @@ struct SpecReader {
         }
         if s.contains(";") || s.contains("{") || s.contains("}") {
             throw error(node, "`\(key)` must be a single C expression (no ';' or braces); put statements in the update file")
+        }
+        if s.unicodeScalars.contains(where: Self.isControl) {
+            throw error(node, "`\(key)` must be a C expression on one line, without newlines or other control characters")
+        }
+        if s.contains("#") || s.contains("//") || s.contains("/*") || s.hasSuffix("\\") {
+            throw error(node, "`\(key)` must be a plain C expression: no '#', no comments ('//', '/*') and no trailing backslash; put preprocessor code in the update file")
         }
         return s
     }
@@ -304,6 +340,6 @@ struct SpecReader {
         }
         let enterprise = map["enterprise"]?.int ?? 0
         guard enterprise >= 0, enterprise <= Int(UInt32.max) else { throw error(map["enterprise"]!, "ipfix `enterprise` must be a 32-bit number") }
-        return IPFIXElement(id: UInt16(id), enterprise: UInt32(enterprise), name: map["name"]?.string ?? "")
+        return IPFIXElement(id: UInt16(id), enterprise: UInt32(enterprise), name: try string(map, "name") ?? "")
     }
 }
