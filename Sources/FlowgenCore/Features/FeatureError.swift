@@ -17,6 +17,8 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     /// Two places declare the same output name (JSON key, CSV column); `first` and `second` say
     /// which field of which module (file:line), or "a built-in output column".
     case outputNameClash(name: String, first: String, second: String)
+    /// A module or plan is larger than flowgen accepts; the message says who and how much.
+    case overLimit(FeatureLimit, message: String)
 
     /// A one-line message that says what to do.
     public var description: String {
@@ -37,6 +39,8 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "feature path '\(path)' is writable by other users or owned by someone else, and its C runs in the kernel: fix it with `chmod go-w` / `chown`, or pass --allow-unsafe-feature-path"
         case let .outputNameClash(name, first, second):
             return "output name '\(name)' is declared twice: by \(first) and by \(second); output names (json:) must be unique across the selected features and the built-in columns: rename one"
+        case let .overLimit(limit, message):
+            return "\(message) (limit: \(limit.name))"
         }
     }
 }

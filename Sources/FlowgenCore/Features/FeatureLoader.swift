@@ -35,15 +35,36 @@ public struct FeatureLoader: Sendable {
 
     /// Parses one feature.yaml.
     public static func load(specPath: String) throws -> FeatureModule {
-        guard let data = FileManager.default.contents(atPath: specPath),
-              let text = String(data: data, encoding: .utf8) else {
+        let limit = FeatureLimit.specFileBytes
+        guard let data = readFile(specPath, limit: limit) else {
+            throw FeatureError.malformed(file: specPath, line: 1, message: "cannot read the file")
+        }
+        guard data.count <= limit.maximum else {
+            throw limit.error("feature.yaml '\(specPath)' holds more than \(limit.maximum) bytes", unit: "bytes")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
             throw FeatureError.malformed(file: specPath, line: 1, message: "cannot read the file as UTF-8 text")
         }
         return try parse(yaml: text, specPath: specPath)
     }
 
+    /// Up to `limit.maximum + 1` bytes of the file at `path` (nil if it cannot be opened): one
+    /// byte more than allowed tells a file over the limit without reading a huge one whole, and
+    /// without a size check that a growing file could pass.
+    static func readFile(_ path: String, limit: FeatureLimit) -> Data? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        // a directory opens but does not read: nil, as for a missing file
+        do { return try handle.read(upToCount: limit.maximum + 1) ?? Data() } catch { return nil }
+    }
+
     /// Parses feature.yaml text; `specPath` locates errors and the update file.
     public static func parse(yaml: String, specPath: String) throws -> FeatureModule {
+        let limit = FeatureLimit.specFileBytes
+        // callers that hand text rather than a file get the same bound before YAML parsing
+        guard yaml.utf8.count <= limit.maximum else {
+            throw limit.error("feature.yaml '\(specPath)' holds \(yaml.utf8.count) bytes", unit: "bytes")
+        }
         let node: Node
         do {
             guard let composed = try Yams.compose(yaml: yaml) else {
@@ -82,6 +103,11 @@ public struct FeatureLoader: Sendable {
         module.enabledByDefault = try reader.bool(map, "default") ?? false
         if let fieldsNode = map["fields"] {
             guard let seq = fieldsNode.sequence else { throw reader.error(fieldsNode, "`fields` must be a list") }
+            // before parsing any field: a module of 20,000 fields should fail now, not in clang
+            let limit = FeatureLimit.fieldsPerModule
+            if seq.count > limit.maximum {
+                throw limit.error("feature '\(name)' (\(specPath):\(fieldsNode.mark?.line ?? 1)) declares \(seq.count) fields", unit: "fields per module")
+            }
             var seen = Set<String>()
             for item in seq {
                 if item.mapping?["derive"] != nil {
@@ -220,8 +246,9 @@ struct SpecReader {
         case "first": aggregation = .first
         case "last": aggregation = .last
         case "histogram":
-            guard let binsNode = map["bins"], let bins = binsNode.int, bins >= 2, bins <= 64 else {
-                throw error(map["aggregation"]!, "field '\(name)': a histogram needs `bins:` between 2 and 64")
+            let limit = FeatureLimit.histogramBins
+            guard let binsNode = map["bins"], let bins = binsNode.int, bins >= 2, bins <= limit.maximum else {
+                throw error(map["aggregation"]!, "field '\(name)': a histogram needs `bins:` between 2 and \(limit.maximum) (limit: \(limit.name))")
             }
             aggregation = .histogram(bins: bins)
             count = bins
@@ -277,8 +304,15 @@ struct SpecReader {
         if let bad = path.unicodeScalars.first(where: { $0 == "\"" || $0 == "\\" || Self.isControl($0) }) {
             throw error(node, "\(key) file '\(file)': its path \(FlowFormatter.jsonString(path)) holds \(FlowFormatter.jsonString(String(bad))), which a C `#line` directive cannot carry; move the module")
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        let limit = FeatureLimit.cFileBytes
+        guard let data = FeatureLoader.readFile(path, limit: limit) else {
             throw error(node, "\(key) file '\(file)' not found in \(directory)")
+        }
+        guard data.count <= limit.maximum else {
+            throw limit.error("\(self.file):\(node.mark?.line ?? 1): \(key) file '\(path)' holds more than \(limit.maximum) bytes", unit: "bytes")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw error(node, "\(key) file '\(file)' is not UTF-8 text")
         }
         return SourceText(text: text, file: path, line: 1)
     }
@@ -292,6 +326,10 @@ struct SpecReader {
         guard let node = map[key] else { return nil }
         guard node.scalar != nil, let s = node.string, !s.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw error(node, "`\(key)` must be a C expression")
+        }
+        let limit = FeatureLimit.expressionLength
+        if s.count > limit.maximum {
+            throw error(node, "`\(key)` is \(s.count) characters long; at most \(limit.maximum) (limit: \(limit.name)); put long code in the update file")
         }
         if s.contains(";") || s.contains("{") || s.contains("}") {
             throw error(node, "`\(key)` must be a single C expression (no ';' or braces); put statements in the update file")
