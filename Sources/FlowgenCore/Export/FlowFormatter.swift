@@ -45,7 +45,9 @@ public struct FlowFormatter: Sendable {
     public func header() -> String {
         switch format {
         case .json: return ""
-        case .csv: return schema.columns.map(\.name).joined(separator: ",") + "\n"
+        // names follow `OutputNames.rule`, which needs no quoting; quoted anyway should a schema
+        // ever carry another name, as one stray comma would shift every column after it
+        case .csv: return schema.columns.map { ByteLayout.csvCell($0.name) }.joined(separator: ",") + "\n"
         case .text: return textRow(Self.textColumns.map { $0 == "FLOW_DURATION_MICROSECONDS" ? "DURATION_US" : $0 }) + "\n"
         }
     }
@@ -225,7 +227,9 @@ public struct FlowFormatter: Sendable {
             var constants: [UInt8] = []
             var cells: [Cell] = []
             for column in schema.columns {
-                let key: [UInt8] = format == .json ? Array(",\"\(column.name)\":".utf8) : []
+                // escaped here, once per formatter, so the per-flow writers copy the bytes as they are:
+                // a valid name is its own escape, and any other cannot break the line
+                let key: [UInt8] = format == .json ? Array(("," + FlowFormatter.jsonString(column.name) + ":").utf8) : []
                 cells.append(Cell(start: constants.count, count: key.count))
                 constants += key
             }
@@ -266,9 +270,10 @@ public struct FlowFormatter: Sendable {
             }
         }
 
-        /// A CSV cell: quoted, with quotes doubled, when it holds a comma or a quote.
+        /// A CSV cell (RFC 4180, 2.6 and 2.7): quoted, with quotes doubled, when it holds a comma, a
+        /// quote or a line break.
         static func csvCell(_ s: String) -> String {
-            s.contains(where: { $0 == "," || $0 == "\"" }) ? "\"" + s.replacingQuotes() + "\"" : s
+            s.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingQuotes() + "\"" : s
         }
     }
 

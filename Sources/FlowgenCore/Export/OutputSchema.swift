@@ -44,14 +44,8 @@ public struct OutputSchema: Sendable {
     /// Builds the schema of a plan.
     public init(plan: Plan) {
         let decoder = RecordDecoder(plan: plan)
-        var cols: [Column] = [
-            Column(name: "FLOW_ID", source: .flowID),
-            Column(name: "IPV4_SRC_ADDR", source: .src4), Column(name: "IPV4_DST_ADDR", source: .dst4),
-            Column(name: "IPV6_SRC_ADDR", source: .src6), Column(name: "IPV6_DST_ADDR", source: .dst6),
-            Column(name: "L4_SRC_PORT", source: .sport), Column(name: "L4_DST_PORT", source: .dport),
-            Column(name: "PROTOCOL", source: .proto), Column(name: "IP_PROTOCOL_VERSION", source: .ipVersion),
-        ]
-        if plan.defines.contains("FG_WITH_ICMP_KEY") { cols.append(Column(name: "ICMP_TYPE", source: .icmpType)) }
+        var cols = Self.keyColumns
+        if plan.defines.contains("FG_WITH_ICMP_KEY") { cols.append(Self.icmpTypeColumn) }
         for module in plan.features {
             for field in module.fields {
                 guard let first = decoder.firstColumn[field.name] else { continue }
@@ -73,9 +67,9 @@ public struct OutputSchema: Sendable {
             }
         }
         if decoder.firstColumn["first_seen"] != nil && decoder.firstColumn["last_seen"] != nil {
-            cols.append(Column(name: "FLOW_DURATION_MICROSECONDS", source: .duration))
+            cols.append(Self.durationColumn)
         }
-        cols.append(Column(name: "FLOW_END_REASON", source: .endReason))
+        cols.append(Self.endReasonColumn)
         columns = cols
         firstSeen = decoder.firstColumn["first_seen"]
         lastSeen = decoder.firstColumn["last_seen"]
@@ -88,6 +82,25 @@ public struct OutputSchema: Sendable {
             }
         }
     }
+
+    /// The key columns every line starts with.
+    static let keyColumns: [Column] = [
+        Column(name: "FLOW_ID", source: .flowID),
+        Column(name: "IPV4_SRC_ADDR", source: .src4), Column(name: "IPV4_DST_ADDR", source: .dst4),
+        Column(name: "IPV6_SRC_ADDR", source: .src6), Column(name: "IPV6_DST_ADDR", source: .dst6),
+        Column(name: "L4_SRC_PORT", source: .sport), Column(name: "L4_DST_PORT", source: .dport),
+        Column(name: "PROTOCOL", source: .proto), Column(name: "IP_PROTOCOL_VERSION", source: .ipVersion),
+    ]
+    /// The ICMP type and code, when a module keys ICMP flows by them (`FG_WITH_ICMP_KEY`).
+    static let icmpTypeColumn = Column(name: "ICMP_TYPE", source: .icmpType)
+    /// The duration, when the plan stores first_seen and last_seen.
+    static let durationColumn = Column(name: "FLOW_DURATION_MICROSECONDS", source: .duration)
+    /// Why the flow was exported; every line ends with it.
+    static let endReasonColumn = Column(name: "FLOW_END_REASON", source: .endReason)
+
+    /// Names of every column the schema writes itself rather than from a module's `json:`, whether
+    /// or not a given plan has them: no module may take one, or a JSON line would hold a key twice.
+    public static let builtInNames: [String] = (keyColumns + [icmpTypeColumn, durationColumn, endReasonColumn]).map(\.name)
 
     let firstSeen: Int?
     let lastSeen: Int?

@@ -159,6 +159,9 @@ public struct DeriveSyntaxError: Error, Equatable, CustomStringConvertible {
 struct DeriveParser {
     let chars: [Character]
     var pos = 0
+    /// Open parentheses, calls, unary operators and `?:` branches around `pos`: the parser and
+    /// every walk of the tree recurse per level, so `FeatureLimit.deriveNesting` bounds it.
+    var depth = 0
 
     init(_ text: String) { chars = Array(text) }
 
@@ -166,6 +169,13 @@ struct DeriveParser {
                                      ["<<", ">>"], ["+", "-"], ["*", "/", "%"]]
 
     func fail(_ message: String) -> DeriveSyntaxError { DeriveSyntaxError(message: message, offset: pos) }
+
+    /// Enters one level of nesting; `depth -= 1` leaves it.
+    mutating func enter() throws {
+        depth += 1
+        let limit = FeatureLimit.deriveNesting
+        if depth > limit.maximum { throw fail("nested more than \(limit.maximum) deep (limit: \(limit.name))") }
+    }
 
     mutating func skipSpace() { while pos < chars.count, chars[pos].isWhitespace { pos += 1 } }
 
@@ -196,6 +206,8 @@ struct DeriveParser {
     mutating func expression() throws -> DeriveExpression {
         let condition = try binary(0)
         guard take("?") else { return condition }
+        try enter()
+        defer { depth -= 1 }
         let a = try expression()
         guard take(":") else { throw fail("expected ':' of a conditional") }
         let b = try expression()
@@ -212,8 +224,11 @@ struct DeriveParser {
     }
 
     mutating func unary() throws -> DeriveExpression {
-        if take("!") { return .unary("!", try unary()) }
-        if take("~") { return .unary("~", try unary()) }
+        for op in ["!", "~"] where take(op) {
+            try enter()
+            defer { depth -= 1 }
+            return .unary(op, try unary())
+        }
         return try primary()
     }
 
@@ -221,6 +236,8 @@ struct DeriveParser {
         skipSpace()
         guard pos < chars.count else { throw fail("expression ends early") }
         if take("(") {
+            try enter()
+            defer { depth -= 1 }
             let e = try expression()
             guard take(")") else { throw fail("expected ')'") }
             return e
@@ -240,6 +257,8 @@ struct DeriveParser {
         }
         if name == "min" || name == "max" {
             guard take("(") else { throw fail("expected '(' after \(name)") }
+            try enter()
+            defer { depth -= 1 }
             var args = [try expression()]
             while take(",") { args.append(try expression()) }
             guard take(")") else { throw fail("expected ')' closing \(name)(...)") }

@@ -80,6 +80,10 @@ extension SpecReader {
               !source.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw error(map["derive"] ?? node, "field '\(name)': `derive` must be an expression over stored fields")
         }
+        let limit = FeatureLimit.expressionLength
+        if source.count > limit.maximum {
+            throw error(sourceNode, "field '\(name)': `derive` is \(source.count) characters long; at most \(limit.maximum) (limit: \(limit.name))")
+        }
         let expression: DeriveExpression
         do {
             expression = try DeriveExpression.parse(source)

@@ -15,6 +15,11 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
     /// A folder or file of a feature path (or of the templates) that someone other than root and
     /// the invoking user could change: its C would run in the kernel and in this process.
     case unsafeFeaturePath(String, reason: String)
+    /// Two places declare the same output name (JSON key, CSV column); `first` and `second` say
+    /// which field of which module (file:line), or "a built-in output column".
+    case outputNameClash(name: String, first: String, second: String)
+    /// A module or plan is larger than flowgen accepts; the message says who and how much.
+    case overLimit(FeatureLimit, message: String)
 
     /// A one-line message that says what to do.
     public var description: String {
@@ -33,6 +38,10 @@ public enum FeatureError: Error, Equatable, CustomStringConvertible {
             return "feature path '\(path)' is not a readable directory"
         case let .unsafeFeaturePath(path, reason):
             return "refusing '\(path)': \(reason); flowgen compiles and loads its C as this user, so every folder and file on the way must be owned by root or you and writable by nobody else: fix the owner (`chown`) or mode (`chmod go-w`) of the part named, or, if you trust everyone who can write it, pass --allow-unsafe-feature-path"
+        case let .outputNameClash(name, first, second):
+            return "output name '\(name)' is declared twice: by \(first) and by \(second); output names (json:) must be unique across the selected features and the built-in columns: rename one"
+        case let .overLimit(limit, message):
+            return "\(message) (limit: \(limit.name))"
         }
     }
 }

@@ -54,15 +54,36 @@ public struct FeatureLoader: Sendable {
     /// Parses one feature.yaml, and the C files it names, after checking each with `trust`.
     public static func load(specPath: String, trust: PathTrust? = .invokingUser) throws -> FeatureModule {
         try check(specPath, .file, trust)
-        guard let data = FileManager.default.contents(atPath: specPath),
-              let text = String(data: data, encoding: .utf8) else {
+        let limit = FeatureLimit.specFileBytes
+        guard let data = readFile(specPath, limit: limit) else {
+            throw FeatureError.malformed(file: specPath, line: 1, message: "cannot read the file")
+        }
+        guard data.count <= limit.maximum else {
+            throw limit.error("feature.yaml '\(specPath)' holds more than \(limit.maximum) bytes", unit: "bytes")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
             throw FeatureError.malformed(file: specPath, line: 1, message: "cannot read the file as UTF-8 text")
         }
         return try parse(yaml: text, specPath: specPath, trust: trust)
     }
 
+    /// Up to `limit.maximum + 1` bytes of the file at `path` (nil if it cannot be opened): one
+    /// byte more than allowed tells a file over the limit without reading a huge one whole, and
+    /// without a size check that a growing file could pass.
+    static func readFile(_ path: String, limit: FeatureLimit) -> Data? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        // a directory opens but does not read: nil, as for a missing file
+        do { return try handle.read(upToCount: limit.maximum + 1) ?? Data() } catch { return nil }
+    }
+
     /// Parses feature.yaml text; `specPath` locates errors and the update file, read once `trust` trusts it.
     public static func parse(yaml: String, specPath: String, trust: PathTrust? = .invokingUser) throws -> FeatureModule {
+        let limit = FeatureLimit.specFileBytes
+        // callers that hand text rather than a file get the same bound before YAML parsing
+        guard yaml.utf8.count <= limit.maximum else {
+            throw limit.error("feature.yaml '\(specPath)' holds \(yaml.utf8.count) bytes", unit: "bytes")
+        }
         let node: Node
         do {
             guard let composed = try Yams.compose(yaml: yaml) else {
@@ -101,6 +122,11 @@ public struct FeatureLoader: Sendable {
         module.enabledByDefault = try reader.bool(map, "default") ?? false
         if let fieldsNode = map["fields"] {
             guard let seq = fieldsNode.sequence else { throw reader.error(fieldsNode, "`fields` must be a list") }
+            // before parsing any field: a module of 20,000 fields should fail now, not in clang
+            let limit = FeatureLimit.fieldsPerModule
+            if seq.count > limit.maximum {
+                throw limit.error("feature '\(name)' (\(specPath):\(fieldsNode.mark?.line ?? 1)) declares \(seq.count) fields", unit: "fields per module")
+            }
             var seen = Set<String>()
             for item in seq {
                 if item.mapping?["derive"] != nil {
@@ -125,6 +151,9 @@ public struct FeatureLoader: Sendable {
             throw FeatureError.malformed(file: specPath, line: Int(field.location.split(separator: ":").last ?? "1") ?? 1,
                                          message: "field '\(field.name)' has no `value:` and the module has no `update:` body that sets it")
         }
+        // a module's own names against each other and the built-in columns; the planner checks them
+        // again against the other selected modules
+        try OutputNames.check([module])
         return module
     }
 
@@ -170,7 +199,22 @@ struct SpecReader {
     func string(_ map: Node.Mapping, _ key: String) throws -> String? {
         guard let node = map[key] else { return nil }
         guard node.scalar != nil, let s = node.string else { throw error(node, "`\(key)` must be a string") }
+        try plainText(s, node, key)
         return s
+    }
+
+    /// Refuses control characters in text a module declares: its keys end up in generated C
+    /// (where a newline starts a preprocessor line), in `#line` file names and on terminals
+    /// (`flowgen features`, where escape sequences would act).
+    func plainText(_ s: String, _ node: Node, _ key: String) throws {
+        if let c = s.unicodeScalars.first(where: Self.isControl) {
+            throw error(node, "`\(key)` holds the control character U+\(String(format: "%04X", c.value)); write it on one line without control characters")
+        }
+    }
+
+    /// C0 and C1 control characters and DEL.
+    static func isControl(_ u: Unicode.Scalar) -> Bool {
+        u.value < 0x20 || (0x7F...0x9F).contains(u.value)
     }
 
     func identifier(_ map: Node.Mapping, _ key: String, required: Bool) throws -> String? {
@@ -190,10 +234,14 @@ struct SpecReader {
 
     func stringList(_ map: Node.Mapping, _ key: String) throws -> [String] {
         guard let node = map[key] else { return [] }
-        if node.scalar != nil, let s = node.string { return [s] }
+        if node.scalar != nil, let s = node.string {
+            try plainText(s, node, key)
+            return [s]
+        }
         guard let seq = node.sequence else { throw error(node, "`\(key)` must be a list of strings") }
         return try seq.map { item in
             guard item.scalar != nil, let s = item.string else { throw error(item, "`\(key)` entries must be strings") }
+            try plainText(s, item, key)
             return s
         }
     }
@@ -219,8 +267,9 @@ struct SpecReader {
         case "first": aggregation = .first
         case "last": aggregation = .last
         case "histogram":
-            guard let binsNode = map["bins"], let bins = binsNode.int, bins >= 2, bins <= 64 else {
-                throw error(map["aggregation"]!, "field '\(name)': a histogram needs `bins:` between 2 and 64")
+            let limit = FeatureLimit.histogramBins
+            guard let binsNode = map["bins"], let bins = binsNode.int, bins >= 2, bins <= limit.maximum else {
+                throw error(map["aggregation"]!, "field '\(name)': a histogram needs `bins:` between 2 and \(limit.maximum) (limit: \(limit.name))")
             }
             aggregation = .histogram(bins: bins)
             count = bins
@@ -266,24 +315,52 @@ struct SpecReader {
     /// A C file named by `key`, read from the module's folder.
     func cFile(_ map: Node.Mapping, _ key: String, directory: String) throws -> SourceText? {
         guard let node = map[key] else { return nil }
-        guard let file = node.string, !file.isEmpty, !file.contains(".."), !file.hasPrefix("/") else {
+        guard let file = try string(map, key), !file.isEmpty, !file.contains(".."), !file.hasPrefix("/") else {
             throw error(node, "`\(key)` must name a C file in the module's folder")
         }
         let path = (directory as NSString).appendingPathComponent(file)
+        // the path goes into `#line N "path"` of the generated C, where a quote or backslash would
+        // end or escape the string and a control character break the line; the folder is a
+        // feature path the user chose, so the whole path is checked, not only the file name
+        if let bad = path.unicodeScalars.first(where: { $0 == "\"" || $0 == "\\" || Self.isControl($0) }) {
+            throw error(node, "\(key) file '\(file)': its path \(FlowFormatter.jsonString(path)) holds \(FlowFormatter.jsonString(String(bad))), which a C `#line` directive cannot carry; move the module")
+        }
         if FileManager.default.fileExists(atPath: path) { try FeatureLoader.check(path, .file, trust) }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        let limit = FeatureLimit.cFileBytes
+        guard let data = FeatureLoader.readFile(path, limit: limit) else {
             throw error(node, "\(key) file '\(file)' not found in \(directory)")
+        }
+        guard data.count <= limit.maximum else {
+            throw limit.error("\(self.file):\(node.mark?.line ?? 1): \(key) file '\(path)' holds more than \(limit.maximum) bytes", unit: "bytes")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw error(node, "\(key) file '\(file)' is not UTF-8 text")
         }
         return SourceText(text: text, file: path, line: 1)
     }
 
+    /// A `value:` or `initial:` C expression. It is pasted into generated C inside a statement and
+    /// a macro call, so it must stay one expression on one line: no `;` or braces (statements), no
+    /// newline or other control character (a newline followed by `#` is a preprocessor directive,
+    /// a backslash-newline joins lines), no `#` and no comments (`//` would comment out the rest
+    /// of the generated line, `/*` could swallow the lines after it).
     func cExpression(_ map: Node.Mapping, _ key: String) throws -> String? {
         guard let node = map[key] else { return nil }
         guard node.scalar != nil, let s = node.string, !s.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw error(node, "`\(key)` must be a C expression")
         }
+        let limit = FeatureLimit.expressionLength
+        if s.count > limit.maximum {
+            throw error(node, "`\(key)` is \(s.count) characters long; at most \(limit.maximum) (limit: \(limit.name)); put long code in the update file")
+        }
         if s.contains(";") || s.contains("{") || s.contains("}") {
             throw error(node, "`\(key)` must be a single C expression (no ';' or braces); put statements in the update file")
+        }
+        if s.unicodeScalars.contains(where: Self.isControl) {
+            throw error(node, "`\(key)` must be a C expression on one line, without newlines or other control characters")
+        }
+        if s.contains("#") || s.contains("//") || s.contains("/*") || s.hasSuffix("\\") {
+            throw error(node, "`\(key)` must be a plain C expression: no '#', no comments ('//', '/*') and no trailing backslash; put preprocessor code in the update file")
         }
         return s
     }
@@ -296,11 +373,16 @@ struct SpecReader {
         func list(_ key: String) throws -> [String] {
             guard let n = map[key] else { return [] }
             let values: [String]
-            if n.scalar != nil, let s = n.string { values = [s] }
-            else if let seq = n.sequence { values = try seq.map { item in
-                guard let s = item.string else { throw error(item, "json names must be strings") }
+            // each name is checked where it is written, so the error points at its own line
+            func checked(_ item: Node) throws -> String {
+                guard item.scalar != nil, let s = item.string else { throw error(item, "json names must be strings") }
+                guard OutputNames.isValid(s) else {
+                    throw error(item, "field '\(field)': json name \(FlowFormatter.jsonString(s)) is not allowed; output names are \(OutputNames.rule)")
+                }
                 return s
-            } }
+            }
+            if n.scalar != nil { values = [try checked(n)] }
+            else if let seq = n.sequence { values = try seq.map(checked) }
             else { throw error(n, "json `\(key)` must be a name or a list of names") }
             if values.count != count {
                 throw error(n, "field '\(field)': json `\(key)` needs \(count) name\(count == 1 ? "" : "s") (one per element), got \(values.count)")
@@ -318,6 +400,6 @@ struct SpecReader {
         }
         let enterprise = map["enterprise"]?.int ?? 0
         guard enterprise >= 0, enterprise <= Int(UInt32.max) else { throw error(map["enterprise"]!, "ipfix `enterprise` must be a 32-bit number") }
-        return IPFIXElement(id: UInt16(id), enterprise: UInt32(enterprise), name: map["name"]?.string ?? "")
+        return IPFIXElement(id: UInt16(id), enterprise: UInt32(enterprise), name: try string(map, "name") ?? "")
     }
 }

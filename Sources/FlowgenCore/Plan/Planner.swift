@@ -11,6 +11,9 @@ public struct Planner: Sendable {
 
     /// Plans the selected modules.
     public func plan(_ selection: FeatureSelection, maxFlows: Int = Planner.defaultMaxFlows) throws -> Plan {
+        try Self.checkSize(selection.modules)
+        // output names here, as only the plan knows which modules end up in one line together
+        try OutputNames.check(selection.modules)
         var owners: [String: String] = [:]
         var entries: [(field: FieldSpec, feature: String, order: Int)] = []
         for module in selection.modules {
@@ -34,6 +37,11 @@ public struct Planner: Sendable {
             offset += entry.field.byteSize
         }
         let size = max(8, (offset + 7) / 8 * 8)
+        let limit = FeatureLimit.recordBytes
+        if size > limit.maximum {
+            let widest = slots.max { $0.field.byteSize < $1.field.byteSize }.map { " (the largest field: '\($0.field.name)' of '\($0.feature)', \($0.field.byteSize) bytes)" } ?? ""
+            throw limit.error("features \(selection.names.joined(separator: ",")) need a \(size)-byte record per direction\(widest)", unit: "bytes")
+        }
         var defines: [String] = []
         for module in selection.modules {
             for d in module.defines where !defines.contains(d) { defines.append(d) }
@@ -43,6 +51,38 @@ public struct Planner: Sendable {
                     stages: [Stage(program: Self.entryProgram, features: selection.names)],
                     maxFlows: maxFlows,
                     defines: defines)
+    }
+
+    /// Refuses selections beyond `FeatureLimit`s before any layout or code is made: modules and
+    /// their code may come from anywhere (`FeatureSelection(modules:)`), not only from the loader,
+    /// which checks the same bounds per file.
+    static func checkSize(_ modules: [FeatureModule]) throws {
+        let modulesLimit = FeatureLimit.modulesPerPlan
+        if modules.count > modulesLimit.maximum {
+            throw modulesLimit.error("the selection has \(modules.count) features", unit: "features per plan")
+        }
+        var total = 0
+        for module in modules {
+            let count = module.fields.count + module.derived.count
+            let place = module.fields.first?.location ?? module.derived.first?.location ?? ""
+            let perModule = FeatureLimit.fieldsPerModule
+            if count > perModule.maximum {
+                throw perModule.error("feature '\(module.name)'\(place.isEmpty ? "" : " (\(place))") declares \(count) fields", unit: "fields per module")
+            }
+            let bins = FeatureLimit.histogramBins
+            if let field = module.fields.first(where: { $0.count > bins.maximum || $0.count < 1 }) {
+                throw bins.error("field '\(field.name)' of feature '\(module.name)' has \(field.count) elements", unit: "bins")
+            }
+            let code = FeatureLimit.cFileBytes
+            for source in [module.update, module.helpers].compactMap({ $0 }) where source.text.utf8.count > code.maximum {
+                throw code.error("\(source.file) of feature '\(module.name)' holds \(source.text.utf8.count) bytes", unit: "bytes")
+            }
+            total += count
+        }
+        let perPlan = FeatureLimit.fieldsPerPlan
+        if total > perPlan.maximum {
+            throw perPlan.error("the selected features \(modules.map(\.name).joined(separator: ",")) declare \(total) fields", unit: "fields per plan")
+        }
     }
 
     /// Name of the tail-called program of stage `index` (1-based stages after the entry).
