@@ -1,4 +1,5 @@
 import CLibBPF
+import FlowgenCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -44,6 +45,8 @@ public enum KernelError: Error, CustomStringConvertible, Sendable {
     case constantSizeUnsupported(name: String, size: Int)
     /// No network interface has this name in the current namespace.
     case interfaceNotFound(String)
+    /// A name no interface can have (`InterfaceName.problem` says why).
+    case invalidInterfaceName(String, problem: String)
     /// Another filter already sits at flowgen's handle and priority; flowgen does not replace it.
     case filterExists(interface: String, direction: String, handle: UInt32, priority: UInt32)
     /// A libbpf or system call failed with a (positive) errno.
@@ -102,6 +105,9 @@ public enum KernelError: Error, CustomStringConvertible, Sendable {
             return "read-only constant '\(name)' is \(size) bytes; only 1, 2, 4 or 8-byte integers can be set"
         case .interfaceNotFound(let name):
             return "no interface named '\(name)': list them with `ip link`"
+        case .invalidInterfaceName(let name, let problem):
+            return "invalid interface name '\(ControlCharacters.visible(name))': it \(problem); \(InterfaceName.rules) "
+                + "(list them with `ip link`)"
         case .filterExists(let interface, let direction, let handle, let priority):
             return "a tc filter already exists on \(interface) \(direction) at handle 0x\(String(handle, radix: 16)) priority \(priority); flowgen will not replace it: remove it with `tc filter del dev \(interface) \(direction) handle 0x\(String(handle, radix: 16)) prio \(priority) bpf` or pick another --tc-priority"
         case .systemCall(let operation, let code):

@@ -38,6 +38,8 @@ struct BenchCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        try CommandLineText.refuseControlCharacters([json], option: "--json")
+        try CommandLineText.refuseControlCharacters(featurePaths, option: "--feature-path")
         _ = try sections()
     }
 

@@ -30,6 +30,10 @@ struct BuildCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Write the object to FILE.o and its layout manifest to FILE.manifest.json.", valueName: "file.o"))
     var output: String?
 
+    func validate() throws {
+        try CommandLineText.refuseControlCharacters([output], option: "--output")
+    }
+
     func run() throws {
         let started = Date()
         let catalog = try featureOptions.catalog()

@@ -31,6 +31,7 @@ struct CollectCommand: ParsableCommand {
     @OptionGroup var logOptions: LogOptions
 
     func validate() throws {
+        try CommandLineText.refuseControlCharacters([log], option: "--log")
         try CollectionTiming.validate(interval: interval, duration: duration)
     }
 

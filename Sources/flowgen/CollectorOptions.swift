@@ -17,6 +17,7 @@ struct CollectorOptions: ParsableArguments {
             throw ValidationError("--high-water must be a percentage from 10 to 100, got \(highWater)")
         }
         if let metrics {
+            try CommandLineText.refuseControlCharacters([metrics], option: "--metrics")
             do { _ = try MetricsServer.parse(metrics) } catch { throw ValidationError("\(error)") }
         }
     }

@@ -32,6 +32,7 @@ struct LoadCommand: ParsableCommand {
     func validate() throws {
         if interfaces.isEmpty && !all { throw ValidationError("no interface given: use -i IFACE (repeatable) or -a for every interface") }
         if !interfaces.isEmpty && all { throw ValidationError("use either -i or -a, not both") }
+        try CommandLineText.validateInterfaces(interfaces)
     }
 
     func run() throws {

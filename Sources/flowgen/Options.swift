@@ -2,6 +2,24 @@ import ArgumentParser
 import FlowgenCore
 import FlowgenKernel
 
+/// Checks of command-line values that become paths, addresses or kernel names.
+enum CommandLineText {
+    /// Refuses a control character in any of `values` of `option` (e.g. `--log`): argv cannot carry
+    /// a NUL, but an ESC or newline would reach file names, logs, state files and terminals.
+    static func refuseControlCharacters(_ values: [String?], option: String) throws {
+        for case let value? in values {
+            if let problem = ControlCharacters.problem(in: value, what: option) { throw ValidationError(problem) }
+        }
+    }
+
+    /// Refuses names no interface can have, before they are looked up or recorded.
+    static func validateInterfaces(_ names: [String]) throws {
+        for name in names {
+            do { try InterfaceName.validate(name) } catch { throw ValidationError("\(error)") }
+        }
+    }
+}
+
 /// Options that choose and locate feature modules (shared by build, run and features).
 struct FeatureOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
@@ -28,6 +46,8 @@ struct FeatureOptions: ParsableArguments {
     var stagePolicy: StagePolicy { StagePolicy(maxStages: maxStages, budget: stageBudget) }
 
     func validate() throws {
+        try CommandLineText.refuseControlCharacters([features], option: "--features")
+        try CommandLineText.refuseControlCharacters(featurePaths, option: "--feature-path")
         guard (1...32).contains(maxStages) else { throw ValidationError("--max-stages must be from 1 to 32, got \(maxStages)") }
         guard stageBudget >= 100 else { throw ValidationError("--stage-budget must be at least 100 instructions, got \(stageBudget)") }
         guard maxFlows >= 16, maxFlows <= 64_000_000 else {
@@ -53,6 +73,11 @@ struct CompilerOptions: ParsableArguments {
 
     @Option(name: .customLong("cache-dir"), help: ArgumentHelp("Compiled-object cache (default: $FLOWGEN_CACHE_DIR or ~/.cache/flowgen).", valueName: "dir"))
     var cacheDir: String?
+
+    func validate() throws {
+        try CommandLineText.refuseControlCharacters([clang], option: "--clang")
+        try CommandLineText.refuseControlCharacters([cacheDir], option: "--cache-dir")
+    }
 }
 
 /// Verbosity flags.

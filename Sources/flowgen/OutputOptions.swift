@@ -24,6 +24,8 @@ struct OutputOptions: ParsableArguments {
     var ipfixTemplateRefresh: Double = 60
 
     func validate() throws {
+        try CommandLineText.refuseControlCharacters([output], option: "--output")
+        try CommandLineText.refuseControlCharacters(ipfix, option: "--ipfix")
         if format == .none && ipfix.isEmpty {
             throw ValidationError("--format none exports nothing without --ipfix URL")
         }

@@ -58,6 +58,9 @@ struct ReplayCommand: ParsableCommand {
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("no capture file given: flowgen replay FILE [FILE...]") }
+        try CommandLineText.refuseControlCharacters(files, option: "capture file")
+        try CommandLineText.refuseControlCharacters([statsJSON], option: "--stats-json")
+        try CommandLineText.refuseControlCharacters([log], option: "--log")
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
         if threads != nil && engine == .native { throw ValidationError("--threads applies to --engine kernel: the native engine runs on one thread") }
         if engine == .native && featureOptions.stagePolicy != StagePolicy() {

@@ -51,10 +51,13 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var logOptions: LogOptions
 
     func validate() throws {
+        try CommandLineText.refuseControlCharacters([config], option: "--config")
         // with --config the settings are checked once merged, in run()
         if config != nil { return }
         if interfaces.isEmpty && !all { throw ValidationError("no interface given: use -i IFACE (repeatable) or -a for every interface") }
         if !interfaces.isEmpty && all { throw ValidationError("use either -i or -a, not both") }
+        try CommandLineText.validateInterfaces(interfaces)
+        try CommandLineText.refuseControlCharacters([log], option: "--log")
         try CollectionTiming.validate(interval: interval, duration: duration)
     }
 

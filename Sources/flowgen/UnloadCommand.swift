@@ -24,6 +24,7 @@ struct UnloadCommand: ParsableCommand {
     func validate() throws {
         if interfaces.isEmpty && !all { throw ValidationError("say where to detach: -i IFACE (repeatable) or -a for everything") }
         if !interfaces.isEmpty && all { throw ValidationError("use either -i or -a, not both") }
+        try CommandLineText.validateInterfaces(interfaces)
     }
 
     func run() throws {

@@ -62,6 +62,63 @@ import Testing
         }
     }
 
+    @Test func controlCharactersInAKeyOrValueAreRefusedWithTheFileAndLine() throws {
+        // the rule: no scalar below U+0020 (tab included) and no U+007F in a key or a value
+        let cases: [(text: String, key: String?, character: Unicode.Scalar)] = [
+            ("# first\ninterface = eth0\u{0}\n", "interface", "\u{0}"),   // the NUL that used to monitor nothing
+            ("# first\ninterface = eth\r0\n", "interface", "\r"),          // a CR that does not end the line
+            ("# first\ninter\u{1B}face = eth0\n", nil, "\u{1B}"),           // ESC in the key
+            ("# first\nfeatures = tcp\u{7F}\n", "features", "\u{7F}"),     // DEL
+            ("# first\nfeatures = \"tcp\ticmp\"\n", "features", "\t"),     // a tab inside a (quoted) value
+            ("# first\ninterface = \"\u{0}\"\n", "interface", "\u{0}"),   // quotes do not hide it
+            ("# first\ni\u{0}nterface = eth0\n", nil, "\u{0}"),             // NUL in the key
+        ]
+        for (text, key, character) in cases {
+            #expect(throws: ConfigError.controlCharacter(path: "/etc/f.conf", line: 2, key: key, character: character), "\(text.debugDescription)") {
+                try ConfigFile(text: text, path: "/etc/f.conf")
+            }
+            do {
+                _ = try ConfigFile(text: text, path: "/etc/f.conf")
+            } catch {
+                let message = "\(error)"
+                let label = "U+" + String(format: "%04X", character.value)
+                #expect(message.hasPrefix("/etc/f.conf:2: ") && message.contains(label), "\(message)")
+                #expect(message.contains(key.map { "value of '\($0)'" } ?? "the key"), "\(message)")
+                #expect(ControlCharacters.first(in: message) == nil, "the message must not carry the character itself: \(message.debugDescription)")
+            }
+        }
+        // a line without '=' is still a syntax error, quoted without its control character
+        do {
+            _ = try ConfigFile(text: "eth0\u{1B}[2J\n", path: "f.conf")
+            Issue.record("a line without '=' must be refused")
+        } catch {
+            #expect("\(error)".contains("found 'eth0<U+001B>[2J'"), "\(error)")
+        }
+    }
+
+    @Test func ordinaryValuesAndLineEndingsStillParse() throws {
+        // LF and CRLF end lines; tabs and spaces around the key and '=' are layout, not content
+        let file = try ConfigFile(text: "interface\t=\teth0\r\n\tidle_timeout = 30 \r\nfeatures = 'tcp,icmp'\n"
+                                  + "# a comment may say anything \u{1B}\ninterface = wlan-é.2\n", path: "f.conf")
+        #expect(file.entries == [
+            .init(key: "interface", value: "eth0", line: 1), .init(key: "idle-timeout", value: "30", line: 2),
+            .init(key: "features", value: "tcp,icmp", line: 3), .init(key: "interface", value: "wlan-é.2", line: 5),
+        ])
+    }
+
+    @Test func controlCharactersAreTheUnicodeCcCategory() {
+        for value in Array(0x00...0x1F) + [0x7F] + Array(0x80...0x9F) {
+            #expect(ControlCharacters.isControl(Unicode.Scalar(UInt32(value))!), "U+\(String(value, radix: 16))")
+        }
+        for value in [0x20, 0x7E, 0xA0, 0xE9, 0x2028, 0xFEFF] {
+            #expect(!ControlCharacters.isControl(Unicode.Scalar(UInt32(value))!), "U+\(String(value, radix: 16))")
+        }
+        #expect(ControlCharacters.label("\u{0}") == "U+0000" && ControlCharacters.label("\u{9B}") == "U+009B")
+        #expect(ControlCharacters.visible("a\u{0}b\nc") == "a<U+0000>b<U+000A>c")
+        #expect(ControlCharacters.problem(in: "/var/log/x", what: "--log") == nil)
+        #expect(ControlCharacters.problem(in: "x\ty", what: "--log")?.hasPrefix("--log 'x<U+0009>y' contains the control character U+0009") == true)
+    }
+
     @Test func evictionExportsTheIdlestFlowsDownToTheLowWaterMark() throws {
         let plan = try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "tcp")
         let table = MemoryFlowTable(plan: plan)

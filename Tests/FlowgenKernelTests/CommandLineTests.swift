@@ -97,6 +97,31 @@ import Testing
         #expect(r.stderr.contains("needs root") && r.stderr.contains("sudo"), "\(r.stderr)")
     }
 
+    @Test func aConfigValueWithANulIsRefusedBeforeAnythingRuns() throws {
+        // `interface = eth0<NUL>` used to start a run that monitored nothing and exited 0
+        let dir = NSTemporaryDirectory() + "fgnul-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = dir + "/flowgen.conf"
+        try Data("# monitor eth0\ninterface = eth0\u{0}\nduration = 1\n".utf8).write(to: URL(fileURLWithPath: config))
+        let r = try ProcessRunner.run([try flowgenBinary(), "run", "--config", config])
+        #expect(r.status != 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("\(config):2: the value of 'interface' contains the control character U+0000"), "\(r.stderr)")
+        #expect(!r.stderr.contains("monitoring"), "\(r.stderr)")
+    }
+
+    @Test func interfaceNamesNoInterfaceCanHaveAreRefusedByEveryCommand() throws {
+        let flowgen = try flowgenBinary()
+        for command in ["run", "load", "unload"] {
+            for (name, shown) in [("eth0\u{1B}[2J", "eth0<U+001B>[2J"), ("a:b", "a:b"), ("sixteen-bytes-xx", "sixteen-bytes-xx")] {
+                let r = try ProcessRunner.run([flowgen, command, "-i", name])
+                #expect(r.status != 0, "\(command) -i \(shown)")
+                #expect(r.stderr.contains("invalid interface name '\(shown)'") && r.stderr.contains("1 to 15 bytes"), "\(command): \(r.stderr)")
+                #expect(!r.stderr.contains("\u{1B}"), "the terminal must not see the ESC")
+            }
+        }
+    }
+
     @Test func verifierRejectionQuotesTheLog() throws {
         try requireRoot()
         let root = NSTemporaryDirectory() + "fgbad-\(UUID().uuidString)"

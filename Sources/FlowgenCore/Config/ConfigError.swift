@@ -12,6 +12,9 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     case missingValue(path: String, line: Int, key: String)
     /// `config = ...` inside a configuration file.
     case nested(path: String, line: Int)
+    /// A key or value holds a control character; `key` is the setting whose value holds it, nil when
+    /// the key itself does.
+    case controlCharacter(path: String, line: Int, key: String?, character: Unicode.Scalar)
 
     /// A one-line message.
     public var description: String {
@@ -19,7 +22,7 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
         case let .unreadable(path, reason):
             return "cannot read configuration file '\(path)': \(reason); check the path given to --config"
         case let .syntax(path, line, text):
-            return "\(path):\(line): expected 'key = value', found '\(text)'; comments start with #"
+            return "\(path):\(line): expected 'key = value', found '\(ControlCharacters.visible(text))'; comments start with #"
         case let .unknownKey(path, line, key, known):
             return "\(path):\(line): unknown setting '\(key)'; settings are the long option names: \(known.joined(separator: ", "))"
         case let .badFlag(path, line, key, value):
@@ -28,6 +31,11 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
             return "\(path):\(line): '\(key)' needs a value"
         case let .nested(path, line):
             return "\(path):\(line): a configuration file cannot name another one with 'config'"
+        case let .controlCharacter(path, line, key, character):
+            let place = key.map { "the value of '\($0)'" } ?? "the key"
+            return "\(path):\(line): \(place) contains the control character \(ControlCharacters.label(character)); "
+                + "settings may hold no control characters (not even a tab inside a value): delete it "
+                + "(`cat -A \(path)` shows where it is)"
         }
     }
 }

@@ -6,7 +6,8 @@ import Foundation
 /// The format is deliberately the smallest that covers every option: `#` starts a comment line,
 /// blank lines are ignored, a key may repeat (repeatable options such as `interface`), a value may
 /// be wrapped in double or single quotes, and a flag takes `true`/`false` (also yes/no, on/off, 1/0).
-/// `_` in a key reads as `-`, so `idle_timeout` works too. Options given on the command line win:
+/// `_` in a key reads as `-`, so `idle_timeout` works too. Lines end at LF or CRLF; a key or value
+/// holding any other control character (a NUL, a lone CR, ESC, DEL, a tab between words) is refused. Options given on the command line win:
 /// every line for an option (or for an option of the same exclusive group, like `interface` and
 /// `all`) is dropped when the command line sets it.
 public struct ConfigFile: Sendable {
@@ -65,21 +66,32 @@ public struct ConfigFile: Sendable {
     public init(text: String, path: String) throws {
         self.path = path
         var entries: [Entry] = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+        // lines end at LF or CRLF ("\r\n" is one Character, so it must be named as a separator of its own);
+        // any other CR is a control character inside the line
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
+            let number = index + 1
+            let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             guard let equals = line.firstIndex(of: "=") else {
-                throw ConfigError.syntax(path: path, line: index + 1, text: line)
+                throw ConfigError.syntax(path: path, line: number, text: line)
             }
-            var key = line[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
-            key = key.replacingOccurrences(of: "_", with: "-")
-            while key.hasPrefix("-") { key.removeFirst() }
+            let rawKey = line[..<equals].trimmingCharacters(in: .whitespaces)
             var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
                 value = String(value.dropFirst().dropLast())
             }
-            guard !key.isEmpty else { throw ConfigError.syntax(path: path, line: index + 1, text: line) }
-            entries.append(Entry(key: key, value: value, line: index + 1))
+            // checked before the key is normalised or the value used: a NUL would cut the value short
+            // where C reads it, and other control characters would reach logs, state files and terminals
+            if let scalar = ControlCharacters.first(in: rawKey) {
+                throw ConfigError.controlCharacter(path: path, line: number, key: nil, character: scalar)
+            }
+            var key = rawKey.lowercased().replacingOccurrences(of: "_", with: "-")
+            while key.hasPrefix("-") { key.removeFirst() }
+            guard !key.isEmpty else { throw ConfigError.syntax(path: path, line: number, text: line) }
+            if let scalar = ControlCharacters.first(in: value) {
+                throw ConfigError.controlCharacter(path: path, line: number, key: key, character: scalar)
+            }
+            entries.append(Entry(key: key, value: value, line: number))
         }
         self.entries = entries
     }

@@ -11,6 +11,8 @@ public enum InstanceAdmin {
     /// Returns one line per filter.
     public static func unload(interface: String?, instance: String?) throws -> [String] {
         ManagedFilter.quietLibbpf()
+        // with -a instances the name is recorded as excluded even where nothing matched it
+        if let interface { try InterfaceName.validate(interface) }
         let names = instance.map { [$0] } ?? InstanceStore.names()
         if let instance, !FileManager.default.fileExists(atPath: try InstancePaths(name: instance).stateFile) {
             throw InstanceError.notFound(name: instance, known: InstanceStore.names())

@@ -1,3 +1,5 @@
+import FlowgenCore
+
 /// Errors of pinned instances and the management commands, each naming the instance or path and
 /// saying what to do.
 public enum InstanceError: Error, CustomStringConvertible, Equatable {
@@ -38,7 +40,7 @@ public enum InstanceError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .invalidName(name):
-            return "invalid instance name '\(name)': use 1 to 100 letters, digits, '.', '_', '+', '-' or '@', not starting with '.'"
+            return "invalid instance name '\(ControlCharacters.visible(name))': use 1 to 100 letters, digits, '.', '_', '+', '-' or '@', not starting with '.'"
         case let .notBPFFilesystem(path):
             return "\(path) is not on a BPF filesystem: mount one with `mount -t bpf bpf /sys/fs/bpf` (`ip netns exec` remounts /sys without it: enter the namespace with `nsenter --net=/var/run/netns/NAME` instead), or point FLOWGEN_PIN_ROOT at a directory on one"
         case let .notFound(name, known):

@@ -43,6 +43,8 @@ public final class MonitorInstance: @unchecked Sendable {
     public static func start(_ request: InstanceRequest, plan: Plan, loadOnly: Bool = false,
                              load: () throws -> LoadedMonitor, log: @escaping (String) -> Void) throws -> MonitorInstance {
         ManagedFilter.quietLibbpf()
+        // before the name derived from them is used, and before a NUL could cut one short in if_nametoindex
+        for name in request.interfaces { try InterfaceName.validate(name) }
         let paths = try InstancePaths(name: request.instanceName)
         if request.pin { try PinnedObjects.checkFilesystem(paths) }
         let lock = try lockCollector(paths)
