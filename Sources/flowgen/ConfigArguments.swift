@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import FlowgenCore
 
 /// `--config FILE` for a command: the file's `key = value` settings become arguments placed before
@@ -45,6 +46,13 @@ enum ConfigArguments {
 
     /// `command` parsed from `path`'s settings plus the command line; errors name the file.
     static func parse<C: ParsableCommand>(_ command: C.Type, config path: String, subcommand: String) throws -> C {
+        // its settings choose feature paths, the clang run and where output goes: whoever can
+        // change the file chooses what root compiles, loads and writes
+        do {
+            try PathTrust.invokingUser.check(path, is: .file)
+        } catch let untrusted as PathTrust.Untrusted where FileManager.default.fileExists(atPath: path) {
+            throw ValidationErrorText("refusing --config '\(path)': \(untrusted); its settings choose what flowgen compiles, loads and writes as this user, so the file and every folder above it must be owned by root or you and writable by nobody else: fix the owner (`chown`) or mode (`chmod go-w`) of the part named")
+        }
         let file = try ConfigFile(path: path)
         let arguments = try file.arguments(options: options(of: command), commandLine: commandLine(after: subcommand),
                                            exclusiveGroups: [["interface", "all"], ["quiet", "verbose"]])

@@ -110,6 +110,20 @@ import Testing
         #expect(!r.stderr.contains("monitoring"), "\(r.stderr)")
     }
 
+    @Test func aConfigFileOthersCanWriteIsRefused() throws {
+        let dir = NSTemporaryDirectory() + "fgconf-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = dir + "/flowgen.conf"
+        // a writable config could turn on --allow-unsafe-feature-path and name a feature path of its writer's
+        try "interface = lo\nallow-unsafe-feature-path = true\n".write(toFile: config, atomically: false, encoding: .utf8)
+        chmod(config, 0o666)
+        let r = try ProcessRunner.run([try flowgenBinary(), "run", "--config", config])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("refusing --config '\(config)'") && r.stderr.contains("writable by others"), "\(r.stderr)")
+        #expect(!r.stderr.contains("monitoring"), "\(r.stderr)")
+    }
+
     @Test func interfaceNamesNoInterfaceCanHaveAreRefusedByEveryCommand() throws {
         let flowgen = try flowgenBinary()
         for command in ["run", "load", "unload"] {
