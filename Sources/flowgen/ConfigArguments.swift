@@ -48,9 +48,10 @@ enum ConfigArguments {
     static func parse<C: ParsableCommand>(_ command: C.Type, config path: String, subcommand: String) throws -> C {
         // its settings choose feature paths, the clang run and where output goes: whoever can
         // change the file chooses what root compiles, loads and writes
+        // (a missing file is ConfigFile's to report)
         do {
-            try PathTrust.invokingUser.check(path, is: .file)
-        } catch let untrusted as PathTrust.Untrusted where FileManager.default.fileExists(atPath: path) {
+            if FileManager.default.fileExists(atPath: path) { try PathTrust.invokingUser.check(path, is: .file) }
+        } catch let untrusted as PathTrust.Untrusted {
             throw ValidationErrorText("refusing --config '\(path)': \(untrusted); its settings choose what flowgen compiles, loads and writes as this user, so the file and every folder above it must be owned by root or you and writable by nobody else: fix the owner (`chown`) or mode (`chmod go-w`) of the part named")
         }
         let file = try ConfigFile(path: path)
