@@ -21,6 +21,7 @@ struct BuildCommand: ParsableCommand {
     }
 
     @OptionGroup var featureOptions: FeatureOptions
+    @OptionGroup var planOptions: PlanOptions
     @OptionGroup var compilerOptions: CompilerOptions
     @OptionGroup var logOptions: LogOptions
 
@@ -37,10 +38,10 @@ struct BuildCommand: ParsableCommand {
     func run() throws {
         let started = Date()
         let catalog = try featureOptions.catalog()
-        let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)
+        let plan = try featureOptions.plan(in: catalog, maxFlows: planOptions.maxFlows)
         let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
                                      compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
-                                     stages: featureOptions.stagePolicy)
+                                     stages: planOptions.stagePolicy)
         if emit == .c {
             let source = try builder.generate()
             for name in source.files.keys.sorted() where name != source.mainFile {

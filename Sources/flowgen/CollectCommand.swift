@@ -15,22 +15,24 @@ struct CollectCommand: ParsableCommand {
           flowgen collect --instance eth0 --output /var/log/flowgen --metrics 127.0.0.1:9464
         """)
 
-    @Option(help: ArgumentHelp("Seconds between exports of ended flows; 0 exports once, at stop.", valueName: "sec"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between exports of ended flows; 0 exports once, at stop.", valueName: "sec"))
     var interval: Double = 1
 
-    @Option(help: ArgumentHelp("Stop by itself after this many seconds.", valueName: "sec"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop by itself after this many seconds.", valueName: "sec"))
     var duration: Double?
 
     @Option(help: ArgumentHelp("Write progress and error messages to FILE instead of stderr.", valueName: "file"))
     var log: String?
 
-    @OptionGroup var instanceOptions: InstanceOptions
+    @Option(help: ArgumentHelp("Collect from this instance (as named by `flowgen status`; default: the only one loaded).", valueName: "name"))
+    var instance: String?
     @OptionGroup var collectorOptions: CollectorOptions
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var expiryOptions: ExpiryOptions
     @OptionGroup var logOptions: LogOptions
 
     func validate() throws {
+        try InstanceOptions.validate(instance)
         try CommandLineText.refuseControlCharacters([log], option: "--log")
         try CollectionTiming.validate(interval: interval, duration: duration)
     }
@@ -43,7 +45,7 @@ struct CollectCommand: ParsableCommand {
         let server = try collectorOptions.makeServer(metrics)
         let resources = try ResourceLocator.locate()
         var exporter: FlowExporter?
-        let instance = try MonitorInstance.adoptPinned(name: instanceOptions.instance, plan: { state in
+        let instance = try MonitorInstance.adoptPinned(name: instance, plan: { state in
             let catalog = try FeatureCatalog(resources: resources, userPaths: state.featurePaths, allowUnsafe: state.allowUnsafeFeaturePath)
             let plan = try catalog.plan(features: state.features, maxFlows: state.maxFlows)
             exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs) { messages.info($0) }

@@ -7,14 +7,14 @@ struct CollectorOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Serve Prometheus metrics over HTTP at ADDR:PORT (e.g. 127.0.0.1:9464); binds only there.", valueName: "addr:port"))
     var metrics: String?
 
-    @Option(name: .customLong("high-water"), help: ArgumentHelp(
+    @Option(name: .customLong("high-water"), parsing: .unconditional, help: ArgumentHelp(
         "Percent of --max-flows above which the idlest flows are exported early (end reason \"lack of resources\") down to 10 points below; 100 disables.",
         valueName: "pct"))
     var highWater: Double = 90
 
     func validate() throws {
         guard highWater.isFinite, highWater >= 10, highWater <= 100 else {
-            throw ValidationError("--high-water must be a percentage from 10 to 100, got \(highWater)")
+            throw ValidationError("--high-water must be a percentage from 10 to 100, got \(CommandLineText.number(highWater))")
         }
         if let metrics {
             try CommandLineText.refuseControlCharacters([metrics], option: "--metrics")

@@ -26,7 +26,7 @@ struct FeaturesCommand: ParsableCommand {
         let catalog = try featureOptions.catalog()
         if ipfix {
             let selection = featureOptions.features.isEmpty ? "all" : featureOptions.features
-            let plan = try catalog.plan(features: selection, maxFlows: featureOptions.maxFlows)
+            let plan = try featureOptions.plan(in: catalog, selection: selection)
             print(IPFIXListing(schema: try IPFIXTemplateBuilder(plan: plan).build()).text(), terminator: "")
             return
         }

@@ -16,4 +16,8 @@ struct Flowgen: ParsableCommand {
         """,
         version: FlowgenVersion.string,
         subcommands: [FeaturesCommand.self, BuildCommand.self, RunCommand.self, ReplayCommand.self, BenchCommand.self, LoadCommand.self, CollectCommand.self, UnloadCommand.self, StatusCommand.self, PurgeCommand.self])
+
+    /// Every error in the style of `Console` and of the per-file replay errors ("flowgen: error: ..."),
+    /// instead of the parser's own "Error: ...", so scripts and people see one form.
+    static var _errorPrefix: String { "flowgen: error: " }
 }

@@ -26,6 +26,7 @@ struct LoadCommand: ParsableCommand {
 
     @OptionGroup var instanceOptions: InstanceOptions
     @OptionGroup var featureOptions: FeatureOptions
+    @OptionGroup var planOptions: PlanOptions
     @OptionGroup var compilerOptions: CompilerOptions
     @OptionGroup var logOptions: LogOptions
 
@@ -42,10 +43,10 @@ struct LoadCommand: ParsableCommand {
             throw KernelError.interfaceNotFound(name)
         }
         let catalog = try featureOptions.catalog()
-        let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)
+        let plan = try featureOptions.plan(in: catalog, maxFlows: planOptions.maxFlows)
         let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
                                      compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
-                                     stages: featureOptions.stagePolicy)
+                                     stages: planOptions.stagePolicy)
         let request = InstanceRequest(name: instanceOptions.instance, features: featureOptions.features,
                                       featurePaths: featureOptions.featurePaths,
                                       allowUnsafeFeaturePath: featureOptions.allowUnsafeFeaturePath,

@@ -4,7 +4,8 @@ import FlowgenCore
 /// Progress and error messages: stderr by default, or the --log file; flows never go here.
 final class MessageLog {
     let handle: FileHandle
-    let quiet: Bool
+    /// Hides progress lines (-q, or a replay that only has errors to report).
+    var quiet: Bool
     let verbose: Bool
 
     init(path: String?, quiet: Bool, verbose: Bool) throws {

@@ -16,10 +16,10 @@ struct OutputOptions: ParsableArguments {
         valueName: "url"))
     var ipfix: [String] = []
 
-    @Option(name: .customLong("ipfix-domain"), help: ArgumentHelp("IPFIX observation domain id.", valueName: "n"))
-    var ipfixDomain: UInt32 = 0
+    @Option(name: .customLong("ipfix-domain"), parsing: .unconditional, help: ArgumentHelp("IPFIX observation domain id.", valueName: "n"))
+    var ipfixDomain: Int = 0
 
-    @Option(name: .customLong("ipfix-template-refresh"), help: ArgumentHelp(
+    @Option(name: .customLong("ipfix-template-refresh"), parsing: .unconditional, help: ArgumentHelp(
         "Seconds between IPFIX template refreshes over UDP (they are also resent after 100 messages).", valueName: "sec"))
     var ipfixTemplateRefresh: Double = 60
 
@@ -32,8 +32,11 @@ struct OutputOptions: ParsableArguments {
         if format == .none && output != nil {
             throw ValidationError("--output DIR needs a text format (json, csv or text), not --format none")
         }
+        guard (0...Int(UInt32.max)).contains(ipfixDomain) else {
+            throw ValidationError("--ipfix-domain must be from 0 to \(UInt32.max), got \(ipfixDomain)")
+        }
         guard ipfixTemplateRefresh.isFinite, ipfixTemplateRefresh > 0, ipfixTemplateRefresh <= 86_400 else {
-            throw ValidationError("--ipfix-template-refresh must be a number of seconds greater than 0 and at most 86400, got \(ipfixTemplateRefresh)")
+            throw ValidationError("--ipfix-template-refresh must be a number of seconds greater than 0 and at most 86400, got \(CommandLineText.number(ipfixTemplateRefresh))")
         }
         for url in ipfix {
             do { _ = try IPFIXDestination(parsing: url) } catch { throw ValidationError("\(error)") }
@@ -48,7 +51,7 @@ struct OutputOptions: ParsableArguments {
     /// The IPFIX session options chosen.
     var ipfixOptions: IPFIXExporter.Options {
         var options = IPFIXExporter.Options()
-        options.observationDomainID = ipfixDomain
+        options.observationDomainID = UInt32(ipfixDomain)
         options.templateRefreshInterval = ipfixTemplateRefresh
         return options
     }
@@ -74,16 +77,16 @@ struct OutputOptions: ParsableArguments {
 
 /// Flow expiry timeouts (shared by `run` and `replay`).
 struct ExpiryOptions: ParsableArguments {
-    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("End a flow after this many seconds without packets.", valueName: "sec"))
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: ArgumentHelp("End a flow after this many seconds without packets.", valueName: "sec"))
     var idleTimeout: Double = 60
 
-    @Option(name: .customLong("active-timeout"), help: ArgumentHelp("Export a long flow after this many seconds; it continues in a new record.", valueName: "sec"))
+    @Option(name: .customLong("active-timeout"), parsing: .unconditional, help: ArgumentHelp("Export a long flow after this many seconds; it continues in a new record.", valueName: "sec"))
     var activeTimeout: Double = 1800
 
     func validate() throws {
         for (name, value) in [("--idle-timeout", idleTimeout), ("--active-timeout", activeTimeout)] {
             guard value.isFinite, value > 0, value <= 31_536_000 else {
-                throw ValidationError("\(name) must be a number of seconds greater than 0 and at most 31536000, got \(value)")
+                throw ValidationError("\(name) must be a number of seconds greater than 0 and at most 31536000, got \(CommandLineText.number(value))")
             }
         }
     }
@@ -107,10 +110,10 @@ enum CollectionTiming {
     /// Throws a message naming the option when a value is out of range.
     static func validate(interval: Double, duration: Double?) throws {
         guard interval.isFinite, interval >= 0, interval <= 86_400 else {
-            throw ValidationError("--interval must be a number of seconds from 0 to 86400, got \(interval)")
+            throw ValidationError("--interval must be a number of seconds from 0 to 86400, got \(CommandLineText.number(interval))")
         }
         if let duration, !(duration.isFinite && duration > 0) {
-            throw ValidationError("--duration must be a positive number of seconds, got \(duration)")
+            throw ValidationError("--duration must be a positive number of seconds, got \(CommandLineText.number(duration))")
         }
     }
 }

@@ -13,11 +13,16 @@ struct PurgeCommand: ParsableCommand {
     @Flag(help: "Purge even while a collector runs (it keeps only what it already read).")
     var force = false
 
-    @OptionGroup var instanceOptions: InstanceOptions
+    @Option(help: ArgumentHelp("Remove only this instance (default: every instance).", valueName: "name"))
+    var instance: String?
+
+    func validate() throws {
+        try InstanceOptions.validate(instance)
+    }
 
     func run() throws {
         try Privileges.require()
-        for line in try InstanceAdmin.purge(instance: instanceOptions.instance, force: force) {
+        for line in try InstanceAdmin.purge(instance: instance, force: force) {
             print(line)
         }
     }

@@ -42,7 +42,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write progress and error messages to FILE instead of stderr.", valueName: "file"))
     var log: String?
 
-    @Option(name: .customLong("threads"), help: .hidden)
+    @Option(name: .customLong("threads"), parsing: .unconditional, help: ArgumentHelp(
+        "With --engine kernel: threads running packets (default: the CPUs this process may run on); 1 takes new flows in capture order when the table is full.",
+        valueName: "n"))
     var threads: Int?
 
     @Option(help: ArgumentHelp(
@@ -53,6 +55,7 @@ struct ReplayCommand: ParsableCommand {
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var expiryOptions: ExpiryOptions
     @OptionGroup var featureOptions: FeatureOptions
+    @OptionGroup var planOptions: PlanOptions
     @OptionGroup var compilerOptions: CompilerOptions
     @OptionGroup var logOptions: LogOptions
 
@@ -61,9 +64,9 @@ struct ReplayCommand: ParsableCommand {
         try CommandLineText.refuseControlCharacters(files, option: "capture file")
         try CommandLineText.refuseControlCharacters([statsJSON], option: "--stats-json")
         try CommandLineText.refuseControlCharacters([log], option: "--log")
-        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256, got \(threads)") }
         if threads != nil && engine == .native { throw ValidationError("--threads applies to --engine kernel: the native engine runs on one thread") }
-        if engine == .native && featureOptions.stagePolicy != StagePolicy() {
+        if engine == .native && planOptions.stagePolicy != StagePolicy() {
             throw ValidationError("--max-stages and --stage-budget apply to --engine kernel: the native engine runs the plan as one program")
         }
     }
@@ -82,12 +85,20 @@ struct ReplayCommand: ParsableCommand {
         for file in files { try Self.checkReadable(file) }
         try outputOptions.checkDestination()
         if let statsJSON { try Self.checkWritable(statsJSON) }
+        // A file that is no capture (or another link type) says so in its first bytes: reported
+        // now, before any progress line; the other files are still replayed. When none is left,
+        // nothing is built (or, for --stats-json, built and run without progress lines).
+        let reported = Self.checkHeaders(files)
+        if reported.count == files.count {
+            guard statsJSON != nil else { throw ExitCode.failure }
+            messages.quiet = true
+        }
 
         let catalog = try featureOptions.catalog()
-        let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)
+        let plan = try featureOptions.plan(in: catalog, maxFlows: planOptions.maxFlows)
         let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
                                      compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
-                                     stages: featureOptions.stagePolicy)
+                                     stages: planOptions.stagePolicy)
         let program: ReplayProgram
         let features = plan.features.map(\.name).joined(separator: ",")
         switch engine {
@@ -108,6 +119,11 @@ struct ReplayCommand: ParsableCommand {
         let replay = try CaptureReplay(program: program, exporter: exporter, options: options) { messages.detail($0) }
         let statistics = try replay.run(files: files)
         try exporter.close()
+        let failed = statistics.failedFiles
+        for file in failed where !reported.contains(file.path) {
+            // one line per file, on stderr even with --log or -q: the exit status says something failed
+            Self.reportError(file.error ?? file.path)
+        }
 
         if let statsJSON {
             do {
@@ -130,12 +146,30 @@ struct ReplayCommand: ParsableCommand {
             messages.info("kernel counters: " + counters.sorted { $0.key.rawValue < $1.key.rawValue }
                 .map { "\($0.key.jsonName)=\($0.value)" }.joined(separator: " "))
         }
-        let failed = statistics.failedFiles
-        for file in failed {
-            // one line per file, on stderr even with --log or -q: the exit status says something failed
-            FileHandle.standardError.write(Data("flowgen: error: \(file.error ?? file.path)\n".utf8))
-        }
         if !failed.isEmpty { throw ExitCode.failure }
+    }
+
+    /// Reads the header of every regular file among `paths` and reports (on stderr, like any
+    /// error) those that are no capture flowgen reads; returns their paths. Pipes are left to the
+    /// replay: what is read from them now would be missing then.
+    static func checkHeaders(_ paths: [String]) -> Set<String> {
+        var reported = Set<String>()
+        for path in paths where !reported.contains(path) {
+            var info = stat()
+            guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
+            do {
+                try CaptureReader(path: path).close()
+            } catch {
+                reportError("\(error)")
+                reported.insert(path)
+            }
+        }
+        return reported
+    }
+
+    /// One error line on stderr, even with --log or -q, in the form of every other error.
+    static func reportError(_ text: String) {
+        FileHandle.standardError.write(Data("\(Flowgen._errorPrefix)\(text)\n".utf8))
     }
 
     /// Fails before the replay when a capture file is missing, unreadable or a directory.

@@ -27,10 +27,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Hook: ingress, egress or both.", valueName: "dir"))
     var direction: DirectionChoice = .both
 
-    @Option(help: ArgumentHelp("Seconds between exports of ended flows; 0 exports everything once, at stop.", valueName: "sec"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between exports of ended flows; 0 exports everything once, at stop.", valueName: "sec"))
     var interval: Double = 1
 
-    @Option(help: ArgumentHelp("Stop by itself after this many seconds.", valueName: "sec"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop by itself after this many seconds.", valueName: "sec"))
     var duration: Double?
 
     @Option(help: ArgumentHelp("Write progress and error messages to FILE instead of stderr.", valueName: "file"))
@@ -47,6 +47,7 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var expiryOptions: ExpiryOptions
     @OptionGroup var featureOptions: FeatureOptions
+    @OptionGroup var planOptions: PlanOptions
     @OptionGroup var compilerOptions: CompilerOptions
     @OptionGroup var logOptions: LogOptions
 
@@ -75,10 +76,10 @@ struct RunCommand: ParsableCommand {
         try outputOptions.checkDestination()
 
         let catalog = try featureOptions.catalog()
-        let plan = try catalog.plan(features: featureOptions.features, maxFlows: featureOptions.maxFlows)
+        let plan = try featureOptions.plan(in: catalog, maxFlows: planOptions.maxFlows)
         let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
                                      compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
-                                     stages: featureOptions.stagePolicy)
+                                     stages: planOptions.stagePolicy)
         let metrics = CollectorMetrics()
         let server = try collectorOptions.makeServer(metrics)
         let exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs) { messages.info($0) }

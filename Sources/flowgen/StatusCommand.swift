@@ -14,11 +14,16 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print JSON (an array of objects, one per instance).")
     var json = false
 
-    @OptionGroup var instanceOptions: InstanceOptions
+    @Option(help: ArgumentHelp("Show only this instance (as named by `flowgen status`; default: every instance).", valueName: "name"))
+    var instance: String?
+
+    func validate() throws {
+        try InstanceOptions.validate(instance)
+    }
 
     func run() throws {
         try Privileges.require()
-        let statuses = try InstanceStatus.gather(name: instanceOptions.instance)
+        let statuses = try InstanceStatus.gather(name: instance)
         if json {
             let data = try JSONSerialization.data(withJSONObject: statuses.map(\.object), options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))

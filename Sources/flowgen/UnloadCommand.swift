@@ -19,9 +19,11 @@ struct UnloadCommand: ParsableCommand {
     @Flag(name: [.short, .customLong("all")], help: "Detach from every interface.")
     var all = false
 
-    @OptionGroup var instanceOptions: InstanceOptions
+    @Option(help: ArgumentHelp("Detach only this instance's filters (default: every instance's).", valueName: "name"))
+    var instance: String?
 
     func validate() throws {
+        try InstanceOptions.validate(instance)
         if interfaces.isEmpty && !all { throw ValidationError("say where to detach: -i IFACE (repeatable) or -a for everything") }
         if !interfaces.isEmpty && all { throw ValidationError("use either -i or -a, not both") }
         try CommandLineText.validateInterfaces(interfaces)
@@ -31,7 +33,7 @@ struct UnloadCommand: ParsableCommand {
         try Privileges.require()
         let targets: [String?] = all ? [nil] : interfaces.map { Optional($0) }
         for target in targets {
-            for line in try InstanceAdmin.unload(interface: target, instance: instanceOptions.instance) {
+            for line in try InstanceAdmin.unload(interface: target, instance: instance) {
                 print(line)
             }
         }

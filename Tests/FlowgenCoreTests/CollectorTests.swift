@@ -231,6 +231,45 @@ let second: UInt64 = 1_000_000_000
         #expect(formatter.header().hasPrefix("FLOW_ID"))
     }
 
+    @Test func textTableShowsICMPAsTypeSlashCodeWithoutPorts() throws {
+        // an echo request/reply pair (RFC 792: type 8 code 0 / type 0) and an ICMPv6 one
+        // (RFC 4443: 128/129), keyed as the icmp module keys them: identifier in the source port,
+        // type × 256 + code in the destination port
+        let decoder = RecordDecoder(plan: plan)
+        func record(_ key: FlowKey) -> FlowRecord {
+            var values = [UInt64](repeating: 0, count: decoder.columns.count)
+            values[decoder.firstColumn["packets"]!] = 1
+            return FlowRecord(key: key, values: values)
+        }
+        let v6a = IPAddress16([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+        let v6b = IPAddress16([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2])
+        let ping = Biflow(id: 1, forward: record(FlowKey(src: v4("198.18.0.1"), dst: v4("198.18.0.2"), sport: 0x1234, dport: 8 << 8, proto: 1, ipVersion: 4)),
+                          reverse: record(FlowKey(src: v4("198.18.0.2"), dst: v4("198.18.0.1"), sport: 0x1234, dport: 0, proto: 1, ipVersion: 4)),
+                          endReason: .idleTimeout)
+        let unreachable = Biflow(id: 2, forward: record(FlowKey(src: v4("198.18.0.2"), dst: v4("198.18.0.1"), sport: 0, dport: 3 << 8 | 3, proto: 1, ipVersion: 4)),
+                                 reverse: nil, endReason: .idleTimeout)
+        let ping6 = Biflow(id: 3, forward: record(FlowKey(src: v6a, dst: v6b, sport: 7, dport: 128 << 8, proto: 58, ipVersion: 6)),
+                           reverse: nil, endReason: .idleTimeout)
+        let formatter = FlowFormatter(schema: OutputSchema(plan: plan), format: .text)
+        let header = formatter.header().split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        let rows = formatter.format([ping, unreachable, ping6], epochOffsetNs: 0).split(separator: "\n")
+        #expect(rows.count == 3)
+        func cells(_ row: Substring) -> [String: String] {
+            let words = row.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            return Dictionary(uniqueKeysWithValues: zip(header.dropLast(), words))
+        }
+        let expected: [(src: String, dst: String, type: String)] = [("198.18.0.1", "198.18.0.2", "8/0"), ("198.18.0.2", "198.18.0.1", "3/3"),
+                                                                    ("fd00::1", "fd00::2", "128/0")]
+        for (row, want) in zip(rows, expected) {
+            let c = cells(row)
+            #expect(c["SRC"] == want.src && c["DST"] == want.dst && c["ICMP_TYPE"] == want.type, "\(row)")
+        }
+        #expect(!rows.contains { $0.contains(":2048") || $0.contains(":4660") }, "ICMP fields shown as ports")
+        // other protocols keep address:port and no ICMP type
+        let tcp = cells(formatter.format([flow()], epochOffsetNs: 0).split(separator: "\n")[0])
+        #expect(tcp["SRC"] == "198.18.0.1:40000" && tcp["DST"] == "198.18.0.2:80" && tcp["ICMP_TYPE"] == "-")
+    }
+
     @Test func jsonStringsAreEscaped() {
         #expect(FlowFormatter.jsonString("a\"b\\c\n\u{1}") == "\"a\\\"b\\\\c\\n\\u0001\"")
     }

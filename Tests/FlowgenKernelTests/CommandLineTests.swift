@@ -173,4 +173,105 @@ import Testing
         #expect(monitor.wait(timeout: .seconds(20)) == 0, "\(monitor.output())")
         #expect(try a.exec(["tc", "filter", "show", "dev", veth.nameA, "egress"]).stdout.isEmpty)
     }
+
+    /// The first line of stderr, which carries the error.
+    private func firstLine(_ r: ProcessResult) -> String {
+        r.stderr.split(separator: "\n").first.map(String.init) ?? ""
+    }
+
+    @Test func negativeNumbersReachTheRangeCheckOfEveryNumericOption() throws {
+        // a negative value used to be taken for an option ("Missing value for '--interval <sec>'")
+        let flowgen = try flowgenBinary()
+        let cases: [([String], String)] = [
+            (["run", "-i", "lo", "--interval", "-1"], "--interval must be a number of seconds from 0 to 86400, got -1"),
+            (["run", "-i", "lo", "--duration", "-5"], "--duration must be a positive number of seconds, got -5"),
+            (["run", "-i", "lo", "--high-water", "-1"], "--high-water must be a percentage from 10 to 100, got -1"),
+            (["collect", "--interval", "-1"], "--interval must be a number of seconds from 0 to 86400, got -1"),
+            (["collect", "--duration", "-0.5"], "--duration must be a positive number of seconds, got -0.5"),
+            (["build", "--max-flows", "-1"], "--max-flows must be between 16 and 64000000, got -1"),
+            (["build", "--max-stages", "-2"], "--max-stages must be from 1 to 32, got -2"),
+            (["build", "--stage-budget", "-100"], "--stage-budget must be at least 100 instructions, got -100"),
+            (["replay", "x.pcap", "--idle-timeout", "-1"], "--idle-timeout must be a number of seconds greater than 0 and at most 31536000, got -1"),
+            (["replay", "x.pcap", "--active-timeout", "-3"], "--active-timeout must be a number of seconds greater than 0 and at most 31536000, got -3"),
+            (["replay", "x.pcap", "--ipfix-template-refresh", "-1"], "--ipfix-template-refresh must be a number of seconds greater than 0 and at most 86400, got -1"),
+            (["replay", "x.pcap", "--ipfix-domain", "-1"], "--ipfix-domain must be from 0 to 4294967295, got -1"),
+            (["replay", "--engine", "kernel", "x.pcap", "--threads", "-1"], "--threads must be from 1 to 256, got -1"),
+        ]
+        for (arguments, expected) in cases {
+            let r = try ProcessRunner.run([flowgen] + arguments)
+            #expect(r.status != 0, "\(arguments) succeeded")
+            #expect(firstLine(r) == "flowgen: error: " + expected, "\(arguments): \(r.stderr)")
+        }
+    }
+
+    @Test func featureListsAreTrimmedEmptyNamesRefusedAndTyposAnswered() throws {
+        let flowgen = try flowgenBinary()
+        for list in ["tcp,,icmp", "tcp,", ",tcp", "tcp, -"] {
+            let r = try ProcessRunner.run([flowgen, "features", "--ipfix", "--features", list])
+            #expect(r.status != 0, "'\(list)' was accepted")
+            #expect(firstLine(r).hasPrefix("flowgen: error: --features '\(list)': name ") && firstLine(r).contains("is empty"), "\(list): \(r.stderr)")
+        }
+        // spaces around names are not part of them: the same selection as without
+        let spaced = try ProcessRunner.run([flowgen, "features", "--ipfix", "--features", " tcp , icmp "])
+        let plain = try ProcessRunner.run([flowgen, "features", "--ipfix", "--features", "tcp,icmp"])
+        #expect(spaced.succeeded && plain.succeeded && spaced.stdout == plain.stdout && plain.stdout.contains("icmpTypeCodeIPv4"), "\(spaced.stderr)")
+        for (typo, meant) in [("tpc", "tcp"), ("icpm", "icmp"), ("-ipb6", "ipv6"), ("tcp_retrains", "tcp_retrans")] {
+            let r = try ProcessRunner.run([flowgen, "build", "--features", "tcp," + typo, "--emit", "c"])
+            let name = typo.hasPrefix("-") ? String(typo.dropFirst()) : typo
+            #expect(r.status != 0)
+            #expect(r.stderr == "flowgen: error: unknown feature '\(name)'; did you mean '\(meant)'? (`flowgen features` lists them)\n", "\(typo): \(r.stderr)")
+        }
+        // nothing close: the list of every module, as before
+        let far = try ProcessRunner.run([flowgen, "build", "--features", "zzzzzz", "--emit", "c"])
+        #expect(far.status != 0 && firstLine(far).hasPrefix("flowgen: error: unknown feature 'zzzzzz'; available: base, dns,"), "\(far.stderr)")
+    }
+
+    @Test func everyErrorHasOneFormAndNoProgressLineComesBeforeAnInputFileError() throws {
+        let flowgen = try flowgenBinary()
+        let files = try ScratchFiles()
+        let text = try files.raw("notes.txt", Array("hello, not a capture\n".utf8))
+        for arguments in [["run"], ["replay", files.path("nosuch.pcap")], ["build", "--features", "nosuch"], ["status", "--instance", "../x"],
+                          ["replay", "--bogus"]] {
+            let r = try ProcessRunner.run([flowgen] + arguments)
+            #expect(r.status != 0)
+            #expect(firstLine(r).hasPrefix("flowgen: error: ") && !r.stderr.contains("Error: "), "\(arguments): \(r.stderr)")
+        }
+        // not -q: still nothing but the error (it used to follow "built ..." and "replayed 0 packets ...")
+        let bad = try ProcessRunner.run([flowgen, "replay", text])
+        #expect(bad.status == 1)
+        #expect(bad.stderr == "flowgen: error: \(text): not a pcap or pcapng file (magic 0x68656C6C at byte 0)\n", "\(bad.stderr)")
+        // beside a good file: the error first, then the progress of the good file's replay
+        let frame = Packet.ethernet().ipv4().udp(sport: 9, dport: 10, payload: [1, 2, 3]).bytes()
+        let good = try files.pcap("good.pcap", [(T0, frame)])
+        let mixed = try ProcessRunner.run([flowgen, "replay", good, text, "--format", "csv"])
+        #expect(mixed.status == 1)
+        let lines = mixed.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.first == "flowgen: error: \(text): not a pcap or pcapng file (magic 0x68656C6C at byte 0)", "\(mixed.stderr)")
+        #expect(lines.filter { $0.contains("error") }.count == 1 && lines.contains { $0.contains("replayed 1 packets from 2 file(s)") }, "\(mixed.stderr)")
+        #expect(mixed.stdout.split(separator: "\n").count == 2, "header and the good file's flow: \(mixed.stdout)")
+    }
+
+    @Test func helpOffersWhatEachCommandUsesAndSaysWhatItDoes() throws {
+        let flowgen = try flowgenBinary()
+        // wrapped to the terminal's width: compared with the lines joined
+        func help(_ command: String) throws -> String {
+            try ProcessRunner.run([flowgen, command, "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        }
+        let replay = try help("replay")
+        #expect(replay.contains("--threads <n>") && replay.contains("With --engine kernel: threads"), "\(replay)")
+        let features = try help("features")
+        for option in ["--max-flows", "--max-stages", "--stage-budget"] {
+            #expect(!features.contains(option), "features --help offers \(option)")
+            for command in ["build", "run", "load", "replay"] { #expect(try help(command).contains(option), "\(command) lost \(option)") }
+        }
+        #expect(features.contains("--features <list>"))
+        let run = try help("run")
+        #expect(run.contains("the interfaces joined by '+'"))
+        for command in ["status", "collect", "unload", "purge"] {
+            let text = try help(command)
+            #expect(text.contains("--instance <name>") && !text.contains("joined by '+'"), "\(command): \(text)")
+        }
+        #expect(try help("status").contains("default: every instance"))
+        #expect(try help("collect").contains("default: the only one loaded"))
+    }
 }

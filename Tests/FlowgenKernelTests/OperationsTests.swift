@@ -399,7 +399,7 @@ extension OperationsTests {
             let r = try lab.flowgen(arguments)
             let firstLine = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
             #expect(r.status != 0, "\(arguments) succeeded")
-            #expect(firstLine.hasPrefix("Error: ") && firstLine.contains(expected), "\(arguments): \(r.stderr)")
+            #expect(firstLine.hasPrefix("flowgen: error: ") && firstLine.contains(expected), "\(arguments): \(r.stderr)")
             #expect(OperationsLab.isGone(instance: lab.instance), "\(arguments) left pins or state behind")
             #expect(try !lab.hasFilter(iface) && !lab.hasFilter(iface, "egress"), "\(arguments) left a filter")
             #expect(!(try lab.a.exec(["tc", "qdisc", "show", "dev", iface]).stdout.contains("clsact")), "\(arguments) left a qdisc")

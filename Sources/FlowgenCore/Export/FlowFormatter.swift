@@ -289,8 +289,19 @@ public struct FlowFormatter: Sendable {
         // IPv6 in brackets, as in URLs, so the port stays readable
         let src = byName["IPV4_SRC_ADDR"] ?? byName["IPV6_SRC_ADDR"].map { "[\($0)]" } ?? ""
         let dst = byName["IPV4_DST_ADDR"] ?? byName["IPV6_DST_ADDR"].map { "[\($0)]" } ?? ""
-        byName["SRC"] = src + ":" + (byName["L4_SRC_PORT"] ?? "")
-        byName["DST"] = dst + ":" + (byName["L4_DST_PORT"] ?? "")
+        if let proto = byName["PROTOCOL"], proto == "1" || proto == "58" {
+            // ICMP has no ports: the key's port fields hold the echo identifier and type × 256 + code,
+            // which read as ports (`:2048`) mislead; the type/code goes to the ICMP_TYPE column
+            // (and IPv6 needs no brackets without a port)
+            byName["SRC"] = byName["IPV4_SRC_ADDR"] ?? byName["IPV6_SRC_ADDR"] ?? ""
+            byName["DST"] = byName["IPV4_DST_ADDR"] ?? byName["IPV6_DST_ADDR"] ?? ""
+            if let typeCode = byName["ICMP_TYPE"].flatMap({ UInt64($0) }) {
+                byName["ICMP_TYPE"] = Self.icmpTypeText(typeCode)
+            }
+        } else {
+            byName["SRC"] = src + ":" + (byName["L4_SRC_PORT"] ?? "")
+            byName["DST"] = dst + ":" + (byName["L4_DST_PORT"] ?? "")
+        }
         if let flags = byName["TCP_FLAGS"], let n = UInt64(flags) {
             byName["TCP_FLAGS"] = byName["PROTOCOL"] == "6" ? Self.tcpFlagsText(n) : nil
         }
@@ -301,6 +312,11 @@ public struct FlowFormatter: Sendable {
         let widths = [7, 8, 41, 41, 8, 11, 8, 11, 9, 9, 11, 14]
         return zip(cells, widths).map { cell, w in cell.count >= w ? cell : cell + String(repeating: " ", count: w - cell.count) }
             .joined(separator: " ").trimmingTrailingSpaces()
+    }
+
+    /// An ICMP/ICMPv6 type × 256 + code as `type/code` (`8/0` is an echo request).
+    public static func icmpTypeText(_ typeCode: UInt64) -> String {
+        "\(typeCode >> 8)/\(typeCode & 0xFF)"
     }
 
     /// TCP flags as letters (CWR ECE URG ACK PSH RST SYN FIN → "CEUAPRSF", '.' for unset).

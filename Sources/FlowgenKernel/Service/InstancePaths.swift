@@ -74,15 +74,21 @@ public struct InstancePaths: Sendable, Equatable {
         var mine = stat(), initial = stat()
         guard stat("/proc/self/ns/net", &mine) == 0 else { return nil }
         if stat("/proc/1/ns/net", &initial) == 0, initial.st_ino == mine.st_ino, initial.st_dev == mine.st_dev { return nil }
-        if let names = try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns") {
-            for candidate in names.sorted() where isValidName(candidate) {
-                var other = stat()
-                if stat("/var/run/netns/" + candidate, &other) == 0, other.st_ino == mine.st_ino, other.st_dev == mine.st_dev {
-                    return candidate
-                }
+        if let name = namespaceName(device: UInt64(mine.st_dev), inode: UInt64(mine.st_ino)), isValidName(name) { return name }
+        return "netns\(mine.st_ino)"
+    }
+
+    /// The `ip netns` name (a file in /var/run/netns) of the network namespace with this nsfs
+    /// device and inode, nil when it has none.
+    public static func namespaceName(device: UInt64, inode: UInt64) -> String? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/var/run/netns") else { return nil }
+        for candidate in names.sorted() {
+            var other = stat()
+            if stat("/var/run/netns/" + candidate, &other) == 0, UInt64(other.st_ino) == inode, UInt64(other.st_dev) == device {
+                return candidate
             }
         }
-        return "netns\(mine.st_ino)"
+        return nil
     }
 
     /// Replaces characters that are not allowed in a name by `_`.

@@ -21,6 +21,8 @@ public struct InstanceStatus: Sendable {
     public var counters: [KernelCounter: UInt64]?
     /// Why something could not be read, if anything.
     public var problems: [String]
+    /// The `ip netns` name of the network namespace it was attached in, nil when it has none.
+    public var namespaceName: String? = nil
 
     /// The status of `name`, or of every instance when nil.
     public static func gather(name: String?) throws -> [InstanceStatus] {
@@ -50,12 +52,26 @@ public struct InstanceStatus: Sendable {
         status.state = state
         let here = AttachmentNamespace.currentIdentity()
         let sameNamespace = here.map { $0.inode == state.namespace.inode && $0.device == state.namespace.device } ?? false
+        let namespaceName = InstancePaths.namespaceName(device: state.namespace.device, inode: state.namespace.inode)
+        status.namespaceName = namespaceName
         if !sameNamespace && !state.attachments.isEmpty {
-            status.problems.append("attached in another network namespace (inode \(state.namespace.inode)): run status there to check the filters")
+            if let namespaceName {
+                status.problems.append("attached in network namespace '\(namespaceName)': check its filters with `nsenter --net=/var/run/netns/\(namespaceName) flowgen status`")
+            } else {
+                status.problems.append("attached in another network namespace (inode \(state.namespace.inode), not named in /var/run/netns): run status there to check the filters")
+            }
         }
         status.attachments = state.attachments.map { ($0, sameNamespace ? ManagedFilter.presence(of: $0) : nil) }
         if !status.collectorRunning && !state.pinned {
             status.problems.append("its collector (pid \(state.collectorPID.map(String.init) ?? "?")) is gone and nothing is pinned: remove what it left with `flowgen unload --instance \(paths.name) -a`")
+        }
+        // `ip netns exec` mounts a fresh /sys without the BPF filesystem: the pins are still there,
+        // only hidden from this process, so say that rather than report the maps as gone
+        if let pin = state.map("fg_flows")?.pin, !BPFObjects.isOnBPFFilesystem(pin) {
+            let advice = namespaceName.map { "use nsenter --net=/var/run/netns/\($0) flowgen status" }
+                ?? "use nsenter --net=/var/run/netns/NAME flowgen status (NAME: its namespace), or run status outside ip netns exec"
+            status.problems.append("the BPF filesystem is not mounted here (ip netns exec hides it), so the pinned maps cannot be read: \(advice)")
+            return status
         }
         do {
             if let (fd, shape) = try openMap("fg_flows", of: state, problems: &status.problems) {
@@ -106,6 +122,7 @@ public struct InstanceStatus: Sendable {
             out["excluded_interfaces"] = state.excludedInterfaces
             out["directions"] = state.directions
             out["last_flow_id"] = state.lastFlowID
+            out["network_namespace"] = namespaceName ?? NSNull()
             out["programs"] = state.programs.map { p -> [String: Any] in
                 ["name": p.name, "id": Int(p.id), "features": p.features,
                  "verified_insns": p.verifiedInstructions.map { $0 as Any } ?? NSNull(), "pin": p.pin ?? NSNull()]
@@ -139,7 +156,8 @@ public struct InstanceStatus: Sendable {
         if state.pinned, let paths = try? InstancePaths(name: name) { lines.append("  pinned in: \(paths.pinDirectory)") }
         let wanted = state.allInterfaces ? "all but lo" + (state.excludedInterfaces.isEmpty ? "" : " and \(state.excludedInterfaces.joined(separator: ", "))")
                                          : (state.interfaces.isEmpty ? "none" : state.interfaces.joined(separator: ", "))
-        lines.append("  interfaces: \(wanted) (\(state.directions.joined(separator: "+")))")
+        lines.append("  interfaces: \(wanted) (\(state.directions.joined(separator: "+")))"
+                     + (namespaceName.map { " in network namespace '\($0)'" } ?? ""))
         if attachments.isEmpty { lines.append("  attached: nothing") }
         for entry in attachments {
             let r = entry.record
