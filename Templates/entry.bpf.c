@@ -46,6 +46,10 @@ static __always_inline struct fg_record *fg_flow_reverse(const struct fg_pkt *pk
 	rev.dport = pkt->key.sport;
 	rev.proto = pkt->key.proto;
 	rev.ip_version = pkt->key.ip_version;
+#ifdef FG_WITH_TUNNEL
+	rev.tunnel_id = pkt->key.tunnel_id;
+	rev.tunnel_type = pkt->key.tunnel_type;
+#endif
 	return bpf_map_lookup_elem(&fg_flows, &rev);
 }
 

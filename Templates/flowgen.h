@@ -58,8 +58,17 @@ struct fg_flow_key {
 	__u8  proto;
 	__u8  ip_version;
 	__u16 pad;
+#ifdef FG_WITH_TUNNEL
+	__u32 tunnel_id;      /* the `tunnel` feature: VNI or GRE key, 0 without one (tunnel.h) */
+	__u8  tunnel_type;    /* FG_TUNNEL_*: 0 for a packet outside any tunnel */
+	__u8  tunnel_pad[3];
+#endif
 };
+#ifdef FG_WITH_TUNNEL
+_Static_assert(sizeof(struct fg_flow_key) == 48, "flow key layout is shared with userland");
+#else
 _Static_assert(sizeof(struct fg_flow_key) == 40, "flow key layout is shared with userland");
+#endif
 
 /* What fg_parse() learnt about one packet. Offsets are from skb->data. */
 struct fg_pkt {
@@ -165,9 +174,19 @@ static __always_inline __u64 fg_now_precise(struct fg_pkt *pkt)
  * verifier's 64 KiB packet-pointer limit, even after adding a length. */
 #define FG_MAX_PACKET_OFFSET 0x7fff
 
+#ifdef FG_WITH_TUNNEL
+/* skb->data as a pointer clang cannot see is a zero-extended u32: with the tunnel parser's second
+ * pass over the IP parsers, clang re-derived it with a 32-bit move, which the verifier takes for a
+ * scalar ("invalid mem access 'scalar'"). Other plans keep the plain load (the same program as
+ * before the tunnel feature). */
+#define FG_PKT_DATA(skb) ({ void *_pd = (void *)(long)(skb)->data; asm volatile("" : "+r"(_pd)); _pd; })
+#else
+#define FG_PKT_DATA(skb) ((void *)(long)(skb)->data)
+#endif
+
 /* The packet bytes [off, off+len) if they are inside the packet, else NULL. */
 #define FG_PTR(skb, off, len) ({ \
-	void *_d = (void *)(long)(skb)->data; \
+	void *_d = FG_PKT_DATA(skb); \
 	void *_e = (void *)(long)(skb)->data_end; \
 	__u32 _o = (off); \
 	void *_p = (void *)0; \

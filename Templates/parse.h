@@ -197,6 +197,10 @@ static __always_inline int fg_parse_ipv6(struct __sk_buff *skb, struct fg_pkt *p
 #endif
 }
 
+#ifdef FG_WITH_TUNNEL
+#include "tunnel.h"
+#endif
+
 /* Fills pkt from the packet; returns FG_PARSED or the counter to bump. */
 static __always_inline int fg_parse(struct __sk_buff *skb, struct fg_pkt *pkt)
 {
@@ -235,6 +239,11 @@ static __always_inline int fg_parse(struct __sk_buff *skb, struct fg_pkt *pkt)
 		return FG_CNT_NOT_IP;
 	if (ret != FG_PARSED)
 		return ret;
+#ifdef FG_WITH_TUNNEL
+	ret = fg_tunnel_parse(skb, pkt, &off); /* the inner flow of a tunnel (tunnel.h) */
+	if (ret != FG_PARSED)
+		return ret;
+#endif
 
 	if (pkt->segs > 1) {
 		/* A GSO skb leaves as segs packets, each with its own L3+L4 headers:

@@ -33,9 +33,10 @@ public enum CaptureFlowHash {
         summary(etherType: etherType, network: ip).hash
     }
 
-    /// Hash and TCP flags of an Ethernet frame.
+    /// Hash and TCP flags of an Ethernet frame; with `tunnels` (a plan with the `tunnel` feature),
+    /// of the inner packet of a tunnel, as `Templates/tunnel.h` finds it.
     @inline(__always)
-    public static func summary(ethernetFrame frame: UnsafeRawBufferPointer) -> Summary {
+    public static func summary(ethernetFrame frame: UnsafeRawBufferPointer, tunnels: Bool = false) -> Summary {
         guard frame.count >= 14 else { return Summary(hash: 0, tcpFlags: 0) }
         var etherType = be16(frame, 12)
         var offset = 14
@@ -46,12 +47,12 @@ public enum CaptureFlowHash {
             offset += 4
             tags += 1
         }
-        return summary(etherType: etherType, network: UnsafeRawBufferPointer(rebasing: frame[offset...]))
+        return summary(etherType: etherType, network: UnsafeRawBufferPointer(rebasing: frame[offset...]), tunnels: tunnels)
     }
 
-    /// Hash and TCP flags of a network-layer packet announced by `etherType`.
+    /// Hash and TCP flags of a network-layer packet announced by `etherType` (`tunnels`: see above).
     @inline(__always)
-    public static func summary(etherType: UInt16, network ip: UnsafeRawBufferPointer) -> Summary {
+    public static func summary(etherType: UInt16, network ip: UnsafeRawBufferPointer, tunnels: Bool = false) -> Summary {
         if etherType == 0x0800 {
             guard ip.count >= 20 else { return Summary(hash: 0, tcpFlags: 0) }
             let ihl = Int(ip[0] & 0x0F) * 4
@@ -60,6 +61,9 @@ public enum CaptureFlowHash {
             let b = UInt64(ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
             let fragmentOffset = be16(ip, 6) & 0x1FFF
             var pa: UInt64 = 0, pb: UInt64 = 0, flags: UInt8 = 0
+            if tunnels && fragmentOffset == 0 && ihl >= 20, let inner = tunnelInner(ip, proto: proto, l4: ihl) {
+                return inner
+            }
             if fragmentOffset == 0 && hasPorts(proto) && ihl >= 20 && ip.count >= ihl + 4 {
                 pa = UInt64(be16(ip, ihl))
                 pb = UInt64(be16(ip, ihl + 2))
@@ -91,6 +95,7 @@ public enum CaptureFlowHash {
                     offset += 8
                     if later { break walk }
                 default:
+                    if tunnels, let inner = tunnelInner(ip, proto: next, l4: offset) { return inner }
                     if hasPorts(next) && ip.count >= offset + 4 {
                         pa = UInt64(be16(ip, offset))
                         pb = UInt64(be16(ip, offset + 2))
@@ -102,6 +107,38 @@ public enum CaptureFlowHash {
             return Summary(hash: combine(mix(a, pa), mix(b, pb), proto: next), tcpFlags: flags)
         }
         return Summary(hash: UInt64(etherType), tcpFlags: 0)
+    }
+
+    /// The summary of the inner packet when the transport header at `l4` starts a tunnel
+    /// `Templates/tunnel.h` decapsulates (VXLAN, Geneve, GRE, IP-in-IP), else nil.
+    static func tunnelInner(_ ip: UnsafeRawBufferPointer, proto: UInt8, l4: Int) -> Summary? {
+        var offset: Int, type: UInt16
+        switch proto {
+        case 17:
+            guard ip.count >= l4 + 16 else { return nil }
+            let port = be16(ip, l4 + 2), h = l4 + 8
+            if port == 4789 || port == 8472 {
+                guard ip[h] & 0x08 != 0 else { return nil }
+                (offset, type) = (h + 8, 0x6558)
+            } else if port == 6081 {
+                guard ip[h] >> 6 == 0 else { return nil }
+                (offset, type) = (h + 8 + Int(ip[h] & 0x3F) * 4, be16(ip, h + 2))
+            } else {
+                return nil
+            }
+        case 47:
+            guard ip.count >= l4 + 4, ip[l4 + 1] & 0x07 == 0, ip[l4] & 0x40 == 0 else { return nil }
+            let flags = ip[l4]
+            offset = l4 + 4 + (flags & 0x80 != 0 ? 4 : 0) + (flags & 0x20 != 0 ? 4 : 0) + (flags & 0x10 != 0 ? 4 : 0)
+            type = be16(ip, l4 + 2)
+        case 4: (offset, type) = (l4, 0x0800)
+        case 41: (offset, type) = (l4, 0x86DD)
+        default: return nil
+        }
+        guard type == 0x0800 || type == 0x86DD || type == 0x6558, offset < ip.count else { return nil }
+        let inner = UnsafeRawBufferPointer(rebasing: ip[offset...])
+        if type == 0x6558 { return summary(ethernetFrame: inner) }
+        return summary(etherType: type, network: inner)
     }
 
     @inline(__always)

@@ -6,7 +6,7 @@ public struct CodeGenerator: Sendable {
     /// Name of the generated header.
     public static let planHeader = "flowgen_plan.h"
     /// Template files copied next to the generated ones.
-    public static let sharedHeaders = ["flowgen.h", "parse.h"]
+    public static let sharedHeaders = ["flowgen.h", "parse.h", "tunnel.h"]
 
     let resources: ResourceLocator
 

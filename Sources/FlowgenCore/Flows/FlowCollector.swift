@@ -240,7 +240,8 @@ public final class FlowCollector {
     /// batch when it ended, else counted active.
     func decide(_ a: Side, _ b: Side?, _ mode: WalkMode, _ state: inout WalkState) throws {
         var forward = a, reverse = b
-        if let other = b, !pairing.orientedFirst(FlowPairing.Words(a.key), a.times.first, FlowPairing.Words(other.key), other.times.first) {
+        if let other = b, !pairing.orientedFirst(FlowPairing.Words(a.key, keySize: state.keySize), a.times.first,
+                                                 FlowPairing.Words(other.key, keySize: state.keySize), other.times.first) {
             (forward, reverse) = (other, a)
         }
         let isTCP = forward.key.load(fromByteOffset: FlowKey.protocolOffset, as: UInt8.self) == 6
@@ -301,8 +302,8 @@ public final class FlowCollector {
         if f == nil, let present = r, let presentKey = rk { (fk, f, rk, r) = (presentKey, present, nil, nil) }
         guard let f else { return }
         state.batch.appendEntry(id: ordersEndedFlows ? 0 : nextFlowID, endReason: reason,
-                                forwardKey: FlowKey(bytes: UnsafeRawBufferPointer(start: fk, count: FlowKey.byteSize)),
-                                reverseKey: rk.map { FlowKey(bytes: UnsafeRawBufferPointer(start: $0, count: FlowKey.byteSize)) })
+                                forwardKey: FlowKey(bytes: UnsafeRawBufferPointer(start: fk, count: state.keySize)),
+                                reverseKey: rk.map { FlowKey(bytes: UnsafeRawBufferPointer(start: $0, count: state.keySize)) })
         state.batch.appendValues(forward: f, reverse: r, decoder: decoder)
         if ordersEndedFlows { state.starts.append(start) } else { nextFlowID += 1 }
         state.ended += 1

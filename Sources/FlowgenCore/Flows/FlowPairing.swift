@@ -1,6 +1,6 @@
 /// Pairs the two directions of each flow (RFC 5103): the initiator is the direction seen first.
 ///
-/// Works on the raw 40-byte `struct fg_flow_key`s as a table walk hands them out, a run at a time
+/// Works on the raw 40-byte (48 with the `tunnel` feature) `struct fg_flow_key`s as a table walk hands them out, a run at a time
 /// (`match`): each entry takes its reverse if that one already waits in `UnpairedDirections`, else
 /// waits itself, so pairing never needs the whole table at once.
 public struct FlowPairing: Sendable {
@@ -46,7 +46,7 @@ public struct FlowPairing: Sendable {
                 let end = Swift.min(start + Self.lookahead, entries.count)
                 var sum: UInt64 = 0
                 for i in start..<end {
-                    let own = Words(entries.key(i))
+                    let own = Words(entries.key(i), keySize: entries.keySize)
                     // the reverse's hash is the key's own (see `hash`): one home cell serves both
                     ahead[i - start] = Lookahead(reverse: own.reversed(icmpKeyed: icmpKeyed),
                                                  hash: UnpairedDirections.cellHash(own, icmpKeyed: icmpKeyed))
@@ -62,7 +62,7 @@ public struct FlowPairing: Sendable {
                     let key = entries.key(i), value = entries.value(i)
                     let look = ahead[i - start]
                     let t = times(value)
-                    if look.reverse == Words(key) {
+                    if look.reverse == Words(key, keySize: entries.keySize) {
                         try body(i, t, nil)
                     } else if let slot = waiting.take(look.reverse, hash: look.hash) {
                         defer { waiting.release(slot) }
@@ -107,9 +107,11 @@ public struct FlowPairing: Sendable {
             <= (b.w0.byteSwapped, b.w1.byteSwapped, b.w2.byteSwapped, b.w3.byteSwapped)
     }
 
-    /// A 40-byte key as five words: src (2), dst (2), then ports, protocol, version and padding.
+    /// A 40-byte key as five words: src (2), dst (2), then ports, protocol, version and padding;
+    /// a 48-byte key (`tunnel`) has a sixth, its tunnel id and type (0 for a 40-byte key).
     struct Words: Equatable {
         var w0, w1, w2, w3, w4: UInt64
+        var w5: UInt64 = 0
 
         init(_ p: UnsafeRawPointer) {
             w0 = p.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
@@ -119,8 +121,15 @@ public struct FlowPairing: Sendable {
             w4 = p.loadUnaligned(fromByteOffset: 32, as: UInt64.self)
         }
 
-        init(_ w0: UInt64, _ w1: UInt64, _ w2: UInt64, _ w3: UInt64, _ w4: UInt64) {
-            (self.w0, self.w1, self.w2, self.w3, self.w4) = (w0, w1, w2, w3, w4)
+        /// A key of `keySize` bytes: the tunnel word is read when the key has one.
+        @inline(__always)
+        init(_ p: UnsafeRawPointer, keySize: Int) {
+            self.init(p)
+            if keySize >= FlowKey.tunnelByteSize { w5 = p.loadUnaligned(fromByteOffset: 40, as: UInt64.self) }
+        }
+
+        init(_ w0: UInt64, _ w1: UInt64, _ w2: UInt64, _ w3: UInt64, _ w4: UInt64, _ w5: UInt64 = 0) {
+            (self.w0, self.w1, self.w2, self.w3, self.w4, self.w5) = (w0, w1, w2, w3, w4, w5)
         }
 
         // struct fg_flow_key is little-endian on the hosts BPF runs on: sport is bytes 32-33, dport 34-35, proto 36
@@ -139,7 +148,7 @@ public struct FlowPairing: Sendable {
                 let peer = UInt16(FlowKey.icmpPeerType(type, v6: proto == 58) ?? type) << 8 | code
                 ports = UInt64(peer) << 16 | UInt64(sport)
             }
-            return Words(w2, w3, w0, w1, rest | ports)
+            return Words(w2, w3, w0, w1, rest | ports, w5) // both directions cross the same tunnel
         }
     }
 
@@ -168,10 +177,11 @@ public struct FlowPairing: Sendable {
             let lower = Swift.min(type, FlowKey.icmpPeerType(type, v6: k.proto == 58) ?? type)
             let same = rest | UInt64(lower) << 24 | (k.w4 & 0xFF_FFFF) // the lower type, the code, the identifier
             let a = mix(mix(seed, k.w0), k.w1), b = mix(mix(seed, k.w2), k.w3)
-            return mix(a &+ b, same)
+            return k.w5 == 0 ? mix(a &+ b, same) : mix(mix(a &+ b, same), k.w5)
         }
         let a = mix(mix(mix(seed, k.w0), k.w1), UInt64(k.sport))
         let b = mix(mix(mix(seed, k.w2), k.w3), UInt64(k.dport))
-        return mix(a &+ b, rest)
+        // the tunnel word (shared by the reverse) only when there is one: keys without cost nothing
+        return k.w5 == 0 ? mix(a &+ b, rest) : mix(mix(a &+ b, rest), k.w5)
     }
 }

@@ -121,7 +121,7 @@ final class UnpairedDirections {
             if cell == Self.empty { return nil }
             if cell & 0xFFFF_FFFF == hash {
                 let slot = Int32(truncatingIfNeeded: cell >> 32)
-                if FlowPairing.Words(slotsStore[Int(slot)]) == key {
+                if FlowPairing.Words(slotsStore[Int(slot)], keySize: keySize) == key {
                     removeFromIndex(at: s)
                     count -= 1
                     return slot

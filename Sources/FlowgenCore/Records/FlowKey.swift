@@ -2,6 +2,12 @@
 public struct FlowKey: Hashable, Sendable {
     /// Size of the C struct in bytes.
     public static let byteSize = 40
+    /// Size of the C struct with the `tunnel` feature's fields (`FG_WITH_TUNNEL`).
+    public static let tunnelByteSize = 48
+    /// The C struct's size for a plan: a plan with the `tunnel` feature keys flows by tunnel too.
+    public static func byteSize(defines: [String]) -> Int {
+        defines.contains("FG_WITH_TUNNEL") ? tunnelByteSize : byteSize
+    }
     /// Offset of the protocol byte in the C struct.
     public static let protocolOffset = 36
 
@@ -17,6 +23,12 @@ public struct FlowKey: Hashable, Sendable {
     public var proto: UInt8
     /// 4 or 6.
     public var ipVersion: UInt8
+    /// Whether the key has the tunnel fields (a `tunnel` plan's 48-byte key), so `bytes` writes them.
+    public var hasTunnel: Bool = false
+    /// VXLAN/Geneve VNI or GRE key of the tunnel the inner flow came through (`tunnel` feature).
+    public var tunnelID: UInt32 = 0
+    /// `FG_TUNNEL_*` of `Templates/tunnel.h`: 0 outside any tunnel, 1 VXLAN, 2 Geneve, 3 GRE, 4 IP-in-IP.
+    public var tunnelType: UInt8 = 0
 
     /// Creates a key.
     public init(src: IPAddress16, dst: IPAddress16, sport: UInt16, dport: UInt16, proto: UInt8, ipVersion: UInt8) {
@@ -36,11 +48,16 @@ public struct FlowKey: Hashable, Sendable {
         dport = bytes.loadUnaligned(fromByteOffset: 34, as: UInt16.self)
         proto = bytes[Self.protocolOffset]
         ipVersion = bytes[37]
+        if bytes.count >= Self.tunnelByteSize {
+            hasTunnel = true
+            tunnelID = bytes.loadUnaligned(fromByteOffset: 40, as: UInt32.self)
+            tunnelType = bytes[44]
+        }
     }
 
     /// Encodes the C struct (padding zeroed), e.g. to delete the entry from the kernel map.
     public var bytes: [UInt8] {
-        var out = [UInt8](repeating: 0, count: Self.byteSize)
+        var out = [UInt8](repeating: 0, count: hasTunnel ? Self.tunnelByteSize : Self.byteSize)
         out.withUnsafeMutableBytes { raw in
             src.store(into: raw, at: 0)
             dst.store(into: raw, at: 16)
@@ -48,6 +65,10 @@ public struct FlowKey: Hashable, Sendable {
             raw.storeBytes(of: dport, toByteOffset: 34, as: UInt16.self)
             raw[36] = proto
             raw[37] = ipVersion
+            if hasTunnel {
+                raw.storeBytes(of: tunnelID, toByteOffset: 40, as: UInt32.self)
+                raw[44] = tunnelType
+            }
         }
         return out
     }
@@ -60,6 +81,7 @@ public struct FlowKey: Hashable, Sendable {
     /// 128↔129, router solicitation/advertisement 133↔134, neighbour solicitation/advertisement 135↔136).
     public func reversed(icmpKeyed: Bool) -> FlowKey {
         var r = FlowKey(src: dst, dst: src, sport: dport, dport: sport, proto: proto, ipVersion: ipVersion)
+        (r.hasTunnel, r.tunnelID, r.tunnelType) = (hasTunnel, tunnelID, tunnelType)
         if isICMP && icmpKeyed {
             r.sport = sport
             let type = UInt8(dport >> 8)
@@ -96,12 +118,15 @@ public struct FlowKey: Hashable, Sendable {
 }
 
 extension FlowKey: Comparable {
-    /// A fixed order of keys (addresses, then ports, protocol, version), for output that must not
+    /// A fixed order of keys (addresses, then ports, protocol, version, tunnel), for output that must not
     /// depend on the order a table lists its entries in.
     public static func < (a: FlowKey, b: FlowKey) -> Bool {
         let addresses = ((a.src.hi, a.src.lo, a.dst.hi, a.dst.lo), (b.src.hi, b.src.lo, b.dst.hi, b.dst.lo))
         if addresses.0 != addresses.1 { return addresses.0 < addresses.1 }
-        return (a.sport, a.dport, a.proto, a.ipVersion) < (b.sport, b.dport, b.proto, b.ipVersion)
+        if (a.sport, a.dport, a.proto, a.ipVersion) != (b.sport, b.dport, b.proto, b.ipVersion) {
+            return (a.sport, a.dport, a.proto, a.ipVersion) < (b.sport, b.dport, b.proto, b.ipVersion)
+        }
+        return (a.tunnelType, a.tunnelID) < (b.tunnelType, b.tunnelID)
     }
 }
 

@@ -32,7 +32,8 @@ public final class LoadedMonitor {
         let members = record.members.map { (name: $0.name, offset: $0.byteOffset, size: $0.byteSize) }
         var problems = RecordDecoder(plan: plan).mismatches(btfSize: record.size, members: members)
         let key = try pipeline.btfStruct(named: "fg_flow_key")
-        if key.size != FlowKey.byteSize { problems.append("struct fg_flow_key is \(key.size) bytes in the object, \(FlowKey.byteSize) expected") }
+        let keySize = FlowKey.byteSize(defines: plan.defines)
+        if key.size != keySize { problems.append("struct fg_flow_key is \(key.size) bytes in the object, \(keySize) expected") }
         if !problems.isEmpty { throw MonitorError.layoutMismatch(problems) }
     }
 

@@ -66,7 +66,8 @@ public final class CaptureReplay {
         let started = MonotonicClock.nowNs()
         // every worker reads the files itself: a pipe or terminal can be read only once, so one worker reads it
         let count = files.allSatisfy(Self.canBeReadTwice) ? program.workers(max(1, options.workers)) : 1
-        let workers = (0..<count).map { ReplayWorker(index: $0, workers: count, runner: program.runner()) }
+        let tunnels = program.plan.defines.contains("FG_WITH_TUNNEL")
+        let workers = (0..<count).map { ReplayWorker(index: $0, workers: count, runner: program.runner(), tunnels: tunnels) }
         let barrier = ReplayBarrier(parties: count)
         let session = ReplaySession(files: files, collector: collector, source: source, plainPasses: plainPasses, log: log)
         let interval = options.pollIntervalNs

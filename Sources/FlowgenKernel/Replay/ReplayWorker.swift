@@ -14,10 +14,14 @@ final class ReplayWorker: @unchecked Sendable {
     private let frame: UnsafeMutableRawPointer
     /// Counters per file (index = file).
     private(set) var perFile: [ReplayCounters] = []
+    /// Whether the program tracks inner flows of tunnels (`tunnel`): flows are then hashed, and
+    /// their FIN/RST seen, by the inner packet, as the program keys them.
+    let tunnels: Bool
 
-    init(index: Int, workers: Int, runner: any FrameRunner) {
+    init(index: Int, workers: Int, runner: any FrameRunner, tunnels: Bool = false) {
         self.index = index
         self.workers = workers
+        self.tunnels = tunnels
         self.runner = runner
         frame = UnsafeMutableRawPointer.allocate(byteCount: FrameTestRun.maxFrameLength, alignment: 16)
         frame.initializeMemory(as: UInt8.self, repeating: 0, count: FrameTestRun.maxFrameLength)
@@ -106,9 +110,10 @@ final class ReplayWorker: @unchecked Sendable {
         let summary: CaptureFlowHash.Summary
         switch framing {
         case .ethernet:
-            summary = CaptureFlowHash.summary(ethernetFrame: bytes)
+            summary = CaptureFlowHash.summary(ethernetFrame: bytes, tunnels: tunnels)
         case let .prepend(etherType, payloadOffset):
-            summary = CaptureFlowHash.summary(etherType: etherType, network: UnsafeRawBufferPointer(rebasing: bytes[payloadOffset...]))
+            summary = CaptureFlowHash.summary(etherType: etherType, network: UnsafeRawBufferPointer(rebasing: bytes[payloadOffset...]),
+                                              tunnels: tunnels)
         case .notIP, .truncated:
             summary = CaptureFlowHash.Summary(hash: 0, tcpFlags: 0)
         }

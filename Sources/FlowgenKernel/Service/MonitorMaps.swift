@@ -94,8 +94,9 @@ public final class MonitorMaps: @unchecked Sendable {
     /// is `struct fg_record` exactly as the decoder expects it.
     static func checkLayout(_ info: bpf_map_info, decoder: RecordDecoder, instance: String) throws {
         var problems: [String] = []
-        if Int(info.key_size) != FlowKey.byteSize {
-            problems.append("its key is \(info.key_size) bytes, a flow key is \(FlowKey.byteSize)")
+        let keySize = FlowKey.byteSize(defines: decoder.plan.defines)
+        if Int(info.key_size) != keySize {
+            problems.append("its key is \(info.key_size) bytes, a flow key of these features is \(keySize)")
         }
         if Int(info.value_size) != decoder.recordSize {
             problems.append("its records are \(info.value_size) bytes, the features give \(decoder.recordSize)")

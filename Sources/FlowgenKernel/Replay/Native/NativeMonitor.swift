@@ -30,7 +30,8 @@ public final class NativeMonitor {
         self.object = object
         library = try NativeLibrary(path: object.objectPath)
         var problems: [String] = []
-        if library.keySize != FlowKey.byteSize { problems.append("struct fg_flow_key is \(library.keySize) bytes, \(FlowKey.byteSize) expected") }
+        let keySize = FlowKey.byteSize(defines: plan.defines)
+        if library.keySize != keySize { problems.append("struct fg_flow_key is \(library.keySize) bytes, \(keySize) expected") }
         if library.valueSize != plan.layout.size { problems.append("struct fg_record is \(library.valueSize) bytes, the plan's \(plan.layout.size)") }
         if library.capacity != plan.maxFlows { problems.append("the flow table holds \(library.capacity) entries, the plan \(plan.maxFlows)") }
         if !problems.isEmpty { throw NativeError.layoutMismatch(problems.joined(separator: "; ")) }
