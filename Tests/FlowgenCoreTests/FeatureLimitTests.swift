@@ -130,14 +130,16 @@ import Testing
     @Test func builtInPlansStayWellUnderTheLimits() throws {
         let resources = try ResourceLocator.locate()
         let catalog = try FeatureCatalog(resources: resources)
-        for features in ["all", "seed", ""] {
+        // every module: `all` plus those kept out of it (`in_all: false`)
+        let everything = (["all"] + catalog.modules.filter { !$0.inAll }.map(\.name)).joined(separator: ",")
+        for features in [everything, "all", "seed", ""] {
             let plan = try catalog.plan(features: features)
             let fields = plan.features.reduce(0) { $0 + $1.fields.count + $1.derived.count }
             #expect(plan.features.count * 2 <= FeatureLimit.modulesPerPlan.maximum, "\(features): \(plan.features.count) modules")
             #expect(fields * 2 <= FeatureLimit.fieldsPerPlan.maximum, "\(features): \(fields) fields")
             #expect(plan.layout.size * 2 <= FeatureLimit.recordBytes.maximum, "\(features): \(plan.layout.size) bytes")
         }
-        #expect(try catalog.plan(features: "all").features.count == catalog.modules.count)
+        #expect(try catalog.plan(features: everything).features.count == catalog.modules.count)
         for module in catalog.modules {
             #expect((module.fields.count + module.derived.count) * 4 <= FeatureLimit.fieldsPerModule.maximum, "\(module.name)")
             for field in module.fields { #expect(field.count * 2 <= FeatureLimit.histogramBins.maximum, "\(module.name).\(field.name)") }

@@ -115,6 +115,21 @@ func expectMalformed(_ yaml: String, line: Int, containing text: String, sourceL
         #expect(throws: FeatureError.self) { try FeatureSelection("tcp,nosuch", available: all) }
     }
 
+    /// `all` leaves out a module marked `in_all: false` (tunnel changes what a flow is), which
+    /// still comes when named; the key is read from feature.yaml.
+    @Test func allLeavesOutModulesMarkedSo() throws {
+        let root = temporaryModuleRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let path = try writeModule("inner", yaml: "name: inner\nin_all: false\n", root: root)
+        let inner = try FeatureLoader.load(specPath: path)
+        #expect(!inner.inAll)
+        let mods = [FeatureModule(name: "base", always: true), FeatureModule(name: "a"), inner]
+        #expect(try FeatureSelection("all", available: mods).names == ["base", "a"])
+        #expect(try FeatureSelection("all,inner", available: mods).names == ["base", "a", "inner"])
+        let builtIn = try builtIns()
+        #expect(try !FeatureSelection("all", available: builtIn).names.contains("tunnel"))
+    }
+
     @Test func requirementsComeFirst() throws {
         let mods = [FeatureModule(name: "base", always: true),
                     FeatureModule(name: "b", requires: ["a"]),

@@ -13,6 +13,7 @@ public struct FeatureListing: Sendable {
         for m in modules {
             var tags: [String] = []
             if m.always { tags.append("always on") } else if m.enabledByDefault { tags.append("on by default") }
+            if !m.inAll { tags.append("not in all") }
             if !m.appliesTo.isEmpty { tags.append("applies to " + m.appliesTo.map(\.rawValue).joined(separator: "/")) }
             // a module that only requires others is a preset (e.g. `seed`): say what it selects
             let isPreset = m.fields.isEmpty && m.derived.isEmpty && m.update == nil && m.defines.isEmpty && !m.requires.isEmpty

@@ -98,7 +98,7 @@ public struct FeatureLoader: Sendable {
             throw reader.error(node, "the top level must be a mapping (name:, summary:, fields:, ...)")
         }
         try reader.allowOnly(["name", "summary", "requires", "applies_to", "defines", "fields", "update", "helpers",
-                              "always", "default"], in: map, what: "feature")
+                              "always", "default", "in_all"], in: map, what: "feature")
         let directory = (specPath as NSString).deletingLastPathComponent
         let name = try reader.identifier(map, "name", required: true)!
         let folder = (directory as NSString).lastPathComponent
@@ -120,6 +120,7 @@ public struct FeatureLoader: Sendable {
         }
         module.always = try reader.bool(map, "always") ?? false
         module.enabledByDefault = try reader.bool(map, "default") ?? false
+        module.inAll = try reader.bool(map, "in_all") ?? true
         if let fieldsNode = map["fields"] {
             guard let seq = fieldsNode.sequence else { throw reader.error(fieldsNode, "`fields` must be a list") }
             // before parsing any field: a module of 20,000 fields should fail now, not in clang

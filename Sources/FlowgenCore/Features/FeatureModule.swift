@@ -22,6 +22,8 @@ public struct FeatureModule: Sendable, Equatable {
     public var always: Bool
     /// Selected unless excluded with `-name` (ipv4, ipv6).
     public var enabledByDefault: Bool
+    /// Selected by `all` (false for a module that changes what a flow is, such as `tunnel`).
+    public var inAll: Bool = true
     /// Directory the module was loaded from.
     public var directory: String
 

@@ -5,7 +5,8 @@ public struct FeatureSelection: Sendable, Equatable {
     /// Selected modules in dependency order (a module after everything it requires).
     public var modules: [FeatureModule]
 
-    /// Resolves `spec` (comma-separated names; `-name` excludes; `all` selects every module).
+    /// Resolves `spec` (comma-separated names; `-name` excludes; `all` selects every module but
+    /// those marked `in_all: false`, which change what a flow is and must be asked for by name).
     /// `always` modules are always in; `default` modules are in unless excluded; requirements follow.
     public init(_ spec: String, available: [FeatureModule]) throws {
         let byName = Dictionary(uniqueKeysWithValues: available.map { ($0.name, $0) })
@@ -14,7 +15,7 @@ public struct FeatureSelection: Sendable, Equatable {
         var excluded = Set<String>()
         for raw in spec.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !raw.isEmpty {
             if raw == "all" {
-                wanted.append(contentsOf: names)
+                wanted.append(contentsOf: available.filter(\.inAll).map(\.name))
                 continue
             }
             let isExclusion = raw.hasPrefix("-")
