@@ -108,6 +108,11 @@ int {{ENTRY}}(struct __sk_buff *skb)
 	if (rec) {
 		fg_update(skb, &pkt, rec);
 	} else {
+		/* A new flow's first packet is stamped with the precise clock (once per flow): the
+		 * collector names the direction seen first the initiator, and two directions that begin
+		 * within one tick of the coarse clock (a neighbour advertisement 5 us before the echo
+		 * request) would otherwise tie. */
+		pkt.now = fg_now_precise(&pkt);
 		struct fg_record *fresh = fg_flow_new(skb, &pkt);
 		if (!fresh)
 			return TC_ACT_UNSPEC;

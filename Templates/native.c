@@ -10,7 +10,7 @@
 #define FG_NATIVE_API __attribute__((visibility("default")))
 
 /* Bumped when an entry point below changes; flowgen refuses a library of another version. */
-#define FG_NATIVE_ABI 1
+#define FG_NATIVE_ABI 2
 
 static const volatile __u8 fg_native_replay_on = 1;
 
@@ -48,8 +48,10 @@ FG_NATIVE_API void fg_native_free(void)
 
 /* Runs the entry program over one Ethernet frame stamped `tstamp_ns` (capture time), as
  * BPF_PROG_TEST_RUN does: a fresh skb whose data is the whole frame, gso_segs 0, on the
- * loopback device. Returns the program's return value. The frame is only read. */
-FG_NATIVE_API int fg_native_run(const void *frame, __u32 len, __u64 tstamp_ns)
+ * loopback device. `full_len` is the frame's length before replay cut it to `len` bytes (in
+ * cb[0] when longer, as the kernel engine passes it). Returns the program's return value. The
+ * frame is only read. */
+FG_NATIVE_API int fg_native_run(const void *frame, __u32 len, __u32 full_len, __u64 tstamp_ns)
 {
 	struct fg_native_skb skb;
 	__builtin_memset(&skb, 0, sizeof(skb));
@@ -60,6 +62,8 @@ FG_NATIVE_API int fg_native_run(const void *frame, __u32 len, __u64 tstamp_ns)
 	skb.wire_len = len;
 	skb.tstamp = tstamp_ns;
 	skb.ifindex = 1;
+	if (full_len > len)
+		skb.cb[0] = full_len;
 	if (len >= 14) {
 		__u16 proto = ((const __u8 *)frame)[12] << 8 | ((const __u8 *)frame)[13];
 		/* eth_type_trans: a length field below 0x600 means 802.3/802.2 */

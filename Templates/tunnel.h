@@ -37,6 +37,7 @@ struct fg_tunnel {
 	__u32 id;     /* VNI or GRE key */
 	__u16 proto;  /* host order: ETH_P_IP, ETH_P_IPV6, or FG_ETH_P_TEB for an inner Ethernet frame */
 	__u8  type;   /* FG_TUNNEL_* */
+	__u32 trailer; /* link-layer bytes after the outer IP packet (MACsec ICV), after the inner one too */
 };
 
 /* Whether the parsed outer packet is a tunnel; fills t if so. */
@@ -134,19 +135,20 @@ __attribute__((noinline)) int fg_tunnel_inner(struct __sk_buff *skb, struct fg_p
 	pkt->key.tunnel_id = t->id;
 	pkt->key.tunnel_type = t->type;
 	if (proto == ETH_P_IP)
-		return fg_parse_ipv4(skb, pkt, off);
+		return fg_parse_ipv4(skb, pkt, off, t->trailer);
 	if (proto == ETH_P_IPV6)
-		return fg_parse_ipv6(skb, pkt, off);
+		return fg_parse_ipv6(skb, pkt, off, t->trailer);
 	return FG_CNT_NOT_IP;
 }
 
 /* Replaces the outer packet parsed in pkt by the inner one when it is a tunnel, and moves *l3 to
  * the inner IP header (for the GSO byte count); returns FG_PARSED or the counter to bump. */
-static __always_inline int fg_tunnel_parse(struct __sk_buff *skb, struct fg_pkt *pkt, __u32 *l3)
+static __always_inline int fg_tunnel_parse(struct __sk_buff *skb, struct fg_pkt *pkt, __u32 *l3, __u32 trailer)
 {
 	struct fg_tunnel t = {};
 	if (!fg_tunnel_find(skb, pkt, &t))
 		return FG_PARSED;
+	t.trailer = trailer;
 	int ret = fg_tunnel_inner(skb, pkt, &t);
 	*l3 = pkt->l3_off;
 	return ret;

@@ -252,4 +252,37 @@ static inline int fg_pin_thread_to_cpu(int cpu) {
     return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
 }
 
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+/// The ARPHRD_* link type of an interface in the calling thread's network namespace (a socket is
+/// of the namespace its creator was in, unlike /sys/class/net, which follows the sysfs mount);
+/// a negative errno when it cannot be read.
+static inline int fg_link_type(const char *ifname) {
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct ifreq req;
+    memset(&req, 0, sizeof(req));
+    strncpy(req.ifr_name, ifname, IFNAMSIZ - 1);
+    int rc = ioctl(fd, SIOCGIFHWADDR, &req) < 0 ? -errno : req.ifr_hwaddr.sa_family;
+    close(fd);
+    return rc;
+}
+
+/// Marks (l3 = 1) or unmarks the device `ifindex` in a monitor's fg_links bitmap (one bit per
+/// ifindex below 64 * the array's entries, in 64-bit words) or, above, in fg_links_far; 0 or -errno.
+static inline int fg_links_mark(int words_fd, unsigned words, int far_fd, unsigned ifindex, int l3) {
+    if (ifindex < 64 * words) {
+        unsigned key = ifindex / 64;
+        unsigned long long bits = 0;
+        if (bpf_map_lookup_elem(words_fd, &key, &bits)) return -errno;
+        if (l3) bits |= 1ULL << (ifindex % 64);
+        else bits &= ~(1ULL << (ifindex % 64));
+        return bpf_map_update_elem(words_fd, &key, &bits, BPF_ANY) ? -errno : 0;
+    }
+    if (!l3) return bpf_map_delete_elem(far_fd, &ifindex) && errno != ENOENT ? -errno : 0;
+    unsigned char one = 1;
+    return bpf_map_update_elem(far_fd, &ifindex, &one, BPF_ANY) ? -errno : 0;
+}
+
 #endif

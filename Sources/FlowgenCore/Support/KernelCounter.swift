@@ -24,6 +24,12 @@ public enum KernelCounter: Int, CaseIterable, Sendable {
     case fragments
     /// A tail call into a later stage failed.
     case tailCallFailed
+    /// MACsec frames whose user data is encrypted or changed (TCI E or C bit): no IP header to read.
+    case macsecEncrypted
+    /// NSH packets whose payload is neither IPv4, IPv6 nor Ethernet (MPLS, ...), or whose header is shorter than 8 bytes.
+    case nshNotIP
+    /// Arista vendor headers (ethertype 0xD28B) of a subtype or timestamp format other than the 64- and 48-bit timestamps.
+    case aristaUnknown
 
     /// Name used in the generated C (`FG_CNT_<NAME>`) and in reports.
     public var cName: String {
@@ -39,6 +45,9 @@ public enum KernelCounter: Int, CaseIterable, Sendable {
         case .updateFailed: return "UPDATE_FAILED"
         case .fragments: return "FRAGMENTS"
         case .tailCallFailed: return "TAIL_CALL_FAILED"
+        case .macsecEncrypted: return "MACSEC_ENCRYPTED"
+        case .nshNotIP: return "NSH_NOT_IP"
+        case .aristaUnknown: return "ARISTA_UNKNOWN"
         }
     }
 

@@ -2,7 +2,8 @@ import CLibBPF
 import FlowgenCore
 
 /// The replay hot path: one `BPF_PROG_TEST_RUN` per frame with a preallocated `__sk_buff` whose only
-/// non-zero field is `tstamp` (the capture time the program reads in replay mode). No allocation per call.
+/// non-zero fields are `tstamp` (the capture time the program reads in replay mode) and, for a frame
+/// replay cut, cb[0] (its uncut length). No allocation per call.
 ///
 /// The kernel copies the frame into a fresh skb, so each call is independent; one value per thread.
 struct FrameTestRun: FrameRunner {
@@ -34,9 +35,11 @@ struct FrameTestRun: FrameRunner {
     }
 
     /// Runs the program once over `frame` at capture time `tstamp` (ns); returns 0 or a positive errno.
+    /// A frame cut from a longer one carries that `length` in cb[0] (parse.h's fg_frame_len).
     @inline(__always)
-    mutating func run(_ frame: UnsafeRawBufferPointer, tstamp: UInt64) -> Int32 {
+    mutating func run(_ frame: UnsafeRawBufferPointer, length: Int, tstamp: UInt64) -> Int32 {
         context.tstamp = tstamp
+        context.cb.0 = length > frame.count ? UInt32(clamping: length) : 0
         var retval: UInt32 = 0
         var duration: UInt32 = 0
         let size = UInt32(MemoryLayout<__sk_buff>.size)

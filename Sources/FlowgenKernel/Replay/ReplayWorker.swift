@@ -121,6 +121,7 @@ final class ReplayWorker: @unchecked Sendable {
         counters.owned += 1
 
         let input: UnsafeRawBufferPointer
+        var frameLength = bytes.count // of the Ethernet frame, before any cut
         switch framing {
         case .notIP:
             counters.notIP += 1
@@ -147,6 +148,7 @@ final class ReplayWorker: @unchecked Sendable {
                 counters.truncated += 1
                 return summary.tcpFlags
             }
+            frameLength = length
             let kept = min(payload, FrameTestRun.maxFrameLength - EthernetFraming.headerLength)
             if kept < payload { counters.clipped += 1 }
             frame.storeBytes(of: etherType.bigEndian, toByteOffset: 12, as: UInt16.self)
@@ -155,7 +157,7 @@ final class ReplayWorker: @unchecked Sendable {
             }
             input = UnsafeRawBufferPointer(start: frame, count: EthernetFraming.headerLength + kept)
         }
-        let rc = runner.run(input, tstamp: packet.timestampNs)
+        let rc = runner.run(input, length: frameLength, tstamp: packet.timestampNs)
         if rc == 0 {
             counters.run += 1
         } else if rc == EINVAL || rc == ENOMEM || rc == E2BIG || rc == ENOSPC {

@@ -273,6 +273,9 @@ public final class MonitorInstance: @unchecked Sendable {
                     let key = name + " " + direction.rawValue
                     guard !blocked.contains(key) else { continue }
                     do {
+                        if let links = maps.links {
+                            try links.mark(interface: name, ifindex: Int32(bitPattern: if_nametoindex(name)))
+                        }
                         var record = try ManagedFilter.attach(interface: name, direction: direction, programFD: maps.entryFD)
                         // the qdisc one hook's attach created is also the other hook's
                         if keep.contains(where: { $0.ifindex == record.ifindex && $0.createdQdisc }) { record.createdQdisc = true }

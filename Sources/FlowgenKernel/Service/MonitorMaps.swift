@@ -20,6 +20,9 @@ public final class MonitorMaps: @unchecked Sendable {
     public let entryFD: Int32
     /// The flow table's capacity in directions.
     public let capacity: Int
+    /// The maps that tell the program which devices have no Ethernet header (nil for a monitor
+    /// loaded by a flowgen without them).
+    public let links: LinkLayer.Maps?
     /// The loaded pipeline, when this process loaded it (it owns the fds above).
     public let loaded: LoadedMonitor?
     private var owned: [Int32]
@@ -31,6 +34,8 @@ public final class MonitorMaps: @unchecked Sendable {
         counters = try PerCPUCounters(pipeline: monitor.pipeline, map: "fg_counters")
         entryFD = monitor.entryFD
         capacity = Int(try monitor.pipeline.mapInfo("fg_flows").maxEntries)
+        let words = try monitor.pipeline.mapInfo("fg_links")
+        links = LinkLayer.Maps(words: words.fd, wordCount: words.maxEntries, far: try monitor.pipeline.mapFD("fg_links_far"))
         loaded = monitor
         owned = []
     }
@@ -65,6 +70,13 @@ public final class MonitorMaps: @unchecked Sendable {
             let flowsInfo = try BPFObjects.mapInfo(flowsFD)
             try Self.checkLayout(flowsInfo, decoder: RecordDecoder(plan: plan), instance: state.instance)
             let countersInfo = try BPFObjects.mapInfo(countersFD)
+            if state.map("fg_links") != nil && state.map("fg_links_far") != nil {
+                let wordsFD = try open(map: "fg_links")
+                links = LinkLayer.Maps(words: wordsFD, wordCount: try BPFObjects.mapInfo(wordsFD).max_entries,
+                                       far: try open(map: "fg_links_far"))
+            } else {
+                links = nil
+            }
             self.plan = plan
             self.flowTable = FlowTable(fd: flowsFD, keySize: Int(flowsInfo.key_size), valueSize: Int(flowsInfo.value_size),
                                        maxEntries: Int(flowsInfo.max_entries), name: "fg_flows")

@@ -9,10 +9,10 @@ struct NativeFrameRunner: FrameRunner {
         entry = library.run
     }
 
-    /// Runs the program over `frame` at capture time `tstamp` (ns); the native run cannot be refused: 0.
+    /// Runs the program over `frame` (cut from a frame of `length` bytes) at capture time `tstamp` (ns); the native run cannot be refused: 0.
     @inline(__always)
-    mutating func run(_ frame: UnsafeRawBufferPointer, tstamp: UInt64) -> Int32 {
-        _ = entry(frame.baseAddress, UInt32(frame.count), tstamp)
+    mutating func run(_ frame: UnsafeRawBufferPointer, length: Int, tstamp: UInt64) -> Int32 {
+        _ = entry(frame.baseAddress, UInt32(frame.count), UInt32(clamping: length), tstamp)
         return 0
     }
 }

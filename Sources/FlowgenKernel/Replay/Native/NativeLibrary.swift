@@ -14,9 +14,9 @@ import Musl
 /// Not thread-safe: one replay thread uses it at a time (the replay barrier orders the collector).
 final class NativeLibrary {
     /// The version of the entry points this flowgen calls (`FG_NATIVE_ABI` in native.c).
-    static let abi: UInt32 = 1
+    static let abi: UInt32 = 2
 
-    typealias Run = @convention(c) (UnsafeRawPointer?, UInt32, UInt64) -> Int32
+    typealias Run = @convention(c) (UnsafeRawPointer?, UInt32, UInt32, UInt64) -> Int32
     typealias Size = @convention(c) () -> UInt32
     typealias Pointer = @convention(c) () -> UnsafeRawPointer?
     typealias Lookup = @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32) -> Int32

@@ -46,7 +46,7 @@ public final class NativeMonitor {
     /// of the kernel program does; returns the program's return value.
     @discardableResult
     public func run(frame: UnsafeRawBufferPointer, tstamp: UInt64) -> Int32 {
-        library.run(frame.baseAddress, UInt32(frame.count), tstamp)
+        library.run(frame.baseAddress, UInt32(frame.count), UInt32(frame.count), tstamp)
     }
 
     /// The failure counters (not IP, truncated, table full, ...), by counter.
