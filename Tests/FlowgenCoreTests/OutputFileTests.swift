@@ -60,6 +60,25 @@ import Testing
         #expect(opened.isEmpty && info.st_mode & 0o777 == 0o640)
     }
 
+    /// The null device is accepted (it discards: the collector bench and `--output /dev/null` use
+    /// it), other devices are not, whatever their name: /dev/zero and a device node of the null
+    /// device's number made elsewhere under another name.
+    @Test func theNullDeviceIsTheOneDeviceWrittenTo() throws {
+        let opened = try OutputFile.openForAppend("/dev/null")
+        close(opened.fd)
+        #expect(throws: OutputFile.Refused.self) { try OutputFile.openForAppend("/dev/zero") }
+        #expect(throws: OutputFile.Refused.self) { try OutputFile.openForAppend("/dev/full") }
+        try requireRootForOwnership()
+        let dir = try makeTrustRoot()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // makedev(1, 3), spelled out as the kernel's devices.txt numbers it
+        #expect(mknod(dir + "/sink", S_IFCHR | 0o600, (1 << 8) | 3) == 0)
+        let sink = try OutputFile.openForAppend(dir + "/sink")
+        close(sink.fd)
+        #expect(mknod(dir + "/zero", S_IFCHR | 0o600, (1 << 8) | 5) == 0)
+        #expect(throws: OutputFile.Refused.self) { try OutputFile.openForAppend(dir + "/zero") }
+    }
+
     @Test func replaceSwapsTheNameInsteadOfWritingThroughIt() throws {
         let dir = try makeTrustRoot()
         defer { try? FileManager.default.removeItem(atPath: dir) }
