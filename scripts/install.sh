@@ -41,6 +41,7 @@ done
 case "$configuration" in release|debug) ;; *) die "--configuration must be release or debug, not '$configuration'" ;; esac
 case "$prefix" in /*) ;; *) die "--prefix must be an absolute path, not '$prefix'" ;; esac
 prefix="${prefix%/}"; [ -n "$prefix" ] || die "--prefix / is not supported: use /usr"
+case "$prefix$sysconfdir" in *$'\n'*) die "--prefix and --sysconfdir may not contain a line break" ;; esac
 system_prefix=no
 case "$prefix" in /usr|/usr/local) system_prefix=yes ;; esac
 if [ -z "$sysconfdir" ]; then
@@ -128,7 +129,9 @@ uninstall() {
     die "flowgen.service is running: stop it first (systemctl disable --now flowgen), then uninstall"
   fi
   local kind path sum dirs=()
-  while read -r kind path sum; do
+  while read -r kind path; do
+    # a configuration line ends with the checksum of the file as installed; paths may hold spaces
+    if [ "$kind" = c ]; then sum="${path##* }"; path="${path% *}"; fi
     case "$kind" in
       f) rm -f -- "$path"; echo "removed $path" ;;
       c) if [ -f "$path" ] && [ "$(sha256sum < "$path" | cut -d' ' -f1)" = "$sum" ]; then
@@ -182,7 +185,7 @@ bin="$("${build_as[@]}" swift build "${swiftpm[@]}" -c "$configuration" --show-b
 # option definitions), dated by the last commit so the same source gives the same page.
 echo "install.sh: generating the man page (swift-argument-parser's generate-manual plugin)" >&2
 manual_args=(--configuration "$configuration")
-if date="$(git log -1 --format=%cs 2>/dev/null)" && [ -n "$date" ]; then manual_args+=(--date "$date"); fi
+if date="$("${build_as[@]}" git log -1 --format=%cs 2>/dev/null)" && [ -n "$date" ]; then manual_args+=(--date "$date"); fi
 manual_log="$(mktemp)"
 if ! "${build_as[@]}" swift package "${swiftpm[@]}" generate-manual "${manual_args[@]}" >"$manual_log" 2>&1; then
   cat "$manual_log" >&2; rm -f "$manual_log"
@@ -207,9 +210,10 @@ for shell in bash zsh fish; do
     || die "flowgen --generate-completion-script $shell failed"
 done
 # the unit runs this prefix's binary with this sysconfdir's configuration
-sed -e "s|/usr/local/bin/flowgen|$prefix/bin/flowgen|g" \
-    -e "s|/usr/local/share/flowgen|$share|g" \
-    -e "s|/etc/default/flowgen|$sysconfdir/default/flowgen|g" contrib/flowgen.service > "$staging/flowgen.service"
+literal() { printf '%s' "$1" | sed 's/[&|\\]/\\&/g'; }
+sed -e "s|/usr/local/bin/flowgen|$(literal "$prefix/bin/flowgen")|g" \
+    -e "s|/usr/local/share/flowgen|$(literal "$share")|g" \
+    -e "s|/etc/default/flowgen|$(literal "$sysconfdir/default/flowgen")|g" contrib/flowgen.service > "$staging/flowgen.service"
 
 put_file "$bin" "$prefix/bin/flowgen" 0755
 for tree in Templates Features; do
