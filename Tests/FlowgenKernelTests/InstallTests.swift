@@ -25,9 +25,13 @@ private func freshFolder(_ name: String, mode: mode_t = 0o755) throws -> String 
 
 @Suite("Install", .serialized)
 struct InstallTests {
-    /// Runs scripts/install.sh (or uninstall.sh) as a person would, from a folder outside the clone.
+    /// Runs scripts/install.sh (or uninstall.sh) as a person would, from a folder outside the clone;
+    /// `timeout` ends its whole process group (the SwiftPM processes too) if it hangs.
     private func script(_ name: String, _ arguments: [String], from cwd: String) throws -> ProcessResult {
-        try ProcessRunner.run(["env", "-C", cwd, "bash", cloneRoot + "/scripts/" + name] + arguments, timeout: .seconds(300))
+        let result = try ProcessRunner.run(["timeout", "-k", "5", "240", "env", "-C", cwd, "bash", cloneRoot + "/scripts/" + name] + arguments,
+                                           timeout: .seconds(260))
+        #expect(result.status != 124, "\(name) took more than 240 s:\n\(result.stdout)\n\(result.stderr)")
+        return result
     }
 
     /// Runs the installed `flowgen` found through PATH, with no FLOWGEN_HOME, from `cwd`.
