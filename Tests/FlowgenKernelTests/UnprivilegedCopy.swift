@@ -38,10 +38,11 @@ struct UnprivilegedCopy {
     }
 
     /// `arguments` run by the copied flowgen as nobody (uid 65534) without capabilities, finding its
-    /// resources beside itself (no FLOWGEN_HOME).
+    /// resources beside itself (no FLOWGEN_HOME), in the copy's folder: the tests' working folder
+    /// is the clone, where nobody could not start clang (a child starts in its parent's folder).
     func asNobody(_ arguments: [String]) -> [String] {
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-         "env", "-u", "FLOWGEN_HOME", flowgen] + arguments
+         "env", "-C", root, "-u", "FLOWGEN_HOME", flowgen] + arguments
     }
 
     /// Removes the copy.
