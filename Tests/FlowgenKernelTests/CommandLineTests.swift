@@ -91,8 +91,9 @@ import Testing
     }
 
     @Test func withoutRootRunSaysWhatToDo() throws {
-        let r = try ProcessRunner.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                                       try flowgenBinary(), "run", "-i", "lo"])
+        let copy = try UnprivilegedCopy()
+        defer { copy.remove() }
+        let r = try ProcessRunner.run(copy.asNobody(["run", "-i", "lo"]))
         #expect(r.status != 0)
         #expect(r.stderr.contains("needs root") && r.stderr.contains("sudo"), "\(r.stderr)")
     }

@@ -148,7 +148,10 @@ import Testing
 
     @Test func replayWithTheNativeEngineNeedsNoPrivilegesAndMatchesTheKernel() throws {
         try requireRoot()
-        let flowgen = try flowgenBinary()
+        // nobody may not be able to enter the clone: both engines run the same copy outside it
+        let copy = try UnprivilegedCopy()
+        defer { copy.remove() }
+        let flowgen = copy.flowgen
         let work = NSTemporaryDirectory() + "fgnobody-\(UUID().uuidString)"
         // sticky like /tmp: nobody may create its cache here, and nobody else can replace it
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o1777])
@@ -160,16 +163,14 @@ import Testing
         try writer.close()
         chmod(capture, 0o644)
         let common = ["replay", "-q", "--features", "seed", "--idle-timeout", "10", "--active-timeout", "20"]
-        let nobody = try ProcessRunner.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", flowgen]
-                                           + common + ["--engine", "native", "--cache-dir", work + "/cache", capture])
+        let nobody = try ProcessRunner.run(copy.asNobody(common + ["--engine", "native", "--cache-dir", work + "/cache", capture]))
         #expect(nobody.status == 0, "\(nobody.stderr)")
         let kernel = try ProcessRunner.run([flowgen] + common + ["--engine", "kernel", capture])
         #expect(kernel.status == 0, "\(kernel.stderr)")
         #expect(nobody.stdout.split(separator: "\n").count > 30)
         #expect(nobody.stdout == kernel.stdout)
         // and the kernel engine without privileges says what to do
-        let refused = try ProcessRunner.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", flowgen]
-                                            + common + ["--engine", "kernel", capture])
+        let refused = try ProcessRunner.run(copy.asNobody(common + ["--engine", "kernel", capture]))
         #expect(refused.status != 0 && refused.stderr.contains("needs root") && refused.stderr.contains("--engine native"), "\(refused.stderr)")
     }
 }

@@ -415,8 +415,10 @@ extension OperationsTests {
         #expect(try lab.a.exec(["tc", "filter", "show", "dev", iface, "egress"]).stdout.contains("bytecode '1,6 0 0 0'"))
 
         // no root: one line that says to use sudo, for every command that touches the kernel
+        let copy = try UnprivilegedCopy()
+        defer { copy.remove() }
         for command in [["load", "-i", "lo"], ["collect"], ["unload", "-a"], ["status"], ["purge"], ["run", "--pin", "-i", "lo"]] {
-            let r = try ProcessRunner.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", lab.flowgen] + command)
+            let r = try ProcessRunner.run(copy.asNobody(command))
             #expect(r.status != 0 && r.stderr.contains("needs root") && r.stderr.contains("sudo"), "\(command): \(r.stderr)")
         }
     }

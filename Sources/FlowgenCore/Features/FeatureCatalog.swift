@@ -31,8 +31,9 @@ public struct FeatureCatalog: Sendable {
         for name in files.sorted() {
             let path = (templates as NSString).appendingPathComponent(name)
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-            try FeatureLoader.check(path, isDirectory.boolValue ? .directory : .file, trust)
+            // a name removed since the listing is checked as a file, which reports that it cannot be examined
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            try FeatureLoader.check(path, exists && isDirectory.boolValue ? .directory : .file, trust)
         }
     }
 }

@@ -20,6 +20,16 @@ public struct BenchMachine: Codable, Sendable {
     /// "release" or "debug": how flowgen itself was compiled (a debug build's userland is many times slower).
     public var build: String
 
+    /// How this binary was compiled, decided at compile time (SwiftPM defines DEBUG in debug builds),
+    /// so neither configuration compiles a branch it can never take.
+    static var buildConfiguration: String {
+        #if DEBUG
+        return "debug"
+        #else
+        return "release"
+        #endif
+    }
+
     /// Reads the current machine.
     public static func current(compiler: ClangCompiler) -> BenchMachine {
         var names = utsname()
@@ -38,6 +48,6 @@ public struct BenchMachine: Codable, Sendable {
         return BenchMachine(kernel: release, cpu: model, cpus: ProcessInfo.processInfo.activeProcessorCount,
                             memoryBytes: kb * 1024, clang: clang, flowgen: FlowgenVersion.string,
                             date: ISO8601DateFormatter().string(from: Date()),
-                            build: _isDebugAssertConfiguration() ? "debug" : "release")
+                            build: buildConfiguration)
     }
 }
