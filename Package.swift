@@ -5,7 +5,6 @@ import PackageDescription
 // FlowgenCore is pure Swift (no libbpf), FlowgenKernel owns every fd, the executable only parses options.
 let package = Package(
     name: "flowgen",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "flowgen", targets: ["flowgen"]),
         .library(name: "FlowgenCore", targets: ["FlowgenCore"]),

@@ -95,7 +95,7 @@ public final class CaptureReader {
     public func close() { input.release() }
 
     /// Every packet of a file, copied out (tests and small files).
-    public static func readAll(path: String) throws -> [(timestampNs: UInt64, linkType: CaptureLinkType, bytes: [UInt8])] {
+    static func readAll(path: String) throws -> [(timestampNs: UInt64, linkType: CaptureLinkType, bytes: [UInt8])] {
         let reader = try CaptureReader(path: path)
         var out: [(UInt64, CaptureLinkType, [UInt8])] = []
         while let p = try reader.next() { out.append((p.timestampNs, p.linkType, Array(p.bytes))) }

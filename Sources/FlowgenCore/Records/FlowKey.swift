@@ -166,9 +166,6 @@ public struct IPAddress16: Hashable, Sendable, CustomStringConvertible {
         raw.storeBytes(of: lo, toByteOffset: offset + 8, as: UInt64.self)
     }
 
-    /// The last 4 bytes (the IPv4 address of a v4-mapped value).
-    public var ipv4Bytes: [UInt8] { Array(bytes[12..<16]) }
-
     /// Dotted quad for IPv4-mapped values, RFC 5952 text otherwise.
     public var description: String {
         let b = bytes

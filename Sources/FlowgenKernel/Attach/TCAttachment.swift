@@ -112,26 +112,8 @@ public final class TCAttachment: @unchecked Sendable {
         }
     }
 
-    /// Attaches one program to several interfaces and hooks; on any failure detaches what it attached and rethrows.
-    public static func attachAll(interfaces: [String], directions: [Direction], programFD: Int32,
-                                 handle: UInt32 = defaultHandle, priority: UInt32 = defaultPriority) throws -> [TCAttachment] {
-        var done: [TCAttachment] = []
-        do {
-            for interface in interfaces {
-                for direction in directions {
-                    done.append(try TCAttachment(interface: interface, direction: direction, programFD: programFD,
-                                                 handle: handle, priority: priority))
-                }
-            }
-        } catch {
-            for attachment in done.reversed() { try? attachment.detach() }
-            throw error
-        }
-        return done
-    }
-
     /// Every filter on both clsact hooks of `interface` (empty when it has no clsact qdisc).
-    public static func attachedPrograms(interface: String) throws -> [AttachedFilter] {
+    static func attachedPrograms(interface: String) throws -> [AttachedFilter] {
         let index = if_nametoindex(interface)
         guard index != 0 else { throw KernelError.interfaceNotFound(interface) }
         var result: [AttachedFilter] = []

@@ -33,9 +33,6 @@ public struct ClangCompiler: Sendable {
         "/usr/include/linux/icmpv6.h",
     ]
 
-    /// Name of the object inside a cache entry.
-    public static let objectName = CompileTarget.bpf.outputName
-
     /// Bumped when the cache layout or key recipe changes, so old entries are never misread.
     private static let keyRecipe = "flowgen-clang-cache-v1"
 

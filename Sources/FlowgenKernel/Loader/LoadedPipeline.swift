@@ -146,18 +146,6 @@ public final class LoadedPipeline: @unchecked Sendable {
         return handle.fd
     }
 
-    /// Fills a `BPF_MAP_TYPE_PROG_ARRAY` so tail calls reach the stages: slot index -> program name.
-    public func setProgramArray(_ mapName: String, slots: [UInt32: String]) throws {
-        let map = try mapInfo(mapName)
-        for (slot, programName) in slots.sorted(by: { $0.key < $1.key }) {
-            var key = slot
-            var value = UInt32(bitPattern: try programFD(programName))
-            if bpf_map_update_elem(map.fd, &key, &value, 0) != 0 {
-                throw KernelError.mapOperationFailed(map: mapName, operation: "setting slot \(slot) to program \(programName)", code: errno)
-            }
-        }
-    }
-
     /// Layout of the struct (or union, or typedef of one) `name` from the object's BTF, as the compiler laid it out.
     public func btfStruct(named name: String) throws -> BTFStruct {
         lock.lock()

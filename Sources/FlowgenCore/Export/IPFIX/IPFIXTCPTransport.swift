@@ -87,13 +87,6 @@ public final class IPFIXTCPTransport: IPFIXTransport, @unchecked Sendable {
         return s
     }
 
-    /// Whether a connection is up now.
-    public var isConnected: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return connected
-    }
-
     /// Queues the records for the sender thread; those that do not fit are counted as queue drops.
     public func send(_ records: [IPFIXDataRecord]) {
         guard !records.isEmpty else { return }

@@ -60,7 +60,7 @@ public struct IPFIXTemplate: Sendable, Equatable {
     }
 
     /// Appends the Data Record of a flow, written in place.
-    public func encodeRecord(_ flow: Biflow, epochOffsetNs: Int64, into out: inout [UInt8]) {
+    func encodeRecord(_ flow: Biflow, epochOffsetNs: Int64, into out: inout [UInt8]) {
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: recordLength))
         withFields(of: flow) { fields in
