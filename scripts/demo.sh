@@ -113,14 +113,16 @@ if [ "$format" = text ]; then
 One row per biflow: both directions of a conversation merged (RFC 5103), SRC being the side that
 sent first. The columns, with the field names nProbe uses:
   PROTOCOL         IP protocol number: 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6
-  SRC, DST         address:port; for ICMP the "ports" are the echo identifier and type x 256 + code:
-                   2048 echo request, 32768 ICMPv6 echo request; 34560 and 34816 are the neighbor
-                   solicitation and advertisement IPv6 sends before the first ping -6 (the
-                   solicitation goes to a multicast address, so its answer is a flow of its own)
+  SRC, DST         address:port, or the address alone for ICMP, whose type/code is in ICMP_TYPE
+                   (the echo identifier, which keys a ping's flow, is in the JSON's L4_SRC_PORT)
   IN_PKTS/BYTES    packets and IP bytes from SRC to DST; OUT_PKTS/BYTES the other way (the answers)
   TCP_FLAGS        every TCP flag seen, as CEUAPRSF with '.' for unset (...AP.SF: ACK PSH SYN FIN)
-  ICMP_TYPE        type x 256 + code of SRC's messages
-  DURATION_US      first to last packet, in microseconds, at the kernel tick's resolution (1-4 ms)
+  ICMP_TYPE        type/code of SRC's ICMP messages: 8/0 echo request, 128/0 ICMPv6 echo request;
+                   135/0 and 136/0 are the neighbor solicitation and advertisement IPv6 sends before
+                   the first ping -6 (the solicitation goes to a multicast address, so its answer
+                   is a flow of its own)
+  DURATION_US      first to last packet, in microseconds: the first packet is stamped precisely, the
+                   later ones at the kernel tick's resolution (1-4 ms)
   FLOW_END_REASON  'end of flow': the TCP connection closed; 'forced': still open when flowgen stopped
 The exit summary's kernel counters count what the program skipped: not_ip are ARP frames.
 EOF
