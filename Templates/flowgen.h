@@ -91,7 +91,8 @@ struct fg_pkt {
 	__u8  icmp_type;
 	__u8  icmp_code;
 	__u8  fragment;      /* 1 for a non-first fragment */
-	__u8  pad;
+	__u8  jumbo;         /* 1 when a hop-by-hop jumbo option (IPv6 BIG TCP) follows the IPv6
+	                      * header: the kernel strips it from every wire segment of a GSO skb */
 };
 
 /* --- maps, time and atomics: the only kernel-facing vocabulary of feature bodies --- */

@@ -215,6 +215,11 @@ static __always_inline int fg_parse_ipv6(struct __sk_buff *skb, struct fg_pkt *p
 		__u32 frame = fg_frame_len(skb);
 		if (frame > off + trailer + sizeof(struct ipv6hdr))
 			pkt->ip_bytes = frame - off - trailer;
+		/* RFC 2675's jumbo option alone in an 8-byte hop-by-hop header: type 0xC2 after
+		 * the header's next-header and length bytes */
+		__u8 *hbh = ip6->nexthdr == IPPROTO_HOPOPTS ? FG_PTR(skb, off + sizeof(struct ipv6hdr), 3) : 0;
+		if (hbh && hbh[1] == 0 && hbh[2] == 0xC2)
+			pkt->jumbo = 1;
 	}
 
 	__u8 nh = ip6->nexthdr;
@@ -419,7 +424,10 @@ static __always_inline int fg_parse(struct __sk_buff *skb, struct fg_pkt *pkt)
 		/* A GSO skb leaves as segs packets, each with its own L3+L4 headers:
 		 * count what the wire carries, as IPFIX octetDeltaCount does. */
 		__u32 hdrs = pkt->payload_off > off ? pkt->payload_off - off : 0;
-		pkt->ip_bytes = (skb->len - off) + (pkt->segs - 1) * hdrs;
+		/* a BIG TCP jumbo header is in the GSO skb only: segmentation removes it */
+		__u32 jumbo = pkt->jumbo && hdrs > 8 ? 8 : 0;
+		hdrs -= jumbo;
+		pkt->ip_bytes = (skb->len - off - jumbo) + (pkt->segs - 1) * hdrs;
 	}
 	pkt->now = fg_now(skb);
 	return FG_PARSED;

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+@testable import FlowgenKernel
+
+/// IPv6 BIG TCP live: with a GSO limit above 64 KiB the sender's skbs carry payload length 0 and a
+/// hop-by-hop jumbo header, which segmentation removes. flowgen must count what the wire carries.
+/// The oracle is the kernel's own TCP statistics of each namespace (/proc/net/snmp, OutSegs: the
+/// segments sent, GSO skbs counted as their wire segments) and the bytes the client wrote:
+/// RFC 8200 and RFC 9293 give every segment's headers (IPv6 40 bytes, TCP 20 plus Linux's options:
+/// 12 of timestamps on every segment, 20 on SYN and SYN-ACK: MSS, SACK-permitted, timestamps,
+/// window scale).
+@Suite(.serialized) struct BigTCPTests {
+    /// The TCP counters of `ns` (the `Tcp:` lines of /proc/net/snmp, which the namespace owns).
+    static func tcpCounters(_ ns: NetworkNamespace) throws -> [String: Int] {
+        let text = try ns.exec(["cat", "/proc/net/snmp"]).check().stdout
+        let lines = text.split(separator: "\n").filter { $0.hasPrefix("Tcp:") }
+        try #require(lines.count == 2, "no Tcp lines in /proc/net/snmp: \(text)")
+        let names = lines[0].split(separator: " ").dropFirst().map(String.init)
+        let values = lines[1].split(separator: " ").dropFirst().map { Int($0) ?? -1 }
+        return Dictionary(uniqueKeysWithValues: zip(names, values))
+    }
+
+    @Test func bigTCPSegmentsAreCountedAsTheWireCarriesThem() throws {
+        try requireRoot()
+        let flowgen = try flowgenBinary()
+        let client = try NetworkNamespace(prefix: "fgbig")
+        defer { try? client.destroy() }
+        let server = try NetworkNamespace(prefix: "fgbig")
+        defer { try? server.destroy() }
+        let pair = try VethPair.connect(client, server)
+        defer { pair.destroy() }
+        // BIG TCP: GSO skbs up to 150,000 bytes leave the client, GRO builds them on the server
+        try client.exec(["ip", "link", "set", pair.a.name!, "gso_max_size", "150000"]).check()
+        try server.exec(["ip", "link", "set", pair.b.name!, "gro_max_size", "150000"]).check()
+
+        let out = NSTemporaryDirectory() + "fgbig-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let monitor = try client.spawn([flowgen, "run", "-i", pair.a.name!, "--duration", "6", "--interval", "0",
+                                        "-q", "--format", "json", "--output", out])
+        defer { monitor.terminate() }
+        var attached = false
+        for _ in 0..<200 where !attached {
+            attached = try client.exec(["tc", "filter", "show", "dev", pair.a.name!, "egress"]).stdout.contains("bpf")
+            if !attached { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        try #require(attached, "flowgen did not attach: \(monitor.output())")
+
+        let payload = 20_000_000
+        let receiver = try server.spawn(["python3", "-c", """
+            import socket
+            s = socket.socket(socket.AF_INET6); s.bind(('fd00::2', 5001)); s.listen(1)
+            c, _ = s.accept(); n = 0
+            while True:
+                d = c.recv(1 << 20)
+                if not d: break
+                n += len(d)
+            c.close(); print(n)
+            """])
+        defer { receiver.terminate() }
+        // listening, seen without connecting (a probe connection would be the one accepted)
+        var listening = false
+        for _ in 0..<200 where !listening {
+            listening = try server.exec(["ss", "-Hltn", "sport = :5001"]).stdout.contains("5001")
+            if !listening { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        try #require(listening, "the receiver did not listen: \(receiver.output())")
+        let clientStart = try Self.tcpCounters(client), serverStart = try Self.tcpCounters(server)
+        let sent = try client.exec(["python3", "-c", """
+            import socket
+            s = socket.create_connection(('fd00::2', 5001)); s.sendall(b'x' * \(payload))
+            s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
+            """], timeout: .seconds(60))
+        try #require(sent.status == 0, "client: \(sent.stderr)")
+        #expect(receiver.wait(timeout: .seconds(30)) == 0)
+        #expect(receiver.output().contains("\(payload)"), "\(receiver.output())")
+        #expect(monitor.wait(timeout: .seconds(30)) == 0, "\(monitor.output())")
+        let clientEnd = try Self.tcpCounters(client), serverEnd = try Self.tcpCounters(server)
+        let clientSegs = clientEnd["OutSegs"]! - clientStart["OutSegs"]!
+        let serverSegs = serverEnd["OutSegs"]! - serverStart["OutSegs"]!
+        try #require(clientEnd["RetransSegs"]! == clientStart["RetransSegs"]! && serverEnd["RetransSegs"]! == serverStart["RetransSegs"]!,
+                     "a retransmission makes the expected bytes uncertain: run again")
+
+        let text = try FileManager.default.contentsOfDirectory(atPath: out).map { try String(contentsOfFile: out + "/" + $0, encoding: .utf8) }.joined()
+        let flows = try text.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let flow = try #require(flows.first { $0["PROTOCOL"] as? Int == 6 && $0["L4_DST_PORT"] as? Int == 5001 }, "\(text)")
+        // IPv6 40 + TCP 32 (timestamps) per segment; SYN and SYN-ACK have 8 option bytes more
+        #expect(flow["IN_PKTS"] as? Int == clientSegs, "\(flow)")
+        #expect(flow["IN_BYTES"] as? Int == payload + 72 * clientSegs + 8, "\(flow)")
+        #expect(flow["OUT_PKTS"] as? Int == serverSegs, "\(flow)")
+        #expect(flow["OUT_BYTES"] as? Int == 72 * serverSegs + 8, "\(flow)")
+        #expect(!monitor.output().contains("bad_ipv6") && !monitor.output().contains("truncated"), "\(monitor.output())")
+    }
+}
