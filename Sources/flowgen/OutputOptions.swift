@@ -23,11 +23,31 @@ struct OutputOptions: ParsableArguments {
         "Seconds between IPFIX template refreshes over UDP (they are also resent after 100 messages).", valueName: "sec"))
     var ipfixTemplateRefresh: Double = 60
 
+    @Option(name: .customLong("clickhouse"), help: ArgumentHelp(
+        "Also insert flows into ClickHouse: http://[USER@]HOST:8123/?database=DB&table=NAME (password: FLOWGEN_CLICKHOUSE_PASSWORD).",
+        valueName: "url"))
+    var clickhouse: String?
+
+    @Flag(name: .customLong("clickhouse-create"), help: "Create the ClickHouse table (and database) when missing.")
+    var clickhouseCreate = false
+
+    @Option(name: .customLong("exporter-id"), help: ArgumentHelp(
+        "The EXPORTER_ID of this agent's ClickHouse rows (default: the host name).", valueName: "id"))
+    var exporterID: String?
+
     func validate() throws {
         try CommandLineText.refuseControlCharacters([output], option: "--output")
+        try CommandLineText.refuseControlCharacters([clickhouse, exporterID], option: "--clickhouse/--exporter-id")
+        if let clickhouse {
+            do { _ = try ClickHouseDestination(parsing: clickhouse) } catch { throw ValidationError("\(error)") }
+        }
+        if clickhouseCreate && clickhouse == nil { throw ValidationError("--clickhouse-create needs --clickhouse URL") }
+        if let exporterID, exporterID.isEmpty || exporterID.utf8.count > 255 {
+            throw ValidationError("--exporter-id must be 1 to 255 bytes, got \(exporterID.utf8.count)")
+        }
         try CommandLineText.refuseControlCharacters(ipfix, option: "--ipfix")
-        if format == .none && ipfix.isEmpty {
-            throw ValidationError("--format none exports nothing without --ipfix URL")
+        if format == .none && ipfix.isEmpty && clickhouse == nil {
+            throw ValidationError("--format none exports nothing without --ipfix URL or --clickhouse URL")
         }
         if format == .none && output != nil {
             throw ValidationError("--output DIR needs a text format (json, csv or text), not --format none")
@@ -70,6 +90,11 @@ struct OutputOptions: ParsableArguments {
         for url in ipfix {
             members.append(try IPFIXExporter(plan: plan, destination: IPFIXDestination(parsing: url), options: ipfixOptions,
                                              epochOffsetNs: epochOffsetNs, log: log))
+        }
+        if let clickhouse {
+            members.append(try ClickHouseExporter(plan: plan, destination: ClickHouseDestination(parsing: clickhouse),
+                                                  exporterID: exporterID ?? ClickHouseExporter.defaultExporterID(),
+                                                  create: clickhouseCreate, epochOffsetNs: epochOffsetNs, log: log))
         }
         return members.count == 1 ? members[0] : ExporterGroup(members)
     }

@@ -354,11 +354,28 @@ public struct ClickHouseSchema: Sendable {
 public enum ClickHouseError: Error, CustomStringConvertible, Equatable {
     /// The plan cannot be made a table.
     case schema(String)
+    /// A `--clickhouse` URL is unusable (URL without its password, why).
+    case destination(String, String)
+    /// The server could not be reached or did not answer (destination, why).
+    case unreachable(String, String)
+    /// The server answered with an error (destination, HTTP status, its message).
+    case refused(String, Int, String)
+    /// The table exists with other columns (table, differences).
+    case tableDiffers(String, [String])
+    /// The table does not exist and `--clickhouse-create` was not given.
+    case tableMissing(String)
 
     /// A one-line message.
     public var description: String {
         switch self {
         case let .schema(why): return "ClickHouse table: \(why)"
+        case let .destination(url, why): return "--clickhouse '\(url)' \(why)"
+        case let .unreachable(to, why): return "ClickHouse at \(to): \(why); is the server running and the address right?"
+        case let .refused(to, status, message): return "ClickHouse at \(to) refused (HTTP \(status)): \(message)"
+        case let .tableDiffers(table, differences):
+            return "ClickHouse table \(table) has other columns than this feature set writes (\(differences.joined(separator: "; "))): write to another table (?table=NAME) or drop it; `flowgen schema --clickhouse` prints the one needed"
+        case let .tableMissing(table):
+            return "ClickHouse table \(table) does not exist: pass --clickhouse-create, or create it with `flowgen schema --clickhouse --features LIST --table \(table)`"
         }
     }
 }

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+@testable import FlowgenCore
+@testable import FlowgenKernel
+
+/// `--clickhouse` end to end on Debian's clickhouse-server 18.16, started by the test: a replayed
+/// capture lands in the table once per flow with the values of the JSON output, credentials stay
+/// out of every message, and a table of other columns is refused naming the difference.
+@Suite(.serialized) struct ClickHouseExportTests {
+    @Test func replayedCaptureLandsOnceWithTheJSONValues() throws {
+        let server = try ClickHouseServer(prefix: "fgch")
+        defer { server.stop() }
+        let flowgen = try flowgenBinary()
+        let capture = URL(fileURLWithPath: try ResourceLocator.locate().features).deletingLastPathComponent().path
+            + "/Tests/Captures/tcpdump-tests/pim-packet-assortment.pcap"
+        let user = ClickHouseServer.passwordUser
+        // the password in the URL, percent-encoded as URLs need
+        let password = user.password.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let url = "http://\(user.name):\(password)@\(server.host):\(server.httpPort)/?database=flowdb&table=replayed"
+        let result = try ProcessRunner.run([flowgen, "replay", capture, "--features", "tcp,icmp,ttl", "--format", "json",
+                                            "--clickhouse", url, "--clickhouse-create", "--exporter-id", "corpus-a"], timeout: .seconds(120)).check()
+        #expect(!result.stderr.contains(user.password) && !result.stderr.contains(password), "the password must never be printed: \(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(lines.count >= 20)
+
+        // rows read back with curl, addresses as text, nulls left out as JSON leaves them out
+        let schema = try ClickHouseSchema(plan: FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "tcp,icmp,ttl"), dialect: .legacy)
+        let select = schema.columns.map { column -> String in
+            let id = ClickHouseSchema.identifier(column.name)
+            if column.name.hasPrefix("IPV4_") { return "IPv4NumToString(\(id)) AS c_\(column.name)" }
+            if column.name.hasPrefix("IPV6_") { return "IPv6NumToString(\(id)) AS c_\(column.name)" }
+            return "\(id) AS c_\(column.name)"
+        }.joined(separator: ", ")
+        let answer = try server.query("SELECT \(select) FROM flowdb.replayed ORDER BY FLOW_ID FORMAT JSONEachRow")
+        let rows = answer.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(rows.count == lines.count)
+        #expect(try server.query("SELECT uniqExact(FLOW_ID), uniqExact(EXPORTER_ID), any(EXPORTER_ID) FROM flowdb.replayed FORMAT TSV") == "\(lines.count)\t1\tcorpus-a\n")
+        let byID = Dictionary(uniqueKeysWithValues: lines.map { ($0["FLOW_ID"] as! NSNumber).uint64Value }.enumerated().map { ($1, lines[$0]) })
+        for row in rows {
+            // one JSON object per row: array columns spread back to their bins' names, nulls dropped
+            var flat: [String: String] = [:]
+            for column in schema.columns where column.name != ClickHouseSchema.exporterColumn {
+                guard let value = row["c_" + column.name], !(value is NSNull) else { continue }
+                if let array = value as? [Any] {
+                    for (name, element) in zip(column.elements, array) { flat[name] = "\(element)" }
+                } else {
+                    flat[column.name] = "\(value)"
+                }
+            }
+            let id = UInt64(flat["FLOW_ID"] ?? "") ?? 0
+            let json = try #require(byID[id], "FLOW_ID \(id) is in the table but not in the JSON output")
+            #expect(flat == json.mapValues { "\($0)" }, "FLOW_ID \(id)")
+        }
+
+        // the same table with another feature set is refused, naming the difference
+        let refused = try ProcessRunner.run([flowgen, "replay", capture, "--features", "tcp", "--format", "none",
+                                             "--clickhouse", url, "--exporter-id", "corpus-b"], timeout: .seconds(120))
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("extra column SRC_MIN_TTL"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains(user.password) && !refused.stderr.contains(password))
+        // a wrong password is refused with the server's word, and not echoed
+        let wrong = try ProcessRunner.run([flowgen, "replay", capture, "--format", "none", "--clickhouse",
+                                           "http://\(user.name):nope-secret@\(server.host):\(server.httpPort)/?database=flowdb&table=replayed"], timeout: .seconds(60))
+        #expect(wrong.status != 0)
+        #expect(wrong.stderr.contains("refused") && !wrong.stderr.contains("nope-secret"), "\(wrong.stderr)")
+        // the password can come from the environment instead of the URL
+        let table = try ProcessRunner.run(["env", "FLOWGEN_CLICKHOUSE_PASSWORD=\(user.password)", flowgen, "replay", capture,
+                                           "--features", "tcp,icmp,ttl", "--format", "none", "--exporter-id", "corpus-c", "--clickhouse",
+                                           "http://\(user.name)@\(server.host):\(server.httpPort)/?database=flowdb&table=replayed"], timeout: .seconds(120))
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(try server.query("SELECT count() FROM flowdb.replayed WHERE EXPORTER_ID = 'corpus-c' FORMAT TSV") == "\(lines.count)\n")
+    }
+}
