@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FlowgenCore
+import FlowgenKernel
 
 /// How exported flows are written (shared by `run` and `replay`): a text format (JSON lines, CSV,
 /// a table, or none) and any number of IPFIX destinations, all fed the same flows.
@@ -35,8 +36,20 @@ struct OutputOptions: ParsableArguments {
         "The EXPORTER_ID of this agent's ClickHouse rows (default: the host name).", valueName: "id"))
     var exporterID: String?
 
+    @Option(name: .customLong("clickhouse-spool"), help: ArgumentHelp(
+        "Folder for ClickHouse batches the server could not take yet (default: <cache dir>/clickhouse-spool).", valueName: "dir"))
+    var clickhouseSpool: String?
+
+    @Option(name: .customLong("clickhouse-spool-max"), parsing: .unconditional, help: ArgumentHelp(
+        "Most MiB the ClickHouse spool may hold; batches past it are lost and counted.", valueName: "mib"))
+    var clickhouseSpoolMax: Int = 1024
+
     func validate() throws {
         try CommandLineText.refuseControlCharacters([output], option: "--output")
+        try CommandLineText.refuseControlCharacters([clickhouseSpool], option: "--clickhouse-spool")
+        guard (1...1_048_576).contains(clickhouseSpoolMax) else {
+            throw ValidationError("--clickhouse-spool-max must be from 1 to 1048576 MiB, got \(clickhouseSpoolMax)")
+        }
         try CommandLineText.refuseControlCharacters([clickhouse, exporterID], option: "--clickhouse/--exporter-id")
         if let clickhouse {
             do { _ = try ClickHouseDestination(parsing: clickhouse) } catch { throw ValidationError("\(error)") }
@@ -79,7 +92,7 @@ struct OutputOptions: ParsableArguments {
     /// The exporter(s) for a plan: the text output unless `--format none`, then one IPFIX exporter
     /// per `--ipfix`. `epochOffsetNs` turns record time into Unix time; `log` receives IPFIX
     /// transport events and, at close, each destination's counters (default: standard error).
-    func makeExporter(plan: Plan, epochOffsetNs: @escaping () -> Int64,
+    func makeExporter(plan: Plan, epochOffsetNs: @escaping () -> Int64, metrics: CollectorMetrics? = nil,
                       log: @escaping (String) -> Void = { Console.info($0) }) throws -> FlowExporter {
         var members: [FlowExporter] = []
         if let format = format.value {
@@ -92,9 +105,12 @@ struct OutputOptions: ParsableArguments {
                                              epochOffsetNs: epochOffsetNs, log: log))
         }
         if let clickhouse {
-            members.append(try ClickHouseExporter(plan: plan, destination: ClickHouseDestination(parsing: clickhouse),
-                                                  exporterID: exporterID ?? ClickHouseExporter.defaultExporterID(),
-                                                  create: clickhouseCreate, epochOffsetNs: epochOffsetNs, log: log))
+            let destination = try ClickHouseDestination(parsing: clickhouse)
+            let root = clickhouseSpool ?? ClangCompiler.defaultCacheDirectory(environment: ProcessInfo.processInfo.environment) + "/clickhouse-spool"
+            members.append(try ClickHouseExporter(plan: plan, destination: destination,
+                                                  exporterID: exporterID ?? ClickHouseExporter.defaultExporterID(), create: clickhouseCreate,
+                                                  spoolDirectory: ClickHouseExporter.spoolDirectory(root: root, destination: destination),
+                                                  spoolBytes: clickhouseSpoolMax << 20, metrics: metrics, epochOffsetNs: epochOffsetNs, log: log))
         }
         return members.count == 1 ? members[0] : ExporterGroup(members)
     }

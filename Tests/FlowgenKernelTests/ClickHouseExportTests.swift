@@ -18,7 +18,8 @@ import Testing
         let password = user.password.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         let url = "http://\(user.name):\(password)@\(server.host):\(server.httpPort)/?database=flowdb&table=replayed"
         let result = try ProcessRunner.run([flowgen, "replay", capture, "--features", "tcp,icmp,ttl", "--format", "json",
-                                            "--clickhouse", url, "--clickhouse-create", "--exporter-id", "corpus-a"], timeout: .seconds(120)).check()
+                                            "--clickhouse", url, "--clickhouse-create", "--exporter-id", "corpus-a",
+                                            "--clickhouse-spool", server.directory + "/spool"], timeout: .seconds(120)).check()
         #expect(!result.stderr.contains(user.password) && !result.stderr.contains(password), "the password must never be printed: \(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(lines.count >= 20)
@@ -54,20 +55,76 @@ import Testing
 
         // the same table with another feature set is refused, naming the difference
         let refused = try ProcessRunner.run([flowgen, "replay", capture, "--features", "tcp", "--format", "none",
-                                             "--clickhouse", url, "--exporter-id", "corpus-b"], timeout: .seconds(120))
+                                             "--clickhouse", url, "--exporter-id", "corpus-b",
+                                             "--clickhouse-spool", server.directory + "/spool"], timeout: .seconds(120))
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("extra column SRC_MIN_TTL"), "\(refused.stderr)")
         #expect(!refused.stderr.contains(user.password) && !refused.stderr.contains(password))
         // a wrong password is refused with the server's word, and not echoed
-        let wrong = try ProcessRunner.run([flowgen, "replay", capture, "--format", "none", "--clickhouse",
+        let wrong = try ProcessRunner.run([flowgen, "replay", capture, "--format", "none", "--clickhouse-spool", server.directory + "/spool", "--clickhouse",
                                            "http://\(user.name):nope-secret@\(server.host):\(server.httpPort)/?database=flowdb&table=replayed"], timeout: .seconds(60))
         #expect(wrong.status != 0)
         #expect(wrong.stderr.contains("refused") && !wrong.stderr.contains("nope-secret"), "\(wrong.stderr)")
         // the password can come from the environment instead of the URL
         let table = try ProcessRunner.run(["env", "FLOWGEN_CLICKHOUSE_PASSWORD=\(user.password)", flowgen, "replay", capture,
-                                           "--features", "tcp,icmp,ttl", "--format", "none", "--exporter-id", "corpus-c", "--clickhouse",
+                                           "--features", "tcp,icmp,ttl", "--format", "none", "--exporter-id", "corpus-c",
+                                           "--clickhouse-spool", server.directory + "/spool", "--clickhouse",
                                            "http://\(user.name)@\(server.host):\(server.httpPort)/?database=flowdb&table=replayed"], timeout: .seconds(120))
         #expect(table.status == 0, "\(table.stderr)")
         #expect(try server.query("SELECT count() FROM flowdb.replayed WHERE EXPORTER_ID = 'corpus-c' FORMAT TSV") == "\(lines.count)\n")
+    }
+
+    /// Flows exported while the server is down wait in the spool (files of mode 0600), survive the
+    /// exporter's close, and the next exporter on the same spool sends them first, each once.
+    @Test func spoolKeepsWhatTheServerMissedForTheNextRun() throws {
+        let server = try ClickHouseServer(prefix: "fgch")
+        defer { server.stop() }
+        let plan = try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "base")
+        let destination = try ClickHouseDestination(parsing: "\(server.url)/?database=default&table=spooled")
+        let spool = server.directory + "/spool"
+        var messages: [String] = []
+        let lock = NSLock()
+        func exporter() throws -> ClickHouseExporter {
+            var options = ClickHouseExporter.Options()
+            options.closeWait = 1
+            return try ClickHouseExporter(plan: plan, destination: destination, exporterID: "lab", create: true, spoolDirectory: spool,
+                                          spoolBytes: 1 << 20, options: options, epochOffsetNs: { 0 }, log: { m in lock.withLock { messages.append(m) } })
+        }
+        let decoder = RecordDecoder(plan: plan)
+        func flows(_ ids: Range<UInt64>) -> [Biflow] {
+            ids.map { id in
+                var values = [UInt64](repeating: 0, count: decoder.columns.count)
+                values[decoder.firstColumn["packets"]!] = id
+                values[decoder.firstColumn["first_seen"]!] = 1_000_000_000 * id
+                let key = FlowKey(src: IPAddress16(ipv4: [198, 18, 0, 1]), dst: IPAddress16(ipv4: [198, 18, 0, 2]),
+                                  sport: UInt16(id), dport: 53, proto: 17, ipVersion: 4)
+                return Biflow(id: id, forward: FlowRecord(key: key, values: values), reverse: nil, endReason: .idleTimeout)
+            }
+        }
+        let first = try exporter()
+        try first.export(flows(1..<101))
+        server.kill()
+        try first.export(flows(101..<201))
+        try first.close()
+        #expect(first.statistics.rowsLost == 0)
+        #expect(first.statistics.rowsSpooled + first.statistics.rowsInserted == 200, "\(first.statistics)")
+        #expect(first.statistics.rowsSpooled >= 100, "\(first.statistics)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: spool).filter { $0.hasSuffix(".batch") }
+        #expect(!files.isEmpty)
+        for file in files {
+            let mode = (try FileManager.default.attributesOfItem(atPath: spool + "/" + file)[.posixPermissions] as? NSNumber)?.intValue
+            #expect(mode == 0o600, "\(file)")
+        }
+        #expect((try FileManager.default.attributesOfItem(atPath: spool)[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+
+        try server.start()
+        let second = try exporter()
+        try second.export(flows(201..<251))
+        try second.close()
+        #expect(second.statistics.rowsSpooled == 0 && second.statistics.rowsLost == 0, "\(second.statistics)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).filter { $0.hasSuffix(".batch") }.isEmpty)
+        #expect(try server.query("SELECT count(), uniqExact(FLOW_ID), min(FLOW_ID), max(FLOW_ID), sum(IN_PKTS) FROM default.spooled FORMAT TSV")
+                == "250\t250\t1\t250\t\((1...250).reduce(0, +))\n")
+        #expect(lock.withLock { messages.contains { $0.contains("earlier run in the spool") } }, "\(messages)")
     }
 }

@@ -364,6 +364,8 @@ public enum ClickHouseError: Error, CustomStringConvertible, Equatable {
     case tableDiffers(String, [String])
     /// The table does not exist and `--clickhouse-create` was not given.
     case tableMissing(String)
+    /// The spool folder or a batch file is unusable (path, why).
+    case spool(String, String)
 
     /// A one-line message.
     public var description: String {
@@ -374,6 +376,8 @@ public enum ClickHouseError: Error, CustomStringConvertible, Equatable {
         case let .refused(to, status, message): return "ClickHouse at \(to) refused (HTTP \(status)): \(message)"
         case let .tableDiffers(table, differences):
             return "ClickHouse table \(table) has other columns than this feature set writes (\(differences.joined(separator: "; "))): write to another table (?table=NAME) or drop it; `flowgen schema --clickhouse` prints the one needed"
+        case let .spool(path, why):
+            return "ClickHouse spool \(path): \(why); choose another folder with --clickhouse-spool DIR"
         case let .tableMissing(table):
             return "ClickHouse table \(table) does not exist: pass --clickhouse-create, or create it with `flowgen schema --clickhouse --features LIST --table \(table)`"
         }
