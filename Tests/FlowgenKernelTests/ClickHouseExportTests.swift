@@ -127,4 +127,56 @@ import Testing
                 == "250\t250\t1\t250\t\((1...250).reduce(0, +))\n")
         #expect(lock.withLock { messages.contains { $0.contains("earlier run in the spool") } }, "\(messages)")
     }
+
+    /// The README's cluster setup and first queries, on 18.16: a `Distributed` table over the local
+    /// one (a cluster of one shard), agents writing to it, top talkers and flows per protocol per minute.
+    @Test func clusterSetupAndFirstQueriesOfTheReadme() throws {
+        let server = try ClickHouseServer(prefix: "fgch")
+        defer { server.stop() }
+        let flowgen = try flowgenBinary()
+        let root = URL(fileURLWithPath: try ResourceLocator.locate().features).deletingLastPathComponent().path
+        let capture = root + "/Tests/Captures/tcpdump-tests/pim-packet-assortment.pcap"
+        try server.query("CREATE DATABASE IF NOT EXISTS flows")
+        try server.query(try ProcessRunner.run([flowgen, "schema", "--clickhouse", "--features", "tcp,icmp", "--table", "flows.flows_local"]).check().stdout)
+        try server.query("CREATE TABLE IF NOT EXISTS flows.flows AS flows.flows_local ENGINE = Distributed(flows, flows, flows_local, cityHash64(EXPORTER_ID))")
+        let json = try ProcessRunner.run([flowgen, "replay", capture, "--features", "tcp,icmp", "--exporter-id", "edge-1",
+                                          "--clickhouse", "\(server.url)/?database=flows&table=flows", "--clickhouse-spool", server.directory + "/spool"],
+                                         timeout: .seconds(120)).check().stdout
+        let lines = json.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        // the Distributed table forwards in the background: wait for every row on the shard
+        var count = ""
+        for _ in 0..<100 where count != "\(lines.count)\n" {
+            count = try server.query("SELECT count() FROM flows.flows_local FORMAT TSV")
+            if count != "\(lines.count)\n" { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        #expect(count == "\(lines.count)\n")
+        // top talkers, by hand from the JSON lines: bytes both ways per IPv4 source
+        var bytes: [String: Int] = [:], flows: [String: Int] = [:]
+        for line in lines {
+            guard let src = line["IPV4_SRC_ADDR"] as? String else { continue }
+            bytes[src, default: 0] += (line["IN_BYTES"] as! Int) + (line["OUT_BYTES"] as! Int)
+            flows[src, default: 0] += 1
+        }
+        let top = bytes.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(10)
+        let talkers = try server.query("""
+            SELECT IPv4NumToString(IPV4_SRC_ADDR) AS src, sum(IN_BYTES + OUT_BYTES) AS bytes, count() AS flows
+            FROM flows.flows
+            WHERE FLOW_START_MICROSECONDS >= 0 AND IPV4_SRC_ADDR IS NOT NULL
+            GROUP BY src ORDER BY bytes DESC, src ASC LIMIT 10 FORMAT TSV
+            """)
+        #expect(talkers == top.map { "\($0.key)\t\($0.value)\t\(flows[$0.key]!)\n" }.joined())
+        // flows per protocol per minute, per agent
+        var perMinute: [String: Int] = [:]
+        for line in lines {
+            let minute = (line["FLOW_START_MICROSECONDS"] as! Int) / 60_000_000 * 60
+            perMinute["\(minute)\tedge-1\t\(line["PROTOCOL"] as! Int)", default: 0] += 1
+        }
+        let protocols = try server.query("""
+            SELECT toUnixTimestamp(toStartOfMinute(toDateTime(intDiv(FLOW_START_MICROSECONDS, 1000000)))) AS minute, EXPORTER_ID, PROTOCOL, count() AS flows
+            FROM flows.flows
+            GROUP BY minute, EXPORTER_ID, PROTOCOL ORDER BY minute, EXPORTER_ID, PROTOCOL FORMAT TSV
+            """)
+        #expect(protocols == perMinute.sorted { $0.key.split(separator: "\t").map { Int($0) ?? 0 }.lexicographicallyPrecedes($1.key.split(separator: "\t").map { Int($0) ?? 0 }) }
+            .map { "\($0.key)\t\($0.value)\n" }.joined())
+    }
 }

@@ -51,4 +51,69 @@ import Testing
             (try? FileManager.default.contentsOfDirectory(atPath: lab.work + "/spool/" + name))?.filter { $0.hasSuffix(".batch") }.isEmpty ?? true
         })
     }
+
+    /// Three agents, each in a network namespace of its own (three "hosts") joined to a fourth that
+    /// runs the server, write into one table: every flow of each once, told apart by EXPORTER_ID.
+    @Test func threeAgentsShareOneTable() throws {
+        try requireRoot()
+        let flowgen = try flowgenBinary()
+        let hub = try NetworkNamespace(prefix: "fgch")
+        var agents: [NetworkNamespace] = [], pairs: [VethPair] = [], monitors: [SpawnedProcess] = []
+        let work = NSTemporaryDirectory() + "fgch-agents-\(UUID().uuidString)"
+        var server: ClickHouseServer?
+        defer {
+            for monitor in monitors { monitor.terminate() }
+            server?.stop()
+            for agent in agents {
+                for name in InstanceStore.names() where name.hasSuffix("@" + agent.name) { OperationsLab.forget(instance: name) }
+            }
+            for pair in pairs { pair.destroy() }
+            for namespace in agents + [hub] { try? namespace.destroy() }
+            try? FileManager.default.removeItem(atPath: work)
+        }
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        for i in 1...3 {
+            let agent = try NetworkNamespace(prefix: "fgch")
+            agents.append(agent)
+            pairs.append(try VethPair(VethPair.Endpoint(agent, ipv4: "198.18.\(i).1/24"), VethPair.Endpoint(hub, ipv4: "198.18.\(i).2/24")))
+            // frames to .99 leave the agent and are dropped by the hub (not its MAC): no replies
+            try agent.exec(["ip", "neigh", "replace", "198.18.\(i).99", "lladdr", "02:00:00:00:00:99", "dev", pairs[i - 1].nameA]).check()
+        }
+        server = try ClickHouseServer(prefix: "fgch", host: "0.0.0.0", namespace: hub)
+        for (i, agent) in agents.enumerated() {
+            let log = work + "/agent\(i + 1).log"
+            monitors.append(try SpawnedProcess(argv: [flowgen, "run", "-i", pairs[i].nameA, "--interval", "0.2", "--idle-timeout", "1",
+                                                      "--format", "none", "--clickhouse", "http://198.18.\(i + 1).2:8123/?database=multi&table=flows",
+                                                      "--clickhouse-create", "--exporter-id", "host-\(i + 1)",
+                                                      "--clickhouse-spool", work + "/spool\(i + 1)", "--log", log],
+                                               launcher: ["nsenter", "--net=" + agent.path]))
+        }
+        for (i, agent) in agents.enumerated() {
+            var attached = false
+            for _ in 0..<300 where !attached {
+                attached = !(try agent.exec(["tc", "filter", "show", "dev", pairs[i].nameA, "ingress"]).stdout.isEmpty)
+                if !attached { Thread.sleep(forTimeInterval: 0.2) }
+            }
+            try #require(attached && monitors[i].isRunning, "agent \(i + 1) did not attach: \(monitors[i].output()) \((try? String(contentsOfFile: work + "/agent\(i + 1).log", encoding: .utf8)) ?? "")")
+        }
+        // 100 one-packet UDP flows per agent, to ports 9400..9499 of its blackhole
+        let sender = "import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            + "for p in range(9400, 9500): s.sendto(b'x' * 20, (sys.argv[1], p))\nprint(100)"
+        for (i, agent) in agents.enumerated() {
+            #expect(try agent.exec(["python3", "-c", sender, "198.18.\(i + 1).99"]).check().stdout == "100\n")
+        }
+        let query = """
+            SELECT EXPORTER_ID, count(), uniqExact(L4_DST_PORT), any(IPv4NumToString(IPV4_SRC_ADDR)), any(IPv4NumToString(IPV4_DST_ADDR))
+            FROM multi.flows WHERE L4_DST_PORT BETWEEN 9400 AND 9499 AND PROTOCOL = 17 GROUP BY EXPORTER_ID ORDER BY EXPORTER_ID FORMAT TSV
+            """
+        let expected = (1...3).map { "host-\($0)\t100\t100\t198.18.\($0).1\t198.18.\($0).99\n" }.joined()
+        var answer = ""
+        for _ in 0..<100 where answer != expected {
+            answer = (try? server!.query(query)) ?? ""
+            if answer != expected { Thread.sleep(forTimeInterval: 0.3) }
+        }
+        for monitor in monitors { kill(monitor.pid, SIGINT) }
+        for (i, monitor) in monitors.enumerated() { #expect(monitor.wait(timeout: .seconds(30)) == 0, "agent \(i + 1): \(monitor.output())") }
+        #expect(answer == expected)
+    }
 }

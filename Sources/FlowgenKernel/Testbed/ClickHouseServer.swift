@@ -2,7 +2,7 @@ import Foundation
 
 /// A ClickHouse server of the tests' own: Debian's `clickhouse-server` with a configuration in a
 /// temporary directory, its data beside it, listening on free loopback ports (or on an address of
-/// a test namespace), no system service. `stop()` ends it and removes the directory; `kill()` and
+/// a test namespace), no system service; a cluster `flows` of one shard (itself) for `Distributed` tables. `stop()` ends it and removes the directory; `kill()` and
 /// `start()` take it down and up again on the same data, as an outage would.
 public final class ClickHouseServer: @unchecked Sendable {
     /// The directory holding configuration, data and logs.
@@ -156,6 +156,7 @@ public final class ClickHouseServer: @unchecked Sendable {
           <default_profile>default</default_profile>
           <default_database>default</default_database>
           <timezone>UTC</timezone>
+          <remote_servers><flows><shard><replica><host>\(host == "0.0.0.0" ? "127.0.0.1" : host)</host><port>\(tcpPort)</port></replica></shard></flows></remote_servers>
         </yandex>
 
         """
