@@ -126,6 +126,21 @@ import Testing
         #expect(try server.query("SELECT count(), uniqExact(FLOW_ID), min(FLOW_ID), max(FLOW_ID), sum(IN_PKTS) FROM default.spooled FORMAT TSV")
                 == "250\t250\t1\t250\t\((1...250).reduce(0, +))\n")
         #expect(lock.withLock { messages.contains { $0.contains("earlier run in the spool") } }, "\(messages)")
+
+        // a spool too small for a batch: what cannot be kept is given up, logged, counted and in the metrics
+        let metrics = CollectorMetrics()
+        var options = ClickHouseExporter.Options()
+        options.closeWait = 0.5
+        let small = try ClickHouseExporter(plan: plan, destination: destination, exporterID: "lab", create: false, spoolDirectory: spool + "-small",
+                                           spoolBytes: 1000, options: options, metrics: metrics, epochOffsetNs: { 0 },
+                                           log: { m in lock.withLock { messages.append(m) } })
+        server.kill()
+        try small.export(flows(300..<400))
+        try small.close()
+        #expect(small.statistics.rowsLost == 100 && small.statistics.rowsInserted == 0, "\(small.statistics)")
+        #expect(lock.withLock { messages.contains { $0.contains("error: ClickHouse: 100 flows lost") && $0.contains("spool") } }, "\(messages)")
+        let text = metrics.prometheusText()
+        #expect(text.contains("flowgen_flows_lost_total 100\n") && text.contains("flowgen_clickhouse_flows_lost_total 100\n"), "\(text)")
     }
 
     /// The README's cluster setup and first queries, on 18.16: a `Distributed` table over the local

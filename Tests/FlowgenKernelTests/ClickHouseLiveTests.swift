@@ -18,7 +18,7 @@ import Testing
         let monitor = try lab.spawnFlowgen(["run", "-i", lab.veth.nameA, "--interval", "0.2", "--idle-timeout", "1", "--format", "none",
                                             "--clickhouse", "http://127.0.0.1:\(server.httpPort)/?database=live&table=flows",
                                             "--clickhouse-create", "--exporter-id", "veth-a", "--clickhouse-spool", lab.work + "/spool",
-                                            "--log", log])
+                                            "--metrics", "127.0.0.1:9465", "--log", log])
         try lab.waitForAttach(monitor, log: log)
         // 400 one-packet UDP flows to ports 9300..9699 over 8 s; the outage falls in the middle
         let flows = 400
@@ -35,9 +35,14 @@ import Testing
             count = (try? server.query("SELECT count() FROM live.flows WHERE L4_DST_PORT BETWEEN 9300 AND 9699 FORMAT TSV")) ?? ""
             return count == "\(flows)\n"
         }
+        let metrics = (try? lab.a.exec(["curl", "-s", "http://127.0.0.1:9465/metrics"]).stdout) ?? ""
         kill(monitor.pid, SIGINT)
         #expect(monitor.wait(timeout: .seconds(30)) == 0, "\(monitor.output())")
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? monitor.output()
+        // the server's 400 and flowgen's own count of what it inserted agree; nothing is counted lost
+        let inserted = metrics.split(separator: "\n").first { $0.hasPrefix("flowgen_clickhouse_rows_inserted_total ") }
+            .flatMap { Int($0.split(separator: " ")[1]) } ?? -1
+        #expect(inserted >= flows && metrics.contains("flowgen_flows_lost_total 0\n") && metrics.contains("flowgen_clickhouse_flows_spooled 0\n"), "\(metrics)")
         #expect(arrived, "\(count) rows of \(flows); log:\n\(text)")
         // each destination port once: nothing lost, nothing twice
         #expect(try server.query("""
