@@ -145,8 +145,9 @@ public struct ClickHouseSchema: Sendable {
                 case .forward, .combined: isNullable = none != nil
                 case .reverse: isNullable = none != nil || !op.zeroWhenOneWay
                 }
-                let scalar = op.timestamp ? timestampType : uint(op.timestamp ? 8 : width)
+                // a timestamp is shown as epoch µs, whatever the width it is stored at
                 if op.timestamp { width = 8 }
+                let scalar = op.timestamp ? timestampType : uint(width)
                 if case .histogram = aggregation, !isNullable, spec.count > 1,
                    let array = arrayName(of: output.columns, from: index, count: spec.count, taken: names) {
                     let elementNames = output.columns[index..<index + spec.count].map(\.name)
