@@ -60,6 +60,10 @@ import Testing
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("extra column SRC_MIN_TTL"), "\(refused.stderr)")
         #expect(!refused.stderr.contains(user.password) && !refused.stderr.contains(password))
+        // a missing table without --clickhouse-create says how to make it
+        let missing = try ProcessRunner.run([flowgen, "replay", capture, "--format", "none", "--clickhouse-spool", server.directory + "/spool",
+                                             "--clickhouse", "http://\(user.name):\(password)@\(server.host):\(server.httpPort)/?database=flowdb&table=nope"], timeout: .seconds(60))
+        #expect(missing.status != 0 && missing.stderr.contains("flowdb.nope does not exist: pass --clickhouse-create"), "\(missing.stderr)")
         // a wrong password is refused with the server's word, and not echoed
         let wrong = try ProcessRunner.run([flowgen, "replay", capture, "--format", "none", "--clickhouse-spool", server.directory + "/spool", "--clickhouse",
                                            "http://\(user.name):nope-secret@\(server.host):\(server.httpPort)/?database=flowdb&table=replayed"], timeout: .seconds(60))
