@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what flowgen needs on Debian 12 (run as root): libbpf/libelf headers for the loader,
 # iproute2/ping/curl/python3 for the end-to-end tests, bpftool (a second libbpf loader the tests load the object with), binutils/libc6-dev to link the native replay
-# engine, groff/man-db (the install test reads the man page scripts/install.sh installs), and checks
-# for a clang with the BPF target.
+# engine, groff/man-db (the install test reads the man page scripts/install.sh installs), Debian's
+# clickhouse-server (18.16) that the ClickHouse tests start on their own, and a Python virtual
+# environment in .build/venv with chdb (a current ClickHouse engine, for the modern types), and
+# checks for a clang with the BPF target.
 # With --bench it also installs the replay benchmark's peers (softflowd, argus).
 set -euo pipefail
 
 need=()
 want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need+=("$1"); }
-for p in libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iputils-ping curl python3 tcpdump linux-libc-dev nfdump tshark binutils libc6-dev bpftool groff-base man-db; do want "$p"; done
+for p in libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iputils-ping curl python3 tcpdump linux-libc-dev nfdump tshark binutils libc6-dev bpftool groff-base man-db clickhouse-server python3-venv; do want "$p"; done
 if [ "${1:-}" = "--bench" ]; then
   for p in softflowd argus-server argus-client; do want "$p"; done
 fi
@@ -28,6 +30,14 @@ fi
 if [ "$(id -u)" -eq 0 ] && ! grep -q " /sys/fs/bpf bpf " /proc/self/mounts; then
   echo "setup: mounting the BPF filesystem at /sys/fs/bpf" >&2
   mount -t bpf bpf /sys/fs/bpf
+fi
+
+# chdb runs a current ClickHouse in-process: the tests check the modern types (IPv6, DateTime64) with it
+venv="$(cd "$(dirname "$0")/.." && pwd)/.build/venv"
+if ! "$venv/bin/python3" -c 'import chdb' 2>/dev/null; then
+  echo "setup: installing chdb into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q chdb==4.4.0   # the version the modern-type tests were written against
 fi
 
 clang_bin="${FLOWGEN_CLANG:-$(command -v clang || true)}"

@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Fewer repetitions and smaller inputs (about a minute in all); same methods.")
     var quick = false
 
-    @Option(help: ArgumentHelp("Run only these sections (comma-separated).", valueName: "kernel|e2e|collector|build|replay"))
+    @Option(help: ArgumentHelp("Run only these sections (comma-separated).", valueName: "kernel|e2e|collector|build|replay|clickhouse"))
     var only: String?
 
     @Option(help: ArgumentHelp("Also write every number (samples included) as JSON to FILE.", valueName: "file"))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FlowgenCore
+import FlowgenKernel
 
 /// How exported flows are written (shared by `run` and `replay`): a text format (JSON lines, CSV,
 /// a table, or none) and any number of IPFIX destinations, all fed the same flows.
@@ -23,11 +24,43 @@ struct OutputOptions: ParsableArguments {
         "Seconds between IPFIX template refreshes over UDP (they are also resent after 100 messages).", valueName: "sec"))
     var ipfixTemplateRefresh: Double = 60
 
+    @Option(name: .customLong("clickhouse"), help: ArgumentHelp(
+        "Also insert flows into ClickHouse: http://[USER@]HOST:8123/?database=DB&table=NAME (password: FLOWGEN_CLICKHOUSE_PASSWORD).",
+        valueName: "url"))
+    var clickhouse: String?
+
+    @Flag(name: .customLong("clickhouse-create"), help: "Create the ClickHouse table (and database) when missing.")
+    var clickhouseCreate = false
+
+    @Option(name: .customLong("exporter-id"), help: ArgumentHelp(
+        "The EXPORTER_ID of this agent's ClickHouse rows (default: the host name).", valueName: "id"))
+    var exporterID: String?
+
+    @Option(name: .customLong("clickhouse-spool"), help: ArgumentHelp(
+        "Folder for ClickHouse batches the server could not take yet (default: <cache dir>/clickhouse-spool).", valueName: "dir"))
+    var clickhouseSpool: String?
+
+    @Option(name: .customLong("clickhouse-spool-max"), parsing: .unconditional, help: ArgumentHelp(
+        "Most MiB the ClickHouse spool may hold; batches past it are lost and counted.", valueName: "mib"))
+    var clickhouseSpoolMax: Int = 1024
+
     func validate() throws {
         try CommandLineText.refuseControlCharacters([output], option: "--output")
+        try CommandLineText.refuseControlCharacters([clickhouseSpool], option: "--clickhouse-spool")
+        guard (1...1_048_576).contains(clickhouseSpoolMax) else {
+            throw ValidationError("--clickhouse-spool-max must be from 1 to 1048576 MiB, got \(clickhouseSpoolMax)")
+        }
+        try CommandLineText.refuseControlCharacters([clickhouse, exporterID], option: "--clickhouse/--exporter-id")
+        if let clickhouse {
+            do { _ = try ClickHouseDestination(parsing: clickhouse) } catch { throw ValidationError("\(error)") }
+        }
+        if clickhouseCreate && clickhouse == nil { throw ValidationError("--clickhouse-create needs --clickhouse URL") }
+        if let exporterID, exporterID.isEmpty || exporterID.utf8.count > 255 {
+            throw ValidationError("--exporter-id must be 1 to 255 bytes, got \(exporterID.utf8.count)")
+        }
         try CommandLineText.refuseControlCharacters(ipfix, option: "--ipfix")
-        if format == .none && ipfix.isEmpty {
-            throw ValidationError("--format none exports nothing without --ipfix URL")
+        if format == .none && ipfix.isEmpty && clickhouse == nil {
+            throw ValidationError("--format none exports nothing without --ipfix URL or --clickhouse URL")
         }
         if format == .none && output != nil {
             throw ValidationError("--output DIR needs a text format (json, csv or text), not --format none")
@@ -59,7 +92,7 @@ struct OutputOptions: ParsableArguments {
     /// The exporter(s) for a plan: the text output unless `--format none`, then one IPFIX exporter
     /// per `--ipfix`. `epochOffsetNs` turns record time into Unix time; `log` receives IPFIX
     /// transport events and, at close, each destination's counters (default: standard error).
-    func makeExporter(plan: Plan, epochOffsetNs: @escaping () -> Int64,
+    func makeExporter(plan: Plan, epochOffsetNs: @escaping () -> Int64, metrics: CollectorMetrics? = nil,
                       log: @escaping (String) -> Void = { Console.info($0) }) throws -> FlowExporter {
         var members: [FlowExporter] = []
         if let format = format.value {
@@ -70,6 +103,14 @@ struct OutputOptions: ParsableArguments {
         for url in ipfix {
             members.append(try IPFIXExporter(plan: plan, destination: IPFIXDestination(parsing: url), options: ipfixOptions,
                                              epochOffsetNs: epochOffsetNs, log: log))
+        }
+        if let clickhouse {
+            let destination = try ClickHouseDestination(parsing: clickhouse)
+            let root = clickhouseSpool ?? ClangCompiler.defaultCacheDirectory(environment: ProcessInfo.processInfo.environment) + "/clickhouse-spool"
+            members.append(try ClickHouseExporter(plan: plan, destination: destination,
+                                                  exporterID: exporterID ?? ClickHouseExporter.defaultExporterID(), create: clickhouseCreate,
+                                                  spoolDirectory: ClickHouseExporter.spoolDirectory(root: root, destination: destination),
+                                                  spoolBytes: clickhouseSpoolMax << 20, metrics: metrics, epochOffsetNs: epochOffsetNs, log: log))
         }
         return members.count == 1 ? members[0] : ExporterGroup(members)
     }

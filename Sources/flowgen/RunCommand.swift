@@ -82,7 +82,7 @@ struct RunCommand: ParsableCommand {
                                      stages: planOptions.stagePolicy)
         let metrics = CollectorMetrics()
         let server = try collectorOptions.makeServer(metrics)
-        let exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs) { messages.info($0) }
+        let exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs, metrics: metrics) { messages.info($0) }
         let request = InstanceRequest(name: instanceOptions.instance, features: featureOptions.features,
                                       featurePaths: featureOptions.featurePaths,
                                       allowUnsafeFeaturePath: featureOptions.allowUnsafeFeaturePath,

@@ -20,6 +20,12 @@ public final class CollectorMetrics: Sendable {
         public var exportErrors: UInt64 = 0
         /// Biflows that ended but were given up because the output kept failing.
         public var flowsLost: UInt64 = 0
+        /// Biflows a database output (ClickHouse) gave up (spool full, batch refused again and again).
+        public var sinkFlowsLost: UInt64 = 0
+        /// Biflows a database output keeps in its spool on disk until the server takes them.
+        public var sinkFlowsSpooled: Int = 0
+        /// Rows a database output inserted.
+        public var sinkRowsInserted: UInt64 = 0
         /// Biflows whose export failed, kept (out of the table) to be written again at the next pass.
         public var flowsPending: Int = 0
         /// Collector passes done.

@@ -21,6 +21,8 @@ public struct BenchReport: Codable, Sendable {
     public var build: BuildBenchResult?
     /// Section 5.
     public var replay: ReplayBenchResult?
+    /// Section 6.
+    public var clickhouse: ClickHouseBenchResult?
     /// Sections that failed, with the error.
     public var errors: [String: String] = [:]
     /// Wall seconds of the whole run.
@@ -29,6 +31,7 @@ public struct BenchReport: Codable, Sendable {
     /// Every missed (or unchecked) target of the sections that ran.
     public var misses: [String] {
         (kernel?.misses ?? []) + (e2e?.misses ?? []) + (collector?.misses ?? []) + (build?.misses ?? []) + (replay?.misses ?? [])
+            + (clickhouse?.misses(collector: collector) ?? [])
     }
 
     /// The report as text: machine, each section's table, failures, then the missed targets.
@@ -44,6 +47,7 @@ public struct BenchReport: Codable, Sendable {
         if let collector { out += collector.render() + "\n" }
         if let build { out += build.render() + "\n" }
         if let replay { out += replay.render() + "\n" }
+        if let clickhouse { out += clickhouse.render(collector: collector) + "\n" }
         for (section, error) in errors.sorted(by: { $0.key < $1.key }) {
             out += "!! \(section) section FAILED: \(error)\n"
         }

@@ -30,6 +30,7 @@ public final class BenchRunner {
                 case .collector: report.collector = try CollectorBenchmark(context: context).run()
                 case .build: report.build = try BuildBenchmark(context: context).run()
                 case .replay: report.replay = try ReplayBenchmark(context: context).run()
+                case .clickhouse: report.clickhouse = try ClickHouseBenchmark(context: context).run()
                 }
             } catch {
                 log("\(section.rawValue) section failed: \(error)")

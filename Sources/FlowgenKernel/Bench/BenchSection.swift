@@ -10,4 +10,6 @@ public enum BenchSection: String, CaseIterable, Codable, Sendable {
     case build
     /// `flowgen replay` against nfpcapd on one capture (needs the replay command).
     case replay
+    /// Rows per second through the ClickHouse output into a local server (needs clickhouse-server).
+    case clickhouse
 }

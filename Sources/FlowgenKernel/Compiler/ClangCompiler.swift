@@ -286,7 +286,8 @@ public struct ClangCompiler: Sendable {
         return nil
     }
 
-    static func defaultCacheDirectory(environment: [String: String]) -> String {
+    /// The cache folder when none is given: also the root of other private files (the ClickHouse spool).
+    public static func defaultCacheDirectory(environment: [String: String]) -> String {
         if let explicit = environment["FLOWGEN_CACHE_DIR"], !explicit.isEmpty { return explicit }
         if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/flowgen" }
         if let home = environment["HOME"], !home.isEmpty { return home + "/.cache/flowgen" }
