@@ -161,6 +161,7 @@ public struct ClickHouseHTTP: Sendable {
     }
 
     /// Runs `sql` and returns its answer; a refusal throws with the server's message.
+    @discardableResult
     public func query(_ sql: String) throws -> String {
         let response = try post(query: sql)
         guard response.status == 200 else { throw ClickHouseError.refused(destination.description, response.status, Self.firstLine(response.body)) }
