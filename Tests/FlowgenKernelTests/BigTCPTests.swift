@@ -36,7 +36,7 @@ import Testing
         let out = NSTemporaryDirectory() + "fgbig-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let monitor = try client.spawn([flowgen, "run", "-i", pair.a.name!, "--duration", "6", "--interval", "0",
+        let monitor = try client.spawn([flowgen, "run", "-i", pair.a.name!, "--duration", "600", "--interval", "0",
                                         "-q", "--format", "json", "--output", out])
         defer { monitor.terminate() }
         var attached = false
@@ -46,7 +46,7 @@ import Testing
         }
         try #require(attached, "flowgen did not attach: \(monitor.output())")
 
-        let payload = 20_000_000
+        let payload = 10_000_000
         let receiver = try server.spawn(["python3", "-c", """
             import socket
             s = socket.socket(socket.AF_INET6); s.bind(('fd00::2', 5001)); s.listen(1)
@@ -66,29 +66,45 @@ import Testing
         }
         try #require(listening, "the receiver did not listen: \(receiver.output())")
         let clientStart = try Self.tcpCounters(client), serverStart = try Self.tcpCounters(server)
+        // the client's own view of what it sent (struct tcp_info of linux/tcp.h: tcpi_segs_out at
+        // byte 136, tcpi_bytes_sent at 200): retransmissions, which a loaded machine can cause on a
+        // veth, are in both, so the client's direction stays exact whatever happens
         let sent = try client.exec(["python3", "-c", """
-            import socket
+            import socket, struct
             s = socket.create_connection(('fd00::2', 5001)); s.sendall(b'x' * \(payload))
-            s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
-            """], timeout: .seconds(60))
+            s.shutdown(socket.SHUT_WR); s.recv(1)
+            i = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+            print(struct.unpack_from('=I', i, 136)[0], struct.unpack_from('=Q', i, 200)[0]); s.close()
+            """], timeout: .seconds(120))
         try #require(sent.status == 0, "client: \(sent.stderr)")
+        let info = sent.stdout.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        try #require(info.count == 2, "client: \(sent.stdout)")
+        let (segsOut, bytesSent) = (info[0], info[1])
         #expect(receiver.wait(timeout: .seconds(30)) == 0)
         #expect(receiver.output().contains("\(payload)"), "\(receiver.output())")
-        #expect(monitor.wait(timeout: .seconds(30)) == 0, "\(monitor.output())")
+        // stopped once the transfer is over, however long a loaded machine took: it exports what it holds
+        kill(monitor.pid, SIGTERM)
+        #expect(monitor.wait(timeout: .seconds(60)) == 0, "\(monitor.output())")
         let clientEnd = try Self.tcpCounters(client), serverEnd = try Self.tcpCounters(server)
         let clientSegs = clientEnd["OutSegs"]! - clientStart["OutSegs"]!
         let serverSegs = serverEnd["OutSegs"]! - serverStart["OutSegs"]!
-        try #require(clientEnd["RetransSegs"]! == clientStart["RetransSegs"]! && serverEnd["RetransSegs"]! == serverStart["RetransSegs"]!,
-                     "a retransmission makes the expected bytes uncertain: run again")
+        let retransmitted = clientEnd["RetransSegs"]! - clientStart["RetransSegs"]! + serverEnd["RetransSegs"]! - serverStart["RetransSegs"]!
+        #expect(segsOut == clientSegs, "the socket and the namespace agree on the segments sent")
+        #expect(retransmitted > 0 || bytesSent == payload)
 
         let text = try FileManager.default.contentsOfDirectory(atPath: out).map { try String(contentsOfFile: out + "/" + $0, encoding: .utf8) }.joined()
         let flows = try text.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
         let flow = try #require(flows.first { $0["PROTOCOL"] as? Int == 6 && $0["L4_DST_PORT"] as? Int == 5001 }, "\(text)")
         // IPv6 40 + TCP 32 (timestamps) per segment; SYN and SYN-ACK have 8 option bytes more
         #expect(flow["IN_PKTS"] as? Int == clientSegs, "\(flow)")
-        #expect(flow["IN_BYTES"] as? Int == payload + 72 * clientSegs + 8, "\(flow)")
+        #expect(flow["IN_BYTES"] as? Int == bytesSent + 72 * clientSegs + 8, "\(flow)")
         #expect(flow["OUT_PKTS"] as? Int == serverSegs, "\(flow)")
-        #expect(flow["OUT_BYTES"] as? Int == 72 * serverSegs + 8, "\(flow)")
+        if retransmitted == 0 {
+            #expect(flow["OUT_BYTES"] as? Int == 72 * serverSegs + 8, "\(flow)")
+        } else {
+            // after a loss the server's ACKs carry SACK blocks (RFC 2018) of sizes the test cannot know
+            #expect((flow["OUT_BYTES"] as? Int ?? 0) >= 72 * serverSegs + 8, "\(flow)")
+        }
         #expect(!monitor.output().contains("bad_ipv6") && !monitor.output().contains("truncated"), "\(monitor.output())")
     }
 }
