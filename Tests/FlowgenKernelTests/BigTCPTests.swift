@@ -99,12 +99,11 @@ import Testing
         #expect(flow["IN_PKTS"] as? Int == clientSegs, "\(flow)")
         #expect(flow["IN_BYTES"] as? Int == bytesSent + 72 * clientSegs + 8, "\(flow)")
         #expect(flow["OUT_PKTS"] as? Int == serverSegs, "\(flow)")
-        if retransmitted == 0 {
-            #expect(flow["OUT_BYTES"] as? Int == 72 * serverSegs + 8, "\(flow)")
-        } else {
-            // after a loss the server's ACKs carry SACK blocks (RFC 2018) of sizes the test cannot know
-            #expect((flow["OUT_BYTES"] as? Int ?? 0) >= 72 * serverSegs + 8, "\(flow)")
-        }
+        // the server's ACKs: 72 bytes each (SYN-ACK 80), plus a SACK option (RFC 2018: two NOPs, kind,
+        // length, 8 bytes a block, at most 3 blocks with timestamps) on each ACK sent after a loss
+        // or a reordering, which a loaded machine's veth can cause without any retransmission
+        let extra = (flow["OUT_BYTES"] as? Int ?? 0) - (72 * serverSegs + 8)
+        #expect(extra >= 0 && extra % 4 == 0 && extra <= 28 * serverSegs, "\(flow)")
         #expect(!monitor.output().contains("bad_ipv6") && !monitor.output().contains("truncated"), "\(monitor.output())")
     }
 }
