@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what flowgen needs on Debian 12 (run as root): libbpf/libelf headers for the loader,
 # iproute2/ping/curl/python3 for the end-to-end tests, bpftool (a second libbpf loader the tests load the object with), binutils/libc6-dev to link the native replay
-# engine, and checks for a clang with the BPF target.
+# engine, and checks for a clang with the BPF target. It also sets up nfstream 6.6.0 (from PyPI,
+# in .build/nfstream-venv) that the statistical features are tested against (scripts/nfstream-venv.sh).
 # With --bench it also installs the replay benchmark's peers (softflowd, argus).
 set -euo pipefail
 
 need=()
 want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need+=("$1"); }
-for p in libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iputils-ping curl python3 tcpdump linux-libc-dev nfdump tshark binutils libc6-dev bpftool; do want "$p"; done
+for p in libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iputils-ping curl python3 python3-venv tcpdump linux-libc-dev nfdump tshark binutils libc6-dev bpftool; do want "$p"; done
 if [ "${1:-}" = "--bench" ]; then
   for p in softflowd argus-server argus-client; do want "$p"; done
 fi
@@ -38,3 +39,6 @@ if ! command -v swift >/dev/null; then
   echo "setup: swift not found on PATH: install a Swift 6 toolchain" >&2
   exit 1
 fi
+
+# the reference for --features nfstream (NfstreamEqualityTests); the tests also run this themselves
+"$(dirname "$0")/nfstream-venv.sh" >/dev/null
