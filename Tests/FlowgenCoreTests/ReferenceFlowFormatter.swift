@@ -32,6 +32,11 @@ struct ReferenceFlowFormatter {
                 out += column.name
                 out += "\":"
                 out += String(n)
+            case let .real(r):
+                out += first ? "\"" : ",\""
+                out += column.name
+                out += "\":"
+                out += String(r)
             case let .text(s):
                 out += first ? "\"" : ",\""
                 out += column.name
@@ -49,6 +54,7 @@ struct ReferenceFlowFormatter {
             switch value {
             case .absent: break
             case let .number(n): out += String(n)
+            case let .real(r): out += String(r)
             case let .text(s): out += s.contains(where: { $0 == "," || $0 == "\"" }) ? "\"" + Self.replacingQuotes(s) + "\"" : s
             }
         }

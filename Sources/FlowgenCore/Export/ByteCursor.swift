@@ -43,6 +43,16 @@ struct ByteCursor {
     static let maxAddressLength = 39
     /// Longest `decimal` text (UInt64.max has 20 digits).
     static let maxDecimalLength = 20
+    /// Longest `real` text: a sign, 17 significant digits, a point and an exponent (`-2.2250738585072014e-308`).
+    static let maxRealLength = 24
+
+    /// A finite Double as its shortest round-trip text (as Python's `repr`: `68.00000000000001`,
+    /// `645.0`); not finite (which `mean`/`stddev` never give) as `null`, since JSON has no NaN.
+    @inline(__always)
+    mutating func real(_ v: Double) {
+        var text = v.isFinite ? v.description : "null"
+        text.withUTF8 { bytes(UnsafePointer($0.baseAddress!), Swift.min($0.count, Self.maxRealLength)) }
+    }
 
     @inline(__always)
     mutating func byte(_ b: UInt8) {

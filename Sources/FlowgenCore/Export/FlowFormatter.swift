@@ -156,7 +156,7 @@ public struct FlowFormatter: Sendable {
                 guard let v = schema.number(op, flow, offset) else { continue }
                 w.short(constants + cell.start + skip, cell.count - skip)
                 skip = 0
-                w.decimal(v)
+                if op.real { w.real(Double(bitPattern: v)) } else { w.decimal(v) }
                 continue
             }
             if op.kind == .endReason {
@@ -190,7 +190,9 @@ public struct FlowFormatter: Sendable {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
             let op = ops[i]
             guard op.kind.isText else {
-                if let v = schema.number(op, flow, offset) { w.decimal(v) }
+                if let v = schema.number(op, flow, offset) {
+                    if op.real { w.real(Double(bitPattern: v)) } else { w.decimal(v) }
+                }
                 continue
             }
             if op.kind == .endReason {
@@ -247,6 +249,7 @@ public struct FlowFormatter: Sendable {
                 switch column.source {
                 case .src4, .dst4, .src6, .dst6: value = ByteCursor.maxAddressLength + 2
                 case .endReason: value = longestReason
+                case let .derived(expression, _, _, _) where expression.isReal: value = ByteCursor.maxRealLength
                 default: value = ByteCursor.maxDecimalLength
                 }
                 bound += 1 + cell.count + value
@@ -283,6 +286,7 @@ public struct FlowFormatter: Sendable {
             switch value {
             case .absent: break
             case let .number(n): byName[column.name] = String(n)
+            case let .real(r): byName[column.name] = String(r)
             case let .text(s): byName[column.name] = s
             }
         }

@@ -62,6 +62,8 @@ extension OutputSchema {
         var zeroWhenOneWay = false
         /// The value is a record timestamp, shown as epoch microseconds.
         var timestamp = false
+        /// The value is the bits of a Double (a real-valued derived field), shown as a decimal fraction.
+        var real = false
         /// Whether `none` marks "no sample" for this field.
         var hasNone = false
         /// The "no sample" value.
@@ -102,8 +104,10 @@ extension OutputSchema {
                           hasNone: none != nil, none: none ?? 0, column: c)
             case let .derived(expression, direction, aggregation, unit):
                 let kind: OpKind = direction == .forward ? .derivedForward : direction == .reverse ? .derivedReverse : .derivedCombined
-                expressions.append(CompiledDerive(expression))
-                return Op(kind: kind, combine: Combine(aggregation), timestamp: unit == .timestamp, column: expressions.count - 1)
+                let compiled = CompiledDerive(expression)
+                expressions.append(compiled)
+                return Op(kind: kind, combine: Combine(aggregation), timestamp: unit == .timestamp && !compiled.isReal,
+                          real: compiled.isReal, column: expressions.count - 1)
             }
         }
         return (ops, expressions)

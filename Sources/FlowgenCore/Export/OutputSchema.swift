@@ -5,6 +5,8 @@ public struct OutputSchema: Sendable {
     public enum Value: Sendable, Equatable {
         /// An unsigned number.
         case number(UInt64)
+        /// A real number (`mean`, `stddev`).
+        case real(Double)
         /// Text (addresses, end reason).
         case text(String)
         /// Not applicable to this flow (omitted in JSON, empty in CSV).
@@ -125,7 +127,9 @@ public struct OutputSchema: Sendable {
                 case .src6: return v4 ? .absent : .text(key.src.description)
                 case .dst6: return v4 ? .absent : .text(key.dst.description)
                 case .endReason: return .text(flow.endReason.name)
-                default: return number(op, fields, epochOffsetNs).map(Value.number) ?? .absent
+                default:
+                    guard let v = number(op, fields, epochOffsetNs) else { return .absent }
+                    return op.real ? .real(Double(bitPattern: v)) : .number(v)
                 }
             }
         }
