@@ -48,8 +48,13 @@ enum NfstreamReference {
                                             "--idle-timeout", String(idle), "--active-timeout", String(active), capture],
                                            timeout: .seconds(300))
         try #require(result.status == 0, "flowgen replay --engine \(engine) \(capture): \(result.stderr)")
+        return try parseFlowgen(result.stdout)
+    }
+
+    /// flowgen's JSON lines, TCP and UDP flows by key.
+    static func parseFlowgen(_ text: String) throws -> [Key: [String: Any]] {
         var out: [Key: [String: Any]] = [:]
-        for line in result.stdout.split(separator: "\n") {
+        for line in text.split(separator: "\n") {
             let flow = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             let proto = flow["PROTOCOL"] as? Int ?? -1
             guard proto == 6 || proto == 17 else { continue }
@@ -210,6 +215,100 @@ enum NfstreamReference {
         #expect(retransmitted > 0, "the lossy link dropped nothing: no retransmission to compare")
         // 14 HTTP connections and 2 × 3 UDP sockets
         try NfstreamReference.expectEqual(work + "/cap.pcap", minimumFlows: 20)
+    }
+
+    /// Live: `flowgen run --features nfstream` on a veth pair while curl and the UDP exchanges run,
+    /// against nfstream over tcpdump's capture of the same interface. One packet per skb (no GSO:
+    /// flowgen counts a GSO skb as its wire segments, a capture of a veth holds it as one packet).
+    /// Sizes and flag counts equal; gaps within nfstream's 1 ms stamping, since the kernel stamps
+    /// with the monotonic clock, whose ms boundaries are not the capture's wall-clock ones.
+    @Test func liveRunEqualsNfstreamOnACaptureOfTheSameInterface() throws {
+        try requireRoot()
+        let flowgen = try flowgenBinary()
+        let work = NSTemporaryDirectory() + "hnfs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work + "/www", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        var rng = ReplaySplitMix(seed: 61)
+        for (i, size) in [10, 5000, 80_000].enumerated() {
+            try Data((0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }).write(to: URL(fileURLWithPath: work + "/www/f\(i)"))
+        }
+        let a = try NetworkNamespace(prefix: "hnfs")
+        defer { try? a.destroy() }
+        let b = try NetworkNamespace(prefix: "hnfs")
+        defer { try? b.destroy() }
+        let link = try VethPair.connect(a, b)
+        defer { link.destroy() }
+        for (ns, dev) in [(a, link.nameA), (b, link.nameB)] {
+            try ns.exec(["ip", "link", "set", dev, "gso_max_segs", "1"]).check()
+        }
+        let dev = link.nameA
+        let capture = try a.spawn(["tcpdump", "-i", dev, "-w", work + "/cap.pcap", "-U", "--immediate-mode", "-n", "-s", "0",
+                                   "-B", "16384", "ip or ip6"])
+        defer { capture.terminate() }
+        let monitor = try a.spawn([flowgen, "run", "-i", dev, "--features", "nfstream", "--interval", "0",
+                                   "--output", work + "/flows", "--log", work + "/flowgen.log", "-q"])
+        defer { monitor.terminate() }
+        for _ in 0..<400 {
+            if try a.exec(["tc", "filter", "show", "dev", dev, "egress"]).stdout.contains("bpf") { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let server = try b.spawn(["python3", "-m", "http.server", "--bind", "::", "--directory", work + "/www", "9000"])
+        defer { server.terminate() }
+        let udp = try b.spawn(["python3", "-c", Self.udpScript, "server", "::", "5"])
+        defer { udp.terminate() }
+        try b.waitUntilListening(host: "198.18.0.2", port: 9000)
+        Thread.sleep(forTimeInterval: 0.5) // tcpdump's socket
+
+        for (host, url) in [("198.18.0.2", "http://198.18.0.2:9000"), ("fd00::2", "http://[fd00::2]:9000")] {
+            for i in 0..<3 {
+                let got = try a.exec(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "\(url)/f\(i)"], timeout: .seconds(30))
+                #expect(got.stdout == "200", "curl \(host) f\(i): \(got.stdout) \(got.stderr)")
+            }
+            let client = try a.exec(["python3", "-c", Self.udpScript, "client", host, "9"], timeout: .seconds(30))
+            #expect(client.status == 0, "UDP client to \(host): \(client.stderr)")
+        }
+        Thread.sleep(forTimeInterval: 1.0) // the last FIN/ACKs, and tcpdump's last block
+        kill(monitor.pid, SIGINT)
+        let status = monitor.wait(timeout: .seconds(20))
+        let log = (try? String(contentsOfFile: work + "/flowgen.log", encoding: .utf8)) ?? ""
+        #expect(status == 0, "flowgen: \(monitor.output()) \(log)")
+        kill(capture.pid, SIGINT)
+        _ = capture.wait(timeout: .seconds(10))
+        #expect(capture.output().contains("\n0 packets dropped by kernel"), "tcpdump lost packets: \(capture.output())")
+
+        // by 5-tuple: the two tools' start times are different clocks
+        func byTuple(_ flows: [NfstreamReference.Key: [String: Any]]) -> [String: [String: Any]] {
+            var out: [String: [String: Any]] = [:]
+            for (k, v) in flows { out["\(k.src):\(k.sport) > \(k.dst):\(k.dport) proto \(k.proto)"] = v }
+            return out
+        }
+        let reference = byTuple(try NfstreamReference.flows(work + "/cap.pcap", idle: 60, active: 1800))
+        let files = try FileManager.default.contentsOfDirectory(atPath: work + "/flows")
+        var ours: [NfstreamReference.Key: [String: Any]] = [:]
+        for file in files {
+            let text = try String(contentsOfFile: work + "/flows/" + file, encoding: .utf8)
+            ours.merge(try NfstreamReference.parseFlowgen(text)) { a, _ in a }
+        }
+        let live = byTuple(ours)
+        #expect(reference.count >= 12, "nfstream found \(reference.count) TCP/UDP flows") // 6 HTTP connections, 2 × 3 UDP sockets
+        var diff: [String] = []
+        for key in Set(reference.keys).union(live.keys).sorted() {
+            guard let r = reference[key], let o = live[key] else {
+                diff.append("\(key): only in \(reference[key] == nil ? "flowgen" : "nfstream")")
+                continue
+            }
+            for (column, value) in r where NfstreamReference.compared(column) {
+                guard let n = value as? NSNumber, let m = o[column] as? NSNumber else {
+                    diff.append("\(key): \(column) nfstream \(value), flowgen \(o[column] ?? "none")")
+                    continue
+                }
+                let x = n.doubleValue, y = m.doubleValue
+                // a gap's two stamps each truncate to the ms on their own clock: at most 1 ms apart
+                let tolerance = column.hasSuffix("_piat_ms") ? 1.0 : NfstreamReference.isFloat(n) ? 1e-3 * Swift.max(abs(x), abs(y)) : 0
+                if abs(x - y) > tolerance { diff.append("\(key): \(column) nfstream \(n), flowgen \(m)") }
+            }
+        }
+        #expect(diff.isEmpty, "live flowgen against nfstream on the capture:\n\(diff.prefix(30).joined(separator: "\n"))")
     }
 
     /// UDP exchanges (argv: role, address, seed). The client opens 3 sockets, each sending 30
