@@ -26,7 +26,7 @@ enum NfstreamReference {
     /// nfstream's TCP and UDP flows of `capture`, by key (ICMP is keyed differently; see the README).
     static func flows(_ capture: String, idle: Int, active: Int) throws -> [Key: [String: Any]] {
         let result = try ProcessRunner.run([try python(), repository + "/scripts/nfstream-flows.py", capture,
-                                            "--idle", String(idle), "--active", String(active)], timeout: .seconds(300))
+                                            "--idle", String(idle), "--active", String(active), "--splt", "10"], timeout: .seconds(300))
         try #require(result.status == 0, "nfstream over \(capture): \(result.stderr)")
         var out: [Key: [String: Any]] = [:]
         for line in result.stdout.split(separator: "\n") {
@@ -69,9 +69,10 @@ enum NfstreamReference {
         return out
     }
 
-    /// The nfstream columns flowgen exports: packet sizes, inter-arrival times and TCP flag counts.
+    /// The nfstream columns flowgen exports: packet sizes, inter-arrival times, TCP flag counts and
+    /// the first packets' arrays.
     static func compared(_ column: String) -> Bool {
-        column.hasSuffix("_ps") || column.hasSuffix("_piat_ms") || (column.hasSuffix("_packets") && !["bidirectional_packets", "src2dst_packets", "dst2src_packets"].contains(column))
+        column.hasPrefix("splt_") || column.hasSuffix("_ps") || column.hasSuffix("_piat_ms") || (column.hasSuffix("_packets") && !["bidirectional_packets", "src2dst_packets", "dst2src_packets"].contains(column))
     }
 
     /// Whether JSON wrote the number with a fraction or exponent (JSONSerialization keeps it a double).
@@ -96,6 +97,10 @@ enum NfstreamReference {
             var columns = 0
             for (column, value) in r where compared(column) {
                 columns += 1
+                if let list = value as? [Int] {
+                    if (o[column] as? [Int]) != list { out.append("\(key): \(column) nfstream \(list), flowgen \(o[column] ?? "none")") }
+                    continue
+                }
                 guard let number = value as? NSNumber, let mine = o[column] as? NSNumber else {
                     out.append("\(key): \(column) nfstream \(value), flowgen \(o[column] ?? "none")")
                     continue
@@ -106,7 +111,7 @@ enum NfstreamReference {
                     : isFloat(number) ? abs(a - b) <= 1e-3 * Swift.max(abs(a), abs(b)) : number.int64Value == mine.int64Value
                 if !equal { out.append("\(key): \(column) nfstream \(number), flowgen \(mine)") }
             }
-            if columns != 48 { out.append("\(key): nfstream printed \(columns) of the 48 columns compared") }
+            if columns != 51 { out.append("\(key): nfstream printed \(columns) of the 51 columns compared") }
         }
         return out
     }
@@ -134,7 +139,7 @@ enum NfstreamReference {
 
 /// `--features nfstream` equals nfstream 6.6 flow by flow: packet-size and inter-arrival statistics
 /// (ms stamps: the replay's capture time truncated as nfstream truncates it, so equal, not within
-/// 1 ms) and TCP flag counts per direction and both, on captures of the corpus and on traffic of
+/// 1 ms), TCP flag counts per direction and both, and the first 10 packets' arrays (splt_*), on captures of the corpus and on traffic of
 /// real clients made here, with both replay engines.
 @Suite(.serialized) struct NfstreamEqualityTests {
     static let corpus = ReplayCorpusTests.corpus
@@ -298,6 +303,15 @@ enum NfstreamReference {
                 continue
             }
             for (column, value) in r where NfstreamReference.compared(column) {
+                if let list = value as? [Int] {
+                    // directions and sizes equal; each gap within the 1 ms stamping
+                    let mine = o[column] as? [Int] ?? []
+                    let slack = column == "splt_piat_ms" ? 1 : 0
+                    if mine.count != list.count || zip(list, mine).contains(where: { abs($0 - $1) > slack || ($0 < 0) != ($1 < 0) }) {
+                        diff.append("\(key): \(column) nfstream \(list), flowgen \(mine)")
+                    }
+                    continue
+                }
                 guard let n = value as? NSNumber, let m = o[column] as? NSNumber else {
                     diff.append("\(key): \(column) nfstream \(value), flowgen \(o[column] ?? "none")")
                     continue

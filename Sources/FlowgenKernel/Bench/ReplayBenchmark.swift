@@ -61,7 +61,7 @@ public final class ReplayBenchmark {
         let root = (options.resources.templates as NSString).deletingLastPathComponent
         let nfstreamPython = root + "/.build/nfstream-venv/bin/python"
         if FileManager.default.isExecutableFile(atPath: nfstreamPython) {
-            commands.append((ReplayBenchResult.nfstreamName, [nfstreamPython, root + "/scripts/nfstream-flows.py", capture, "--count"], nil))
+            commands.append((ReplayBenchResult.nfstreamName, [nfstreamPython, root + "/scripts/nfstream-flows.py", capture, "--splt", "10", "--count"], nil))
         } else {
             result.missingTools.append(ReplayBenchResult.nfstreamName + " (scripts/nfstream-venv.sh)")
         }
