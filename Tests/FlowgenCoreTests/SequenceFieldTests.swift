@@ -114,6 +114,9 @@ import Testing
         #expect(parsed["E_SIZE"] as? [Int] == [100, 1500, -1])
         let csv = FlowFormatter(schema: schema, format: .csv).format([flow], epochOffsetNs: 0)
         #expect(csv.contains(",\"[0,1,-1]\",\"[100,1500,-1]\",\"[0,2,-1]\","), "\(csv)")
+        // the plan document names the arrays, for other loaders of the maps
+        let doc = PlanDocument(plan: plan).json()
+        #expect(doc.contains("\"sequences\" : [") && doc.contains("\"order\" : \"o\"") && doc.contains("\"length\" : 3"), "\(doc)")
         #expect(FeatureListing(modules: [try #require(modules.first { $0.name == "seq" })]).text(withFields: true)
             .contains("early: first 3 packets of both directions at export -> E_DIR, E_SIZE, E_GAP"))
     }
