@@ -4,7 +4,8 @@
 # engine, groff/man-db (the install test reads the man page scripts/install.sh installs), Debian's
 # clickhouse-server (18.16) that the ClickHouse tests start on their own, and a Python virtual
 # environment in .build/venv with chdb (a current ClickHouse engine, for the modern types), and
-# checks for a clang with the BPF target.
+# checks for a clang with the BPF target. It also sets up nfstream 6.6.0 (from PyPI, in
+# .build/nfstream-venv) that the statistical features are tested against (scripts/nfstream-venv.sh).
 # With --bench it also installs the replay benchmark's peers (softflowd, argus).
 set -euo pipefail
 
@@ -49,3 +50,6 @@ if ! command -v swift >/dev/null; then
   echo "setup: swift not found on PATH: install a Swift 6 toolchain" >&2
   exit 1
 fi
+
+# the reference for --features nfstream (NfstreamEqualityTests); the tests also run this themselves
+"$(dirname "$0")/nfstream-venv.sh" >/dev/null

@@ -32,6 +32,17 @@ struct ReferenceFlowFormatter {
                 out += column.name
                 out += "\":"
                 out += String(n)
+            case let .real(r):
+                out += first ? "\"" : ",\""
+                out += column.name
+                out += "\":"
+                out += String(r)
+            case let .list(l):
+                out += first ? "\"" : ",\""
+                out += column.name
+                out += "\":["
+                out += l.map(String.init).joined(separator: ",")
+                out += "]"
             case let .text(s):
                 out += first ? "\"" : ",\""
                 out += column.name
@@ -49,6 +60,8 @@ struct ReferenceFlowFormatter {
             switch value {
             case .absent: break
             case let .number(n): out += String(n)
+            case let .real(r): out += String(r)
+            case let .list(l): out += "\"[" + l.map(String.init).joined(separator: ",") + "]\""
             case let .text(s): out += s.contains(where: { $0 == "," || $0 == "\"" }) ? "\"" + Self.replacingQuotes(s) + "\"" : s
             }
         }
@@ -121,7 +134,16 @@ struct ReferenceFlowFormatter {
                 let a = expression.evaluate(own: fwd, peer: rev), b = rev.flatMap { expression.evaluate(own: $0, peer: fwd) }
                 result = a.map { x in b.map { aggregation.combine(x, $0) } ?? x } ?? b
             }
+            if expression.isReal { return result.map { .real(Double(bitPattern: $0)) } ?? .absent }
             return result.map { Self.number($0, unit, offset) } ?? .absent
+        case let .sequence(c, part):
+            // the merge itself is checked against hand-worked flows in SequenceFieldTests
+            func slots(_ v: [UInt64]) -> SequenceField.Slots {
+                SequenceField.Slots(count: v[c.count], time: Array(v[c.time..<(c.time + c.length)]),
+                                    size: Array(v[c.size..<(c.size + c.length)]), order: Array(v[c.order..<(c.order + c.length)]))
+            }
+            let merged = SequenceField.merge(length: c.length, forward: slots(flow.forward.values), reverse: flow.reverse.map { slots($0.values) })
+            return .list([merged.direction, merged.size, merged.gap][part])
         }
     }
 

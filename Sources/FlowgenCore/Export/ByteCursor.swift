@@ -43,6 +43,28 @@ struct ByteCursor {
     static let maxAddressLength = 39
     /// Longest `decimal` text (UInt64.max has 20 digits).
     static let maxDecimalLength = 20
+    /// Longest `real` text: a sign, 17 significant digits, a point and an exponent (`-2.2250738585072014e-308`).
+    static let maxRealLength = 24
+
+    /// A JSON array of integers (`[0,1,-1]`): at most 2 + count × (maxDecimalLength + 2) bytes.
+    @inline(__always)
+    mutating func list(_ values: [Int64]) {
+        byte(UInt8(ascii: "["))
+        for (i, v) in values.enumerated() {
+            if i > 0 { byte(UInt8(ascii: ",")) }
+            if v < 0 { byte(UInt8(ascii: "-")) }
+            decimal(v.magnitude)
+        }
+        byte(UInt8(ascii: "]"))
+    }
+
+    /// A finite Double as its shortest round-trip text (as Python's `repr`: `68.00000000000001`,
+    /// `645.0`); not finite (which `mean`/`stddev` never give) as `null`, since JSON has no NaN.
+    @inline(__always)
+    mutating func real(_ v: Double) {
+        var text = v.isFinite ? v.description : "null"
+        text.withUTF8 { bytes(UnsafePointer($0.baseAddress!), Swift.min($0.count, Self.maxRealLength)) }
+    }
 
     @inline(__always)
     mutating func byte(_ b: UInt8) {

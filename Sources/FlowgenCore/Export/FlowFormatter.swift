@@ -156,7 +156,13 @@ public struct FlowFormatter: Sendable {
                 guard let v = schema.number(op, flow, offset) else { continue }
                 w.short(constants + cell.start + skip, cell.count - skip)
                 skip = 0
-                w.decimal(v)
+                if op.real { w.real(Double(bitPattern: v)) } else { w.decimal(v) }
+                continue
+            }
+            if op.kind == .sequence {
+                w.short(constants + cell.start + skip, cell.count - skip)
+                skip = 0
+                w.list(schema.sequence(op, flow))
                 continue
             }
             if op.kind == .endReason {
@@ -190,7 +196,16 @@ public struct FlowFormatter: Sendable {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
             let op = ops[i]
             guard op.kind.isText else {
-                if let v = schema.number(op, flow, offset) { w.decimal(v) }
+                if let v = schema.number(op, flow, offset) {
+                    if op.real { w.real(Double(bitPattern: v)) } else { w.decimal(v) }
+                }
+                continue
+            }
+            if op.kind == .sequence {
+                // a list holds commas: one quoted cell, as pandas reads it back (a string)
+                w.byte(UInt8(ascii: "\""))
+                w.list(schema.sequence(op, flow))
+                w.byte(UInt8(ascii: "\""))
                 continue
             }
             if op.kind == .endReason {
@@ -247,6 +262,8 @@ public struct FlowFormatter: Sendable {
                 switch column.source {
                 case .src4, .dst4, .src6, .dst6: value = ByteCursor.maxAddressLength + 2
                 case .endReason: value = longestReason
+                case let .derived(expression, _, _, _) where expression.isReal: value = ByteCursor.maxRealLength
+                case let .sequence(c, _): value = 4 + c.length * (ByteCursor.maxDecimalLength + 2)
                 default: value = ByteCursor.maxDecimalLength
                 }
                 bound += 1 + cell.count + value
@@ -283,6 +300,8 @@ public struct FlowFormatter: Sendable {
             switch value {
             case .absent: break
             case let .number(n): byName[column.name] = String(n)
+            case let .real(r): byName[column.name] = String(r)
+            case let .list(l): byName[column.name] = "[" + l.map(String.init).joined(separator: ",") + "]"
             case let .text(s): byName[column.name] = s
             }
         }

@@ -5,8 +5,9 @@
 extension OutputSchema {
     /// What a compiled column reads.
     enum OpKind: UInt8, Sendable {
-        /// The text columns, as in `Source`; first, so that `isText` is one comparison.
-        case src4, dst4, src6, dst6, endReason
+        /// The text columns, as in `Source`; first, so that `isText` is one comparison. A sequence
+        /// array is written by the formatter too (brackets and signed numbers).
+        case src4, dst4, src6, dst6, sequence, endReason
         /// Numeric key and metadata columns, as in `Source`.
         case flowID, sport, dport, proto, ipVersion, icmpType, duration
         /// A stored field of the initiator's direction.
@@ -62,6 +63,8 @@ extension OutputSchema {
         var zeroWhenOneWay = false
         /// The value is a record timestamp, shown as epoch microseconds.
         var timestamp = false
+        /// The value is the bits of a Double (a real-valued derived field), shown as a decimal fraction.
+        var real = false
         /// Whether `none` marks "no sample" for this field.
         var hasNone = false
         /// The "no sample" value.
@@ -72,9 +75,10 @@ extension OutputSchema {
         var column2 = 0
     }
 
-    /// The ops and derived expressions of `columns`.
-    static func compile(_ columns: [Column], firstSeen: Int?, lastSeen: Int?) -> ([Op], [CompiledDerive]) {
+    /// The ops, derived expressions and sequences of `columns`.
+    static func compile(_ columns: [Column], firstSeen: Int?, lastSeen: Int?) -> ([Op], [CompiledDerive], [SequenceColumns]) {
         var expressions: [CompiledDerive] = []
+        var sequences: [SequenceColumns] = []
         let ops = columns.map { column -> Op in
             switch column.source {
             case .flowID: return Op(kind: .flowID)
@@ -102,11 +106,19 @@ extension OutputSchema {
                           hasNone: none != nil, none: none ?? 0, column: c)
             case let .derived(expression, direction, aggregation, unit):
                 let kind: OpKind = direction == .forward ? .derivedForward : direction == .reverse ? .derivedReverse : .derivedCombined
-                expressions.append(CompiledDerive(expression))
-                return Op(kind: kind, combine: Combine(aggregation), timestamp: unit == .timestamp, column: expressions.count - 1)
+                let compiled = CompiledDerive(expression)
+                expressions.append(compiled)
+                return Op(kind: kind, combine: Combine(aggregation), timestamp: unit == .timestamp && !compiled.isReal,
+                          real: compiled.isReal, column: expressions.count - 1)
+            case let .sequence(resolved, part):
+                if let i = sequences.firstIndex(of: resolved) {
+                    return Op(kind: .sequence, column: i, column2: part)
+                }
+                sequences.append(resolved)
+                return Op(kind: .sequence, column: sequences.count - 1, column2: part)
             }
         }
-        return (ops, expressions)
+        return (ops, expressions, sequences)
     }
 
     /// Calls `body` with the flow's fields (`reverse` nil: a one-way flow), after checking once that
@@ -162,7 +174,7 @@ extension OutputSchema {
             return Self.shown(raw, op.timestamp, offset)
         case .derivedForward, .derivedReverse, .derivedCombined:
             return derived(op, fv, rv, offset)
-        case .src4, .dst4, .src6, .dst6, .endReason:
+        case .src4, .dst4, .src6, .dst6, .sequence, .endReason:
             return nil
         }
     }
@@ -179,6 +191,19 @@ extension OutputSchema {
             result = a.map { x in b.map { op.combine(x, $0) } ?? x } ?? b
         }
         return result.map { Self.shown($0, op.timestamp, offset) }
+    }
+
+    /// One array of a sequence column (`Op.column2`: 0 direction, 1 size, 2 gap ms) for a flow.
+    func sequence(_ op: Op, _ flow: BiflowFields) -> [Int64] {
+        let c = sequenceColumns[op.column]
+        func slots(_ v: UnsafeBufferPointer<UInt64>?) -> SequenceField.Slots? {
+            guard let v, c.count < v.count, c.time + c.length <= v.count, c.size + c.length <= v.count, c.order + c.length <= v.count else { return nil }
+            return SequenceField.Slots(count: v[c.count], time: Array(v[c.time..<(c.time + c.length)]),
+                                       size: Array(v[c.size..<(c.size + c.length)]), order: Array(v[c.order..<(c.order + c.length)]))
+        }
+        let empty = SequenceField.Slots(count: 0, time: [], size: [], order: [])
+        let merged = SequenceField.merge(length: c.length, forward: slots(flow.forward) ?? empty, reverse: slots(flow.reverse))
+        return op.column2 == 0 ? merged.direction : op.column2 == 1 ? merged.size : merged.gap
     }
 
     /// A raw value as output: timestamps become epoch µs.

@@ -5,6 +5,10 @@ public struct OutputSchema: Sendable {
     public enum Value: Sendable, Equatable {
         /// An unsigned number.
         case number(UInt64)
+        /// A real number (`mean`, `stddev`).
+        case real(Double)
+        /// A list of integers (`sequence:`: direction, size or gap per packet, -1 padded).
+        case list([Int64])
         /// Text (addresses, end reason).
         case text(String)
         /// Not applicable to this flow (omitted in JSON, empty in CSV).
@@ -18,6 +22,22 @@ public struct OutputSchema: Sendable {
         case field(column: Int, direction: Direction, aggregation: Aggregation, unit: FieldUnit, none: UInt64?)
         /// A derived field (`derive:`, resolved to decoder columns) evaluated for one direction.
         case derived(expression: DeriveExpression, direction: Direction, aggregation: Aggregation, unit: FieldUnit)
+        /// One array (`part` 0: direction, 1: size, 2: gap) of a sequence over both directions.
+        case sequence(SequenceColumns, part: Int)
+    }
+
+    /// A sequence field resolved to decoder columns: the count, and the first column of each array.
+    public struct SequenceColumns: Sendable, Equatable {
+        /// Packets kept.
+        public var length: Int
+        /// Column of the claimed-slot count.
+        public var count: Int
+        /// First column of the times.
+        public var time: Int
+        /// First column of the sizes.
+        public var size: Int
+        /// First column of the orders.
+        public var order: Int
     }
 
     /// Which side of a biflow a field column reads.
@@ -65,6 +85,14 @@ public struct OutputSchema: Sendable {
                     }
                 }
             }
+            for field in module.sequences {
+                guard let count = decoder.firstColumn[field.count], let time = decoder.firstColumn[field.time],
+                      let size = decoder.firstColumn[field.size], let order = decoder.firstColumn[field.order] else { continue }
+                let columns = SequenceColumns(length: field.length, count: count, time: time, size: size, order: order)
+                for (part, name) in field.json.forward.enumerated() {
+                    cols.append(Column(name: name, source: .sequence(columns, part: part)))
+                }
+            }
         }
         if decoder.firstColumn["first_seen"] != nil && decoder.firstColumn["last_seen"] != nil {
             cols.append(Self.durationColumn)
@@ -73,7 +101,7 @@ public struct OutputSchema: Sendable {
         columns = cols
         firstSeen = decoder.firstColumn["first_seen"]
         lastSeen = decoder.firstColumn["last_seen"]
-        (ops, expressions) = Self.compile(cols, firstSeen: firstSeen, lastSeen: lastSeen)
+        (ops, expressions, sequenceColumns) = Self.compile(cols, firstSeen: firstSeen, lastSeen: lastSeen)
         valueCount = ops.reduce(0) { n, op in
             switch op.kind {
             case .forward, .reverse, .combined: return Swift.max(n, op.column + 1)
@@ -108,6 +136,8 @@ public struct OutputSchema: Sendable {
     let ops: [Op]
     /// The resolved expressions of derived columns, indexed by `Op.column`.
     let expressions: [CompiledDerive]
+    /// The resolved sequences of sequence columns, indexed by `Op.column`.
+    let sequenceColumns: [SequenceColumns]
     /// Values a record must have for the stored columns `ops` read; checked once per flow so the
     /// per-column reads can skip bounds checks.
     let valueCount: Int
@@ -125,7 +155,10 @@ public struct OutputSchema: Sendable {
                 case .src6: return v4 ? .absent : .text(key.src.description)
                 case .dst6: return v4 ? .absent : .text(key.dst.description)
                 case .endReason: return .text(flow.endReason.name)
-                default: return number(op, fields, epochOffsetNs).map(Value.number) ?? .absent
+                case .sequence: return .list(sequence(op, fields))
+                default:
+                    guard let v = number(op, fields, epochOffsetNs) else { return .absent }
+                    return op.real ? .real(Double(bitPattern: v)) : .number(v)
                 }
             }
         }

@@ -42,6 +42,12 @@ struct CompiledDerive: Sendable {
             case min
             /// Pop `operand` values, push the largest present one (absent if none).
             case max
+            /// Pop n and s, push the bits of s/n as a Double (absent if n = 0 or either is absent).
+            case mean
+            /// Pop n, q and s, push the bits of their sample standard deviation (`DeriveExpression.stddev`).
+            case stddev
+            /// Pop x, push the bits of Double(x) (absent stays absent): an integer branch of a real `?:`.
+            case toReal
         }
 
         var code: Code
@@ -54,6 +60,8 @@ struct CompiledDerive: Sendable {
     let program: [Instruction]
     /// The most values on the stack at once.
     let depth: Int
+    /// Whether the result is the bits of a Double (`mean`, `stddev`) rather than an integer.
+    let isReal: Bool
 
     /// Compiles a resolved expression (unresolved field names evaluate to absent, as in `evaluate`).
     init(_ expression: DeriveExpression) {
@@ -104,19 +112,24 @@ struct CompiledDerive: Sendable {
                 let test = program.count
                 emit(Instruction(code: .jumpIfFalse), -1)
                 compile(a)
+                // both branches of a real conditional leave a real
+                if e.isReal && !a.isReal { emit(Instruction(code: .toReal), 0) }
                 let skip = program.count
                 emit(Instruction(code: .jump), -1) // the `:` branch pushes the one result instead
                 program[test].operand = program.count
                 compile(b)
+                if e.isReal && !b.isReal { emit(Instruction(code: .toReal), 0) }
                 program[skip].operand = program.count
             case let .call(name, args):
                 for arg in args { compile(arg) }
-                emit(Instruction(code: name == "min" ? .min : .max, operand: args.count), 1 - args.count)
+                let code: Instruction.Code = name == "min" ? .min : name == "max" ? .max : name == "mean" ? .mean : .stddev
+                emit(Instruction(code: code, operand: args.count), 1 - args.count)
             }
         }
         compile(expression)
         self.program = program
         self.depth = maxDepth
+        isReal = expression.isReal
     }
 
     /// The value over one direction's values and the other's (nil: a one-way flow); nil is absent.
@@ -201,6 +214,17 @@ struct CompiledDerive: Sendable {
                     found = true
                 }
                 push(best, found)
+            case .mean, .stddev:
+                let n = i.operand
+                top -= n
+                var all = true
+                for k in top..<(top + n) where !present[k] { all = false }
+                let r = !all ? nil : i.code == .mean ? DeriveExpression.mean(values[top], values[top + 1])
+                    : DeriveExpression.stddev(values[top], values[top + 1], values[top + 2])
+                push(r ?? 0, r != nil)
+            case .toReal:
+                let t = top - 1
+                if present[t] { values[t] = DeriveExpression.real(values[t]) }
             }
         }
         return present[0] ? values[0] : nil

@@ -9,6 +9,11 @@
 /// - `?:`, `||`, `&&`, `|`, `^`, `&`, `==`, `!=`, `<`, `<=`, `>`, `>=`, `<<`, `>>`, `+`, `-`, `*`,
 ///   `/`, `%`, unary `!`, `~`, with C precedence, and `min(a, b, ...)`, `max(a, b, ...)`.
 ///
+/// - `mean(s, n)` and `stddev(s, q, n)`, real-valued: the mean s/n, and the sample standard
+///   deviation √((n·q − s²) / (n(n−1))) of n values with sum s and sum of squares q (the numerator
+///   exact in 128 bits); absent for n = 0 and n < 2. A real may only be the whole expression or a
+///   branch of `?:` (the other branch, an integer, is then shown as a real): no arithmetic on it.
+///
 /// Arithmetic wraps modulo 2^64; a shift by 64 or more gives 0; division by zero is `absent`.
 /// `absent` propagates through arithmetic and comparisons, counts as false in `!`, `&&`, `||` and
 /// `?:`, and is skipped by `min`/`max` (all absent: absent). `peer.x` is absent for a one-way flow.
@@ -35,8 +40,69 @@ public indirect enum DeriveExpression: Sendable, Equatable, CustomStringConverti
         var parser = DeriveParser(text)
         let expression = try parser.expression()
         try parser.expectEnd()
+        try expression.checkReals(whole: true)
         return expression
     }
+
+    /// Whether the expression's value is real (a `mean`/`stddev`, or `?:` with such a branch): the
+    /// value is then the IEEE 754 bits of a Double.
+    public var isReal: Bool {
+        switch self {
+        case let .call(name, _): return Self.realFunctions.contains(name)
+        case let .conditional(_, a, b): return a.isReal || b.isReal
+        default: return false
+        }
+    }
+
+    /// The functions whose value is real.
+    static let realFunctions: Set<String> = ["mean", "stddev"]
+
+    /// Refuses a real anywhere but the whole expression or a branch of `?:` under it, since the
+    /// integer operators would read its bits as a number.
+    func checkReals(whole: Bool) throws {
+        switch self {
+        case .number, .absent, .field, .column: return
+        case let .unary(_, a): try Self.integer(a)
+        case let .binary(_, a, b): try Self.integer(a); try Self.integer(b)
+        case let .conditional(c, a, b):
+            try Self.integer(c)
+            if whole { try a.checkReals(whole: true); try b.checkReals(whole: true) } else { try Self.integer(a); try Self.integer(b) }
+        case let .call(name, args):
+            if Self.realFunctions.contains(name) && !whole {
+                throw DeriveSyntaxError(message: "\(name)(...) is a real number: it can only be the whole expression or a branch of '?:', not an operand", offset: 0)
+            }
+            for arg in args { try Self.integer(arg) }
+        }
+    }
+
+    static func integer(_ e: DeriveExpression) throws {
+        if e.isReal {
+            throw DeriveSyntaxError(message: "\(e) is a real number: it can only be the whole expression or a branch of '?:', not an operand", offset: 0)
+        }
+        try e.checkReals(whole: false)
+    }
+
+    /// s/n as the bits of a Double; nil for n = 0.
+    static func mean(_ s: UInt64, _ n: UInt64) -> UInt64? {
+        n == 0 ? nil : (Double(s) / Double(n)).bitPattern
+    }
+
+    /// The sample standard deviation of n values with sum s and sum of squares q, as the bits of a
+    /// Double; nil for n < 2. n·q − s² is exact in 128 bits (and 0 if the sums are inconsistent).
+    static func stddev(_ s: UInt64, _ q: UInt64, _ n: UInt64) -> UInt64? {
+        guard n >= 2 else { return nil }
+        let nq = n.multipliedFullWidth(by: q), ss = s.multipliedFullWidth(by: s)
+        guard nq.high > ss.high || (nq.high == ss.high && nq.low >= ss.low) else { return 0.0.bitPattern }
+        let (low, borrow) = nq.low.subtractingReportingOverflow(ss.low)
+        let high = nq.high - ss.high - (borrow ? 1 : 0)
+        let numerator = Double(high) * 18446744073709551616.0 + Double(low)
+        let d = n.multipliedFullWidth(by: n - 1)
+        let denominator = Double(d.high) * 18446744073709551616.0 + Double(d.low)
+        return (numerator / denominator).squareRoot().bitPattern
+    }
+
+    /// An integer as the bits of a Double (the integer branch of a real `?:`).
+    static func real(_ v: UInt64) -> UInt64 { Double(v).bitPattern }
 
     /// Every field the expression names, own and `peer.` alike.
     public var fieldNames: Set<String> {
@@ -100,8 +166,16 @@ public indirect enum DeriveExpression: Sendable, Equatable, CustomStringConverti
                 return Self.apply(op, x, y)
             }
         case let .conditional(c, a, b):
-            return (c.evaluate(own: own, peer: peer) ?? 0) != 0 ? a.evaluate(own: own, peer: peer) : b.evaluate(own: own, peer: peer)
+            let branch = (c.evaluate(own: own, peer: peer) ?? 0) != 0 ? a : b
+            let v = branch.evaluate(own: own, peer: peer)
+            // an integer branch of a real conditional is shown as a real
+            return isReal && !branch.isReal ? v.map(Self.real) : v
         case let .call(name, args):
+            if Self.realFunctions.contains(name) {
+                let v = args.map { $0.evaluate(own: own, peer: peer) }
+                guard !v.contains(where: { $0 == nil }) else { return nil }
+                return name == "mean" ? Self.mean(v[0]!, v[1]!) : Self.stddev(v[0]!, v[1]!, v[2]!)
+            }
             let values = args.compactMap { $0.evaluate(own: own, peer: peer) }
             return name == "min" ? values.min() : values.max()
         }
@@ -262,6 +336,18 @@ struct DeriveParser {
             var args = [try expression()]
             while take(",") { args.append(try expression()) }
             guard take(")") else { throw fail("expected ')' closing \(name)(...)") }
+            return .call(name, args)
+        }
+        // a real function only when called: a field may still be named `mean`
+        if let arity = ["mean": 2, "stddev": 3][name], take("(") {
+            try enter()
+            defer { depth -= 1 }
+            var args = [try expression()]
+            while take(",") { args.append(try expression()) }
+            guard take(")") else { throw fail("expected ')' closing \(name)(...)") }
+            guard args.count == arity else {
+                throw fail("\(name)(...) takes \(arity) arguments (\(name == "mean" ? "sum, count" : "sum, sum of squares, count")), not \(args.count)")
+            }
             return .call(name, args)
         }
         return .field(name, peer: false)

@@ -105,6 +105,15 @@ extension SpecReader {
         }
         if let jsonNode = map["json"] { field.json = try names(jsonNode, field: name, count: 1) }
         if let ipfixNode = map["ipfix"] { field.ipfix = try ipfix(ipfixNode, field: name) }
+        if expression.isReal {
+            // a real's bits would go out as an integer, and combining two directions' bits means nothing
+            if let ipfixNode = map["ipfix"] {
+                throw error(ipfixNode, "field '\(name)': a real-valued derive (mean, stddev) has no IPFIX encoding here; remove `ipfix:`")
+            }
+            if !field.json.combined.isEmpty {
+                throw error(map["json"]!, "field '\(name)': a real-valued derive (mean, stddev) cannot be combined over both directions; compute it from own and `peer.` fields under a `forward` name instead")
+            }
+        }
         return field
     }
 }

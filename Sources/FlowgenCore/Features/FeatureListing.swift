@@ -30,6 +30,9 @@ public struct FeatureListing: Sendable {
                 let names = d.json.forward + d.json.reverse + d.json.combined
                 out += "    \(d.name): derived at export (\(d.aggregation.name)) -> \(names.joined(separator: ", ")): \(d.source)\n"
             }
+            for q in m.sequences {
+                out += "    \(q.name): first \(q.length) packets of both directions at export -> \(q.json.forward.joined(separator: ", ")) (direction, size, gap ms; -1 padded)\n"
+            }
         }
         return out
     }

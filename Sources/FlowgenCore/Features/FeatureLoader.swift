@@ -130,6 +130,14 @@ public struct FeatureLoader: Sendable {
             }
             var seen = Set<String>()
             for item in seq {
+                if item.mapping?["sequence"] != nil {
+                    let sequence = try reader.sequenceField(item)
+                    if !seen.insert(sequence.name).inserted {
+                        throw reader.error(item, "field '\(sequence.name)' is declared twice")
+                    }
+                    module.sequences.append(sequence)
+                    continue
+                }
                 if item.mapping?["derive"] != nil {
                     let derived = try reader.derivedField(item)
                     if !seen.insert(derived.name).inserted {

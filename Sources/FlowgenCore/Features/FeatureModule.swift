@@ -14,6 +14,8 @@ public struct FeatureModule: Sendable, Equatable {
     public var fields: [FieldSpec]
     /// Outputs computed at export from stored fields (`derive:`), in declaration order; no record room.
     public var derived: [DerivedField] = []
+    /// Sequences of a flow's first packets (`sequence:`), computed at export from stored arrays.
+    public var sequences: [SequenceField] = []
     /// Per-packet C body (`update:` file), if any, with the file it came from for `#line`.
     public var update: SourceText?
     /// File-scope C (`helpers:` file): functions such as bpf_loop callbacks, and maps of its own.

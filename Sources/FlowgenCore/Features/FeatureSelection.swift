@@ -47,6 +47,7 @@ public struct FeatureSelection: Sendable, Equatable {
             try visit(name)
         }
         try DerivedField.check(ordered)
+        try SequenceField.check(ordered)
         modules = ordered
     }
 

@@ -30,6 +30,7 @@ public enum OutputNames {
         for name in OutputSchema.builtInNames { owners[name] = "a built-in output column" }
         for module in modules {
             let fields = module.fields.map { ($0.name, $0.json, $0.location) } + module.derived.map { ($0.name, $0.json, $0.location) }
+                + module.sequences.map { ($0.name, $0.json, $0.location) }
             for (field, json, location) in fields {
                 for name in json.forward + json.reverse + json.combined {
                     guard isValid(name) else {

@@ -33,6 +33,13 @@ public struct PlanDocument: Sendable {
                  "json": ["forward": d.json.forward, "reverse": d.json.reverse, "combined": d.json.combined]]
             }
         }
+        // first packets of both directions merged at export (SequenceField.merge): which stored arrays
+        let sequences: [[String: Any]] = plan.features.flatMap { m in
+            m.sequences.map { q -> [String: Any] in
+                ["name": q.name, "feature": m.name, "length": q.length, "count": q.count, "time": q.time, "size": q.size,
+                 "order": q.order, "json": q.json.forward]
+            }
+        }
         let keyFields: [[String: Any]] = [
             ["name": "src", "offset": 0, "size": 16, "note": "IPv4 as ::ffff:a.b.c.d"],
             ["name": "dst", "offset": 16, "size": 16],
@@ -53,6 +60,7 @@ public struct PlanDocument: Sendable {
             "key": ["struct": "fg_flow_key", "size": FlowKey.byteSize, "fields": keyFields],
             "record": ["struct": "fg_record", "size": plan.layout.size, "fields": fields],
             "derived": derived,
+            "sequences": sequences,
             "counters": KernelCounter.allCases.map(\.jsonName),
         ]
     }

@@ -35,9 +35,15 @@ public struct ReplayBenchResult: Codable, Sendable {
     public var nfpcapdTarget = 1.5
     /// See `nfpcapdTarget`.
     public var floorTarget = 1.25
+    /// Target: nfstream takes at least this many times as long as `flowgen replay --features nfstream` (issue 16).
+    public var nfstreamSpeedupTarget = 20.0
 
     /// Name of the native engine's row.
     static let nativeName = "flowgen replay (native)"
+    /// Name of the native engine's row with `--features nfstream`.
+    static let nfstreamFeaturesName = "flowgen replay --features nfstream (native)"
+    /// Name of nfstream's row (statistical_analysis=True, accounting_mode=1, no dissection).
+    static let nfstreamName = "nfstream 6.6"
 
     var flowgen: Tool? { tools.first { $0.name == "flowgen replay" } }
     var flowgenNative: Tool? { tools.first { $0.name == Self.nativeName } }
@@ -55,6 +61,13 @@ public struct ReplayBenchResult: Codable, Sendable {
         return f.seconds.median / n.seconds.median
     }
 
+    /// nfstream's time / `flowgen replay --features nfstream`'s on the native engine.
+    public var nfstreamSpeedup: Double? {
+        guard let f = tools.first(where: { $0.name == Self.nfstreamFeaturesName }), let n = tools.first(where: { $0.name == Self.nfstreamName }),
+              f.seconds.median > 0 else { return nil }
+        return n.seconds.median / f.seconds.median
+    }
+
     /// The kernel engine's time / the kernel replay floor.
     public var ratioToFloor: Double? {
         guard let f = flowgen, let floor = floorSeconds, floor > 0 else { return nil }
@@ -67,6 +80,9 @@ public struct ReplayBenchResult: Codable, Sendable {
         if !available { out.append("replay: not available (\(reason ?? "")), its targets are unchecked") }
         if let r = ratioToNfpcapd, r > nfpcapdTarget { out.append("replay: flowgen (\(fastestEngine) engine, the faster) takes \(BenchFormat.ratio(r)) nfpcapd's time, target ≤ \(BenchFormat.ratio(nfpcapdTarget))") }
         if let r = ratioToFloor, r > floorTarget { out.append("replay: the kernel engine takes \(BenchFormat.ratio(r)) the kernel replay floor, target ≤ \(BenchFormat.ratio(floorTarget))") }
+        if let r = nfstreamSpeedup, r < nfstreamSpeedupTarget {
+            out.append("replay: --features nfstream is \(BenchFormat.ratio(r)) faster than nfstream 6.6 on the same capture, target ≥ \(BenchFormat.ratio(nfstreamSpeedupTarget))")
+        }
         return out
     }
 
@@ -85,7 +101,8 @@ public struct ReplayBenchResult: Codable, Sendable {
         }
         for tool in missingTools { table.add([tool, "not installed"]) }
         let ratios = [ratioToNfpcapd.map { "flowgen/nfpcapd \(BenchFormat.ratio($0)) with the \(fastestEngine) engine, the faster (target ≤ \(BenchFormat.ratio(nfpcapdTarget))) \(BenchFormat.verdict($0 <= nfpcapdTarget))" },
-                      ratioToFloor.map { "flowgen kernel engine/floor \(BenchFormat.ratio($0)) (target ≤ \(BenchFormat.ratio(floorTarget))) \(BenchFormat.verdict($0 <= floorTarget))" }]
+                      ratioToFloor.map { "flowgen kernel engine/floor \(BenchFormat.ratio($0)) (target ≤ \(BenchFormat.ratio(floorTarget))) \(BenchFormat.verdict($0 <= floorTarget))" },
+                      nfstreamSpeedup.map { "nfstream 6.6/flowgen --features nfstream \(BenchFormat.ratio($0)) (target ≥ \(BenchFormat.ratio(nfstreamSpeedupTarget))) \(BenchFormat.verdict($0 >= nfstreamSpeedupTarget))" }]
         table.notes += ratios.compactMap { $0 }
         return table.render()
     }

@@ -55,6 +55,15 @@ public final class ReplayBenchmark {
         // the native engine (the same generated C built for this machine), when this build has it
         if hasEngines {
             commands.append((ReplayBenchResult.nativeName, replay + ["--engine", "native"], nil))
+            // nfstream's statistical features against nfstream itself (issue 16), when its venv exists
+            commands.append((ReplayBenchResult.nfstreamFeaturesName, replay + ["--engine", "native", "--features", "nfstream"], nil))
+        }
+        let root = (options.resources.templates as NSString).deletingLastPathComponent
+        let nfstreamPython = root + "/.build/nfstream-venv/bin/python"
+        if FileManager.default.isExecutableFile(atPath: nfstreamPython) {
+            commands.append((ReplayBenchResult.nfstreamName, [nfstreamPython, root + "/scripts/nfstream-flows.py", capture, "--splt", "10", "--count"], nil))
+        } else {
+            result.missingTools.append(ReplayBenchResult.nfstreamName + " (scripts/nfstream-venv.sh)")
         }
         for (tool, argv, outputDirectory) in [
             ("nfpcapd", ["nfpcapd", "-r", capture, "-w", scratch + "/nfpcapd"], scratch + "/nfpcapd"),
