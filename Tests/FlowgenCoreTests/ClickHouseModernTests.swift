@@ -83,6 +83,8 @@ import Testing
                 if column.type.contains("IPv4") { return "toUInt32(\(id))" }
                 if column.type.contains("IPv6") { return "hex(\(id))" }
                 if column.type.contains("DateTime64") { return "toUnixTimestamp64Micro(\(id))" }
+                // a real as its IEEE 754 bits, which no text rendering can round
+                if column.type.contains("Float64") { return "if(isNull(\(id)), NULL, reinterpretAsUInt64(assumeNotNull(\(id))))" }
                 return id
             }.joined(separator: ", ") + " FROM {SOURCE} FORMAT TSV"
             let files = [("ddl", schema.createTable(table)), ("structure", structure), ("table", table), ("select", select)]
@@ -115,6 +117,8 @@ import Testing
         func number(_ value: OutputSchema.Value?) -> String {
             switch value {
             case let .number(n)?: return "\(n)"
+            case let .real(r)?: return "\(r.bitPattern)"
+            case let .list(l)?: return "[" + l.map(String.init).joined(separator: ",") + "]"
             case let .text(t)?: return t
             default: return "\\N"
             }

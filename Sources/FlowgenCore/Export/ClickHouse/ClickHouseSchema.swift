@@ -35,7 +35,7 @@ public struct ClickHouseSchema: Sendable {
 
     /// What a column's bytes are made of, as plain data for the per-flow loop.
     struct Cell: Sendable {
-        enum Kind: UInt8, Sendable { case exporterID, src4, dst4, src6, dst6, endReason, number, array }
+        enum Kind: UInt8, Sendable { case exporterID, src4, dst4, src6, dst6, endReason, number, array, list }
         var kind: Kind
         /// The first op (`OutputSchema.ops`) the column reads.
         var op = 0
@@ -130,8 +130,14 @@ public struct ClickHouseSchema: Sendable {
                 cells.append(Cell(kind: .endReason, op: index, width: 1))
             case .derived:
                 // an expression may have no value (a division by zero, a missing direction)
-                columns.append(Column(name: column.name, type: nullable(op.timestamp ? timestampType : "UInt64", true), elements: []))
+                // a real (mean, stddev) is the Double's bits: Float64 in RowBinary's little-endian order
+                let scalar = op.real ? "Float64" : op.timestamp ? timestampType : "UInt64"
+                columns.append(Column(name: column.name, type: nullable(scalar, true), elements: []))
                 cells.append(Cell(kind: .number, op: index, width: 8, nullable: true))
+            case .sequence:
+                // per-packet values of both directions in time order, -1 padded, as the JSON array
+                columns.append(Column(name: column.name, type: "Array(Int64)", elements: []))
+                cells.append(Cell(kind: .list, op: index))
             case let .field(_, direction, aggregation, _, none):
                 guard let spec = specs[column.name] else {
                     preconditionFailure("output column \(column.name) has no field in the plan")
@@ -341,6 +347,10 @@ public struct ClickHouseSchema: Sendable {
                 } else {
                     Self.appendLE(value ?? 0, width: cell.width, to: &out)
                 }
+            case .list:
+                let values = output.sequence(ops[cell.op], flow)
+                Self.appendVarUInt(UInt64(values.count), to: &out)
+                for value in values { Self.appendLE(UInt64(bitPattern: value), width: 8, to: &out) }
             case .array:
                 Self.appendVarUInt(UInt64(cell.count), to: &out)
                 for element in cell.op..<cell.op + cell.count {
