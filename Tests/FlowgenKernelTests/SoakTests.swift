@@ -44,6 +44,9 @@ import Testing
         #expect(exported.count == flows && ports.count == flows, "\(exported.count) records, \(ports.count) distinct flows")
         #expect(exported.allSatisfy { $0["IN_PKTS"] as? Int == 2 })
         #expect(warm.count >= 10, "too few memory samples: \(samples)")
-        #expect((late.max() ?? 0) <= (early.max() ?? 0) + 2048, "collector RSS grew from \(early.max() ?? 0) kB to \(late.max() ?? 0) kB")
+        // growth moves the middle of the late samples; a one-time ~2 MB transient (seen in the first
+        // and in the last third of runs alike, then given back) moves only a maximum
+        func median(_ values: ArraySlice<Int>) -> Int { values.sorted()[values.count / 2] }
+        #expect(median(late) <= median(early) + 2048, "collector RSS grew from a median of \(median(early)) kB to \(median(late)) kB: \(samples)")
     }
 }
