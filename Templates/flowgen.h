@@ -171,6 +171,28 @@ static __always_inline __u64 fg_now_precise(struct fg_pkt *pkt)
 #endif
 }
 
+/* The wire sizes of a GSO skb's segments: segs - 1 of `*full` bytes (headers + gso_size) and a
+ * last one of `*last` (the rest); for a plain packet both are its IP bytes. The headers are the
+ * ones every segment repeats: a BIG TCP jumbo header (pkt->jumbo) is in the skb only. Sizes that
+ * do not add up (a test run without gso_size) are split in equal shares. */
+static __always_inline void fg_segment_sizes(struct __sk_buff *skb, const struct fg_pkt *pkt, __u32 *full, __u32 *last)
+{
+	*full = *last = pkt->ip_bytes;
+	if (pkt->segs <= 1)
+		return;
+	__u32 hdrs = pkt->payload_off > pkt->l3_off ? pkt->payload_off - pkt->l3_off : 0;
+	if (pkt->jumbo && hdrs > 8)
+		hdrs -= 8;
+	__u32 f = skb->gso_size ? hdrs + skb->gso_size : pkt->ip_bytes / pkt->segs;
+	__u64 head = (__u64)(pkt->segs - 1) * f;
+	if (head >= pkt->ip_bytes || pkt->ip_bytes - head > f) {
+		f = pkt->ip_bytes / pkt->segs;
+		head = (__u64)(pkt->segs - 1) * f;
+	}
+	*full = f;
+	*last = pkt->ip_bytes - (__u32)head;
+}
+
 /* Largest offset FG_PTR accepts: keeps variable offsets provably below the
  * verifier's 64 KiB packet-pointer limit, even after adding a length. */
 #define FG_MAX_PACKET_OFFSET 0x7fff

@@ -4,24 +4,15 @@
  * it. Each slot keeps the packet's ns time, its IP size and how many packets the other direction
  * had claimed before it (its record, one lookup for the first 10 packets only): the collector
  * merges both directions by time, and by that count at equal times (a capture's µs). A GSO skb
- * claims a slot per wire segment (gso_segs - 1 full ones and the rest, as ps_stats splits it). */
+ * claims a slot per wire segment (gso_segs - 1 full ones and the rest: fg_segment_sizes). */
 if (rec->splt_n < 10) {
 	__u32 n = pkt->segs > 1 ? pkt->segs : 1;
 	__u32 first = __sync_fetch_and_add(&rec->splt_n, n);
 	if (first < 10) {
 		struct fg_record *rev = fg_flow_reverse(pkt);
 		__u32 seen = rev ? rev->splt_n : 0;
-		__u32 full = pkt->ip_bytes, last = pkt->ip_bytes;
-		if (n > 1) {
-			__u32 hdrs = pkt->payload_off > pkt->l3_off ? pkt->payload_off - pkt->l3_off : 0;
-			full = skb->gso_size ? hdrs + skb->gso_size : pkt->ip_bytes / n;
-			__u64 head = (__u64)(n - 1) * full;
-			if (head >= pkt->ip_bytes || pkt->ip_bytes - head > full) {
-				full = pkt->ip_bytes / n;
-				head = (__u64)(n - 1) * full;
-			}
-			last = pkt->ip_bytes - (__u32)head;
-		}
+		__u32 full, last;
+		fg_segment_sizes(skb, pkt, &full, &last);
 		for (__u32 k = 0; k < 10; k++) {
 			__u32 i = first + k;
 			if (k >= n || i >= 10)
