@@ -128,5 +128,5 @@ The exit summary's kernel counters count what the program skipped: not_ip are AR
 EOF
   echo "The same as JSON lines: scripts/demo.sh --format json; with every module: --features all."
 else
-  echo "Each record is one biflow; README.md (Output fields) says what every field means."
+  echo "Each record is one biflow; docs/output-fields.md says what every field means."
 fi

@@ -66,7 +66,7 @@ else
 fi
 
 # flowgen refuses Templates/ and Features/ that anyone but root or their user could change, through
-# any folder on the way to them (see README, Security): refuse such a prefix before installing into it.
+# any folder on the way to them (see docs/security.md): refuse such a prefix before installing into it.
 check_trusted_path() {
   local walked=/ part st_uid st_mode parts
   IFS=/ read -r -a parts <<< "$1"

@@ -7,7 +7,7 @@ import FlowgenKernel
 private let cloneRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().path
 
-/// The subcommands README.md documents, each of which the man page and the completions must cover.
+/// The subcommands the README and docs/commands.md document, each of which the man page and the completions must cover.
 private let subcommands = ["features", "build", "run", "replay", "load", "collect", "unload", "status", "purge", "bench", "schema"]
 
 /// Every path under `root` (files and folders), relative to it, sorted.
