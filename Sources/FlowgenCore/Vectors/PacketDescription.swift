@@ -29,7 +29,7 @@ struct PacketDescription {
 
     /// Every key a packet may have.
     static let keys: Set<String> = ["t", "dir", "src", "dst", "sport", "dport", "proto", "len", "ttl", "tos", "flow_label",
-                                    "id", "flags", "seq", "ack", "window", "options", "type", "code", "payload", "text"]
+                                    "id", "flags", "seq", "ack", "window", "options", "type", "code", "payload", "text", "ext"]
 
     var timeNs: UInt64
     let map: Node.Mapping
@@ -107,7 +107,9 @@ struct PacketDescription {
         case 17, 1, 58: transportHeader = 8
         default: transportHeader = 0
         }
-        let ipHeader = v6 ? 40 : 20
+        let extensions = try ipv6Extensions(r, v6: v6)
+        // each extension header as written here (no options) takes 8 bytes
+        let ipHeader = v6 ? 40 + 8 * extensions.count : 20
         if let len = try int("len", max: 65535 + 40, r) {
             let minimum = ipHeader + transportHeader + payload.count
             guard Int(len) >= minimum else {
@@ -125,7 +127,8 @@ struct PacketDescription {
         if v6 {
             guard let s = PacketBuilder.IPv6Address(parsing: a), let d = PacketBuilder.IPv6Address(parsing: b) else { throw r.error(node, "'\(a)' or '\(b)' is not an IPv6 address") }
             if map["id"] != nil { throw r.error(map["id"]!, "`id` is the IPv4 identification; IPv6 has none") }
-            packet = packet.ipv6(src: s, dst: d, trafficClass: tos, flowLabel: UInt32(try int("flow_label", max: 0xFFFFF, r) ?? 0), hopLimit: ttl)
+            packet = packet.ipv6(src: s, dst: d, trafficClass: tos, flowLabel: UInt32(try int("flow_label", max: 0xFFFFF, r) ?? 0), hopLimit: ttl,
+                                 extensionHeaders: extensions)
         } else {
             guard let s = PacketBuilder.IPv4Address(parsing: a), let d = PacketBuilder.IPv4Address(parsing: b) else { throw r.error(node, "'\(a)' or '\(b)' is not an IPv4 address") }
             if map["flow_label"] != nil { throw r.error(map["flow_label"]!, "`flow_label` is an IPv6 field") }
@@ -153,6 +156,24 @@ struct PacketDescription {
             packet = packet.ipPayload(protocol: proto, payload)
         }
         return packet.bytes()
+    }
+
+    /// `ext:` as a list of IPv6 extension headers, outermost first: `hop` (hop-by-hop options),
+    /// `route` (routing, type 0, no segments left), `frag` (an atomic fragment: offset 0, no more
+    /// fragments), `dst` (destination options); 8 bytes each.
+    func ipv6Extensions(_ r: VectorReader, v6: Bool) throws -> [PacketBuilder.IPv6ExtensionHeader] {
+        guard let node = map["ext"] else { return [] }
+        guard v6 else { throw r.error(node, "`ext` lists IPv6 extension headers; this packet is IPv4") }
+        guard let list = node.sequence, list.count <= 8 else { throw r.error(node, "`ext` must be a list of at most 8 of hop, route, frag, dst") }
+        return try list.map { item in
+            switch try r.text(item, "ext") {
+            case "hop": return .hopByHop(options: [])
+            case "route": return .routing(type: 0, segmentsLeft: 0, data: [0, 0, 0, 0])
+            case "frag": return .fragment(offset: 0, moreFragments: false, identification: 1)
+            case "dst": return .destinationOptions(options: [])
+            case let other: throw r.error(item, "unknown extension header '\(other)'; use hop, route, frag or dst")
+            }
+        }
     }
 
     /// `flags:` as letters (F S R P A U E C, any order, e.g. SA) or a number.

@@ -148,7 +148,10 @@ extension TestVector {
             let items = f.sequence.map(Array.init) ?? [f]
             features = try items.map { item in
                 let s = try r.text(item, "features")
-                guard FeatureLoader.isIdentifier(s) else { throw r.error(item, "`features` entry '\(s)' is not a module name") }
+                // `-name` leaves out a module that is on by default (ipv4, ipv6), as in --features
+                guard FeatureLoader.isIdentifier(s.hasPrefix("-") ? String(s.dropFirst()) : s) else {
+                    throw r.error(item, "`features` entry '\(s)' is not a module name (or -name to leave a default one out)")
+                }
                 return s
             }
         }
