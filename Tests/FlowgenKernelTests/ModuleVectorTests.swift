@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+@testable import FlowgenCore
+@testable import FlowgenKernel
+
+/// A private folder (0700, so flowgen trusts it as a feature path), removed afterwards.
+final class PrivateFolder {
+    let path: String
+    init(_ prefix: String) throws {
+        var template = Array((NSTemporaryDirectory() + "\(prefix)-XXXXXX").utf8CString)
+        path = try #require(mkdtemp(&template).map { String(cString: $0) })
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// `flowgen test` over the built-in modules' vectors and over vectors that must fail.
+@Suite(.serialized) struct ModuleVectorTests {
+    /// Built-in modules that only select others (presets): they have no fields to test.
+    static func presets(_ modules: [FeatureModule]) -> Set<String> {
+        Set(modules.filter { $0.fields.isEmpty && $0.derived.isEmpty && $0.sequences.isEmpty && !$0.requires.isEmpty }.map(\.name))
+    }
+
+    @Test func everyBuiltInModulePassesItsVectorsOnBothEngines() throws {
+        try requireRoot()
+        let modules = try FeatureLoader(searchPaths: [ResourceLocator.locate().features]).loadAll()
+        let presets = Self.presets(modules)
+        #expect(presets == ["nfstream", "seed"])
+        for module in modules where !presets.contains(module.name) {
+            #expect(!TestVector.files(inModule: module.directory).isEmpty, "built-in module \(module.name) has no test vector")
+        }
+        let r = try ProcessRunner.run([try flowgenBinary(), "test", "--engine", "both"], timeout: .seconds(600))
+        #expect(r.succeeded, "\(r.stdout)\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        for module in modules where !presets.contains(module.name) {
+            for engine in ["native", "kernel"] {
+                #expect(lines.contains { $0.hasPrefix("PASS  \(module.name)/") && $0.hasSuffix("(\(engine))") }, "no \(engine) pass of \(module.name): \(r.stdout)")
+            }
+        }
+        #expect(!lines.contains { $0.hasPrefix("FAIL") }, "\(r.stdout)")
+        #expect(lines.contains("no vectors: nfstream, seed"), "\(r.stdout)")
+    }
+
+    /// A copy of the built-in pkt_len under another name, in a private feature path, with `vectors`.
+    func lengthModule(_ folder: PrivateFolder, vectors: [String: String]) throws -> String {
+        let builtIn = try ResourceLocator.locate().features + "/pkt_len"
+        let module = folder.path + "/fvlen"
+        try FileManager.default.createDirectory(atPath: module + "/tests", withIntermediateDirectories: true)
+        let spec = try String(contentsOfFile: builtIn + "/feature.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "name: pkt_len", with: "name: fvlen")
+        try spec.write(toFile: module + "/feature.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: builtIn + "/update.bpf.c", toPath: module + "/update.bpf.c")
+        for (name, text) in vectors { try text.write(toFile: module + "/tests/\(name).yaml", atomically: true, encoding: .utf8) }
+        return folder.path
+    }
+
+    static let lengths = """
+    # 60 and 1514 bytes out: min 60, max 1514, bins 0 and 5
+    flow: { src: 198.18.0.1, dst: 198.18.0.2, proto: udp, sport: 40000, dport: 5000 }
+    packets:
+      - { t: 0, len: 60 }
+      - { t: 0.001, len: 1514 }
+    expect:
+      forward: { ip_len_min: 60, ip_len_max: MAX, ip_len_hist: [1, 0, 0, 0, 0, 1] }
+      reverse: { ip_len_min: absent }
+
+    """
+
+    @Test func aWrongVectorFailsNamingTheFieldAndBothValues() throws {
+        let folder = try PrivateFolder("fvvec")
+        let path = try lengthModule(folder, vectors: ["right": Self.lengths.replacingOccurrences(of: "MAX", with: "1514"),
+                                                      "wrong": Self.lengths.replacingOccurrences(of: "MAX", with: "1515")])
+        let r = try ProcessRunner.run([try flowgenBinary(), "test", "--feature-path", path, "fvlen"], timeout: .seconds(300))
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("PASS  fvlen/right (native)\n"), "\(r.stdout)")
+        #expect(r.stdout.contains("FAIL  fvlen/wrong (native)\n      flow 1 forward ip_len_max (SRC_MAX_IP_PKT_LEN): expected 1515, got 1514\n"), "\(r.stdout)")
+        #expect(r.stdout.hasSuffix("1 passed, 1 failed\n"), "\(r.stdout)")
+        // without a module name, the modules of the feature path run (not the built-in ones)
+        let all = try ProcessRunner.run([try flowgenBinary(), "test", "--feature-path", path], timeout: .seconds(300))
+        #expect(all.status == 1 && !all.stdout.contains("pkt_len/") && all.stdout.contains("fvlen/wrong"), "\(all.stdout)")
+    }
+
+    @Test func theKernelEngineReportsTheSameDifference() throws {
+        try requireRoot()
+        let folder = try PrivateFolder("fvvec")
+        let path = try lengthModule(folder, vectors: ["wrong": Self.lengths.replacingOccurrences(of: "MAX", with: "9")])
+        let r = try ProcessRunner.run([try flowgenBinary(), "test", "--engine", "kernel", "--feature-path", path, "fvlen"], timeout: .seconds(300))
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("FAIL  fvlen/wrong (kernel)\n      flow 1 forward ip_len_max (SRC_MAX_IP_PKT_LEN): expected 9, got 1514\n"), "\(r.stdout)")
+    }
+
+    @Test func aBrokenVectorIsAFailureWithItsFileAndLine() throws {
+        let folder = try PrivateFolder("fvvec")
+        let path = try lengthModule(folder, vectors: ["typo": Self.lengths.replacingOccurrences(of: "ip_len_max: MAX", with: "ip_len_mux: 1")])
+        let r = try ProcessRunner.run([try flowgenBinary(), "test", "--feature-path", path, "fvlen"], timeout: .seconds(300))
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("FAIL  fvlen/typo (native): \(path)/fvlen/tests/typo.yaml:7: error: no selected module has a field 'ip_len_mux'; did you mean 'ip_len_max'?"), "\(r.stdout)")
+    }
+
+    @Test func commandLineHelpAndErrors() throws {
+        let flowgen = try flowgenBinary()
+        let help = try ProcessRunner.run([flowgen, "test", "--help"])
+        #expect(help.succeeded)
+        for text in ["--engine <native|kernel|both>", "--feature-path <dir>", "<module>", "tests/*.yaml"] {
+            #expect(help.stdout.contains(text), "\(text) missing from: \(help.stdout)")
+        }
+        let typo = try ProcessRunner.run([flowgen, "test", "tpc"])
+        #expect(!typo.succeeded && typo.stderr.contains("unknown module 'tpc'; did you mean 'tcp'?"), "\(typo.stderr)")
+        let preset = try ProcessRunner.run([flowgen, "test", "seed"])
+        #expect(!preset.succeeded && preset.stderr.contains("module 'seed' has no test vectors: add "), "\(preset.stderr)")
+        let engine = try ProcessRunner.run([flowgen, "test", "--engine", "bpf"])
+        #expect(!engine.succeeded && engine.stderr.contains("bpf"), "\(engine.stderr)")
+        let listed = try ProcessRunner.run([flowgen, "--help"])
+        #expect(listed.stdout.contains("test") && listed.stdout.contains("Run feature modules' test vectors"), "\(listed.stdout)")
+    }
+}
