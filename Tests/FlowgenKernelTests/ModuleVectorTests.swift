@@ -113,3 +113,49 @@ final class PrivateFolder {
         #expect(listed.stdout.contains("test") && listed.stdout.contains("Run feature modules' test vectors"), "\(listed.stdout)")
     }
 }
+
+/// `flowgen new-feature`: the module it writes passes its own vector on both engines and builds.
+@Suite(.serialized) struct NewFeatureCommandTests {
+    @Test func theScaffoldPassesItsVectorAndBuilds() throws {
+        try requireRoot()
+        let folder = try PrivateFolder("fvnew")
+        let flowgen = try flowgenBinary()
+        let dir = folder.path + "/features"
+        let made = try ProcessRunner.run([flowgen, "new-feature", "fv_large", "--dir", dir])
+        #expect(made.succeeded, "\(made.stdout)\(made.stderr)")
+        #expect(made.stdout.contains("wrote \(dir)/fv_large/: feature.yaml, update.bpf.c, tests/fv_large.yaml"), "\(made.stdout)")
+        #expect(!made.stdout.contains("note:"), "the new feature path is refused: \(made.stdout)")
+        let tested = try ProcessRunner.run([flowgen, "test", "--engine", "both", "--feature-path", dir, "fv_large"], timeout: .seconds(300))
+        #expect(tested.succeeded && tested.stdout == "PASS  fv_large/fv_large (native)\nPASS  fv_large/fv_large (kernel)\n2 passed, 0 failed\n",
+                "\(tested.stdout)\(tested.stderr)")
+        let built = try ProcessRunner.run([flowgen, "build", "--feature-path", dir, "--features", "fv_large"], timeout: .seconds(300))
+        #expect(built.succeeded && built.stdout.contains("fv_large"), "\(built.stdout)\(built.stderr)")
+        // a second time: the folder exists and is left as it is
+        let again = try ProcessRunner.run([flowgen, "new-feature", "fv_large", "--dir", dir])
+        #expect(!again.succeeded && again.stderr.contains("cannot create '\(dir)/fv_large': it already exists"), "\(again.stderr)")
+    }
+
+    @Test func withSudoTheFilesAreTheInvokingUsers() throws {
+        try requireRoot()
+        let folder = try PrivateFolder("fvnew")
+        let dir = folder.path + "/features"
+        let made = try ProcessRunner.run(["env", "SUDO_UID=65534", "SUDO_GID=65534", try flowgenBinary(), "new-feature", "fv_mine", "--dir", dir])
+        #expect(made.succeeded, "\(made.stderr)")
+        for path in [dir, dir + "/fv_mine", dir + "/fv_mine/feature.yaml", dir + "/fv_mine/update.bpf.c", dir + "/fv_mine/tests", dir + "/fv_mine/tests/fv_mine.yaml"] {
+            var info = stat()
+            #expect(lstat(path, &info) == 0 && info.st_uid == 65534 && info.st_gid == 65534, "\(path) is owned by \(info.st_uid):\(info.st_gid)")
+        }
+    }
+
+    @Test func namesAndHelp() throws {
+        let flowgen = try flowgenBinary()
+        let help = try ProcessRunner.run([flowgen, "new-feature", "--help"])
+        #expect(help.succeeded && help.stdout.contains("--dir <dir>") && help.stdout.contains("<name>"), "\(help.stdout)")
+        let bad = try ProcessRunner.run([flowgen, "new-feature", "syn-count"])
+        #expect(!bad.succeeded && bad.stderr.contains("'syn-count' is not a module name"), "\(bad.stderr)")
+        let taken = try ProcessRunner.run([flowgen, "new-feature", "splt"])
+        #expect(!taken.succeeded && taken.stderr.contains("a module called 'splt' already exists"), "\(taken.stderr)")
+        let missing = try ProcessRunner.run([flowgen, "new-feature"])
+        #expect(!missing.succeeded && missing.stderr.contains("<name>"), "\(missing.stderr)")
+    }
+}
