@@ -159,3 +159,70 @@ final class PrivateFolder {
         #expect(!missing.succeeded && missing.stderr.contains("<name>"), "\(missing.stderr)")
     }
 }
+
+/// Module parameters from the command line, `--config` and `flowgen features`.
+@Suite(.serialized) struct ModuleParameterCommandTests {
+    /// The plan JSON of a build, with splt's parameter and its arrays' length.
+    func spltOfPlan(_ arguments: [String]) throws -> (n: Int?, bins: Int?, length: Int?) {
+        let r = try ProcessRunner.run([try flowgenBinary(), "build", "--emit", "plan"] + arguments, timeout: .seconds(300))
+        try #require(r.succeeded, "\(r.stderr)")
+        let plan = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let n = ((plan["parameters"] as? [String: Any])?["splt"] as? [String: Any])?["n"] as? Int
+        let fields = ((plan["record"] as? [String: Any])?["fields"] as? [[String: Any]]) ?? []
+        let bins = fields.first { $0["name"] as? String == "splt_t" }?["count"] as? Int
+        let length = (plan["sequences"] as? [[String: Any]])?.first?["length"] as? Int
+        return (n, bins, length)
+    }
+
+    @Test func theCommandLineAndConfigSetAParameter() throws {
+        try requireRoot()
+        let twenty = try spltOfPlan(["--features", "splt:n=20"])
+        #expect(twenty.n == 20 && twenty.bins == 20 && twenty.length == 20, "\(twenty)")
+        let standard = try spltOfPlan(["--features", "splt"])
+        #expect(standard.n == 10 && standard.bins == 10 && standard.length == 10, "\(standard)")
+    }
+
+    /// `run --config` with `features = splt:n=16`: 12 pings on a namespace's loopback make a flow
+    /// of 24 packets, whose splt arrays hold 16 of them.
+    @Test func aConfigFileSetsAParameterForRun() throws {
+        try requireRoot()
+        let folder = try PrivateFolder("fvconf")
+        let config = folder.path + "/flowgen.conf"
+        try "features = splt:n=16\nformat = json\n".write(toFile: config, atomically: true, encoding: .utf8)
+        chmod(config, 0o600)
+        let ns = "fvcfg\(getpid() % 100_000)"
+        _ = try ProcessRunner.run(["ip", "netns", "del", ns])
+        let added = try ProcessRunner.run(["ip", "netns", "add", ns])
+        try #require(added.succeeded, "\(added.stderr)")
+        defer { _ = try? ProcessRunner.run(["ip", "netns", "del", ns]) }
+        _ = try ProcessRunner.run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        let script = "(sleep 1.5; ping -c 12 -i 0.05 127.0.0.1 >/dev/null) & exec \(try flowgenBinary()) run -q -i lo --config \(config) --duration 4"
+        let r = try ProcessRunner.run(["ip", "netns", "exec", ns, "sh", "-c", script], timeout: .seconds(120))
+        #expect(r.succeeded, "\(r.stderr)")
+        let flows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let ping = flows.first { ($0["PROTOCOL"] as? Int) == 1 && ($0["IN_PKTS"] as? Int ?? 0) >= 12 }
+        let sizes = try #require(ping?["splt_ps"] as? [Int], "no ping flow in: \(r.stdout)")
+        // 84-byte echo requests and replies (20 IP + 8 ICMP + 56 data), all 16 places filled
+        #expect(sizes == Array(repeating: 84, count: 16), "\(sizes)")
+    }
+
+    @Test func errorsNameTheModuleAndTheParameter() throws {
+        let flowgen = try flowgenBinary()
+        for (spec, message) in [
+            ("splt:nn=20", "flowgen: error: feature 'splt' has no parameter 'nn'; did you mean 'n'?"),
+            ("splt:n=lots", "flowgen: error: feature 'splt': parameter n='lots' must be a whole number"),
+            ("splt:n=100", "flowgen: error: feature 'splt': parameter n=100 is out of range: from 2 to 64"),
+        ] {
+            let r = try ProcessRunner.run([flowgen, "build", "--features", spec, "--emit", "c"])
+            #expect(!r.succeeded && r.stderr.hasPrefix(message), "\(spec): \(r.stderr)")
+        }
+        let listed = try ProcessRunner.run([flowgen, "features"])
+        #expect(listed.stdout.contains("    parameter n = 10 (2 to 64): packets kept per flow (nfstream's splt_analysis); set with --features splt:n=VALUE\n"),
+                "\(listed.stdout)")
+        let fields = try ProcessRunner.run([flowgen, "features", "--fields"])
+        #expect(fields.stdout.contains("parameter n = 10") && fields.stdout.contains("splt_t: u64[10] histogram"), "\(fields.stdout)")
+        // the C of n = 20 differs from n = 10's where it matters
+        let c = try ProcessRunner.run([flowgen, "build", "--features", "splt:n=20", "--emit", "c"])
+        #expect(c.stdout.contains("#define FG_PARAM_SPLT_N 20\n") && c.stdout.contains("__u64 splt_t[20];"), "\(c.stdout.prefix(2000))")
+    }
+}

@@ -22,6 +22,8 @@ public struct TestVector: Sendable {
     public var description: String
     /// Modules selected besides the one under test (`features:`), e.g. `tcp` for its flags.
     public var features: [String]
+    /// Parameters of the module under test (`parameters: { n: 20 }`), as text.
+    public var parameters: [(name: String, value: String)] = []
     /// The packets.
     public var input: Input
     /// The flows the packets must make, in the order they are matched.
@@ -140,7 +142,7 @@ extension TestVector {
         }
         let r = VectorReader(file: file)
         guard let map = node.mapping else { throw r.error(node, "the top level must be a mapping (packets:, expect:, ...)") }
-        try r.allowOnly(["description", "features", "start", "flow", "packets", "capture", "expect"], in: map, what: "vector")
+        try r.allowOnly(["description", "features", "parameters", "start", "flow", "packets", "capture", "expect"], in: map, what: "vector")
         let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         let description = try map["description"].map { try r.text($0, "description") } ?? ""
         var features: [String] = []
@@ -148,11 +150,23 @@ extension TestVector {
             let items = f.sequence.map(Array.init) ?? [f]
             features = try items.map { item in
                 let s = try r.text(item, "features")
-                // `-name` leaves out a module that is on by default (ipv4, ipv6), as in --features
-                guard FeatureLoader.isIdentifier(s.hasPrefix("-") ? String(s.dropFirst()) : s) else {
-                    throw r.error(item, "`features` entry '\(s)' is not a module name (or -name to leave a default one out)")
+                // `-name` leaves out a module that is on by default (ipv4, ipv6), `name:p=v` sets a
+                // parameter, as in --features
+                let entry = try? ParameterizedName(s.hasPrefix("-") ? String(s.dropFirst()) : s)
+                guard let entry, FeatureLoader.isIdentifier(entry.name) else {
+                    throw r.error(item, "`features` entry '\(s)' is not a module name (or -name to leave a default one out, name:param=value to set a parameter)")
                 }
                 return s
+            }
+        }
+        var parameters: [(name: String, value: String)] = []
+        if let p = map["parameters"] {
+            guard let pm = p.mapping else { throw r.error(p, "`parameters` must map the module's parameter names to values, e.g. { n: 20 }") }
+            for (k, v) in pm {
+                guard let name = k.string, FeatureLoader.isIdentifier(name) else { throw r.error(k, "'\(k.string ?? "?")' is not a parameter name") }
+                let value = try v.sequence.map { $0.compactMap(\.string).joined(separator: "/") } ?? r.text(v, name)
+                guard !value.isEmpty, !value.contains(","), !value.contains(":") else { throw r.error(v, "parameter \(name): '\(value)' is not a value") }
+                parameters.append((name, value))
             }
         }
         let input: Input
@@ -192,7 +206,9 @@ extension TestVector {
         }
         let entries = expectNode.sequence.map(Array.init) ?? [expectNode]
         let flows = try entries.map { try r.expectedFlow($0) }
-        return TestVector(name: name, file: file, description: description, features: features, input: input, flows: flows)
+        var vector = TestVector(name: name, file: file, description: description, features: features, input: input, flows: flows)
+        vector.parameters = parameters
+        return vector
     }
 }
 

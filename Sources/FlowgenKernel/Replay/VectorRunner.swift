@@ -31,7 +31,8 @@ public struct VectorRunner {
     /// Runs `vector` of `module` on `engine`. Throws when the vector or its module cannot be used
     /// (a typo in the file, a build error); a wrong value is a result with problems, not an error.
     public func run(_ vector: TestVector, of module: String, engine: ReplayEngine) throws -> Result {
-        let plan = try catalog.plan(features: ([module] + vector.features).joined(separator: ","))
+        let selected = module + vector.parameters.map { ":\($0.name)=\($0.value)" }.joined()
+        let plan = try catalog.plan(features: ([selected] + vector.features).joined(separator: ","))
         let check = VectorCheck(plan: plan)
         try check.validate(vector)
         let scratch = try ScratchDirectory()
