@@ -226,3 +226,39 @@ final class PrivateFolder {
         #expect(c.stdout.contains("#define FG_PARAM_SPLT_N 20\n") && c.stdout.contains("__u64 splt_t[20];"), "\(c.stdout.prefix(2000))")
     }
 }
+
+/// docs/modules.md's "Writing a module", followed literally: its shell blocks run in order in an
+/// empty home folder (sudo dropped, as the tests run as root; `run -i eth0` left out, as this
+/// machine's eth0 is not the tests' to attach to; `trace.pcap` a capture of the corpus).
+@Suite(.serialized) struct ModuleTutorialTests {
+    @Test func theTutorialProducesATestedModuleThatBuildsAndReplays() throws {
+        try requireRoot()
+        let docs = NfstreamReference.repository + "/docs/modules.md"
+        let text = try String(contentsOfFile: docs, encoding: .utf8)
+        let start = try #require(text.range(of: "## Writing a module\n"))
+        let section = text[start.upperBound...].components(separatedBy: "\n## ")[0]
+        let blocks = section.components(separatedBy: "```sh\n").dropFirst().map { $0.components(separatedBy: "\n```")[0] }
+        #expect(blocks.count == 6, "\(blocks.count) shell blocks")
+        let capture = NfstreamReference.repository + "/Tests/Captures/tcpdump-tests/ssh.pcap"
+        let script = blocks.joined(separator: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.contains("flowgen run ") }
+            .map { $0.replacingOccurrences(of: "sudo ", with: "").replacingOccurrences(of: "trace.pcap", with: capture) }
+            .joined(separator: "\n")
+        let home = try PrivateFolder("fvtutorial")
+        chmod(home.path, 0o755)
+        let bin = home.path + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: bin + "/flowgen", withDestinationPath: try flowgenBinary())
+        let r = try ProcessRunner.run(["env", "HOME=\(home.path)", "PATH=\(bin):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")", "bash", "-euo", "pipefail", "-c", script],
+                                      timeout: .seconds(600))
+        #expect(r.succeeded, "\(r.stdout)\(r.stderr)")
+        // both vectors, the scaffold's and the one the tutorial adds, on both engines
+        for line in ["PASS  big_pkts/big_pkts (native)", "PASS  big_pkts/threshold (native)", "PASS  big_pkts/threshold (kernel)",
+                     "4 passed, 0 failed"] {
+            #expect(r.stdout.contains(line + "\n"), "\(line) missing: \(r.stdout)")
+        }
+        #expect(r.stdout.contains("built flowgen_entry [base,big_pkts,ipv4,ipv6,tcp]"), "\(r.stdout)")
+        // the replay: ssh.pcap's one flow with the module's fields (3 + 1 packets of 1000 bytes or more)
+        #expect(r.stdout.contains("\"BIG_PKTS_LARGE_PKTS_IN\":3,\"BIG_PKTS_LARGE_PKTS_OUT\":1"), "\(r.stdout)")
+    }
+}
