@@ -86,8 +86,10 @@ import Testing
         #expect(throws: ParameterError("feature 'fvh': field 'fvh_bins' bins $edges+1 = 65 with edges=\(many); it must be from 2 to 64: choose another edges")) {
             try FeatureSelection("fvh:edges=\(many)", available: [m]).modules.count
         }
-        #expect(FeatureListing(modules: [m]).text(withFields: false).contains(
+        #expect(FeatureListing(modules: [m]).text(withFields: true).contains(
             "    parameter edges = 64/256/1024 (list, each 1 to 65535): bin edges; set with --features fvh:edges=VALUE\n"))
+        // without --fields one line per module, the parameters as a tag
+        #expect(FeatureListing(modules: [m]).text(withFields: false) == "fvh   [parameters edges=64/256/1024 scale=3 (fvh:NAME=VALUE)]\n")
     }
 
     @Test func presetsSetParametersAndTheListWins() throws {
