@@ -89,6 +89,19 @@ final class PrivateFolder {
         #expect(r.stdout.contains("FAIL  fvlen/typo (native): \(path)/fvlen/tests/typo.yaml:7: error: no selected module has a field 'ip_len_mux'; did you mean 'ip_len_max'?"), "\(r.stdout)")
     }
 
+    /// The native engine needs no privileges: as nobody (own cache folder), vectors pass; the
+    /// kernel engine is refused saying so.
+    @Test func theNativeEngineRunsWithoutRoot() throws {
+        try requireRoot() // to become nobody
+        let home = try PrivateFolder("fvnobody")
+        chown(home.path, 65534, 65534)
+        let nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=\(home.path)", try flowgenBinary(), "test"]
+        let native = try ProcessRunner.run(nobody + ["--cache-dir", home.path + "/cache", "tcp", "pkt_len"], timeout: .seconds(300))
+        #expect(native.succeeded && native.stdout.hasSuffix("3 passed, 0 failed\n"), "\(native.stdout)\(native.stderr)")
+        let kernel = try ProcessRunner.run(nobody + ["--engine", "kernel", "tcp"])
+        #expect(!kernel.succeeded && kernel.stderr.contains("or run the vectors with --engine native, which needs no privileges"), "\(kernel.stderr)")
+    }
+
     @Test func commandLineHelpAndErrors() throws {
         let flowgen = try flowgenBinary()
         let help = try ProcessRunner.run([flowgen, "test", "--help"])
