@@ -56,7 +56,16 @@ static __always_inline struct fg_record *fg_flow_reverse(const struct fg_pkt *pk
 {{FEATURE_HELPERS}}
 static __always_inline void fg_record_init(struct fg_record *rec, struct __sk_buff *skb, struct fg_pkt *pkt)
 {
+#if FG_RECORD_SIZE > 640
+	/* clang's BPF target inlines memset only up to a size (a record of 792 bytes failed): larger
+	 * records (a long splt, `splt:n=20` with every module) are zeroed by a bounded loop, its
+	 * stores volatile so that clang does not turn it back into memset */
+	#pragma clang loop unroll(disable)
+	for (__u32 i = 0; i < FG_RECORD_SIZE / 8; i++)
+		((volatile __u64 *)rec)[i] = 0;
+#else
 	__builtin_memset(rec, 0, sizeof(*rec));
+#endif
 {{RECORD_INIT}}
 }
 

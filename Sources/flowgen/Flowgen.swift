@@ -15,7 +15,7 @@ struct Flowgen: ParsableCommand {
           flowgen run -i eth0                   attach, collect, export JSON lines
         """,
         version: FlowgenVersion.string,
-        subcommands: [FeaturesCommand.self, SchemaCommand.self, BuildCommand.self, RunCommand.self, ReplayCommand.self, BenchCommand.self, LoadCommand.self, CollectCommand.self, UnloadCommand.self, StatusCommand.self, PurgeCommand.self])
+        subcommands: [FeaturesCommand.self, SchemaCommand.self, BuildCommand.self, RunCommand.self, ReplayCommand.self, TestCommand.self, NewFeatureCommand.self, BenchCommand.self, LoadCommand.self, CollectCommand.self, UnloadCommand.self, StatusCommand.self, PurgeCommand.self])
 
     /// Every error in the style of `Console` and of the per-file replay errors ("flowgen: error: ..."),
     /// instead of the parser's own "Error: ...", so scripts and people see one form.

@@ -29,7 +29,7 @@ enum CommandLineText {
 /// Options that choose and locate feature modules (build, run, load, replay, features).
 struct FeatureOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Feature modules, comma-separated. 'base' is always on; 'ipv4' and 'ipv6' are on unless excluded with '-ipv4'/'-ipv6'; 'all' selects every module.",
+        "Feature modules, comma-separated. 'base' is always on; 'ipv4' and 'ipv6' are on unless excluded with '-ipv4'/'-ipv6'; 'all' selects every module; NAME:PARAM=VALUE sets a module parameter (splt:n=20).",
         valueName: "list"))
     var features: String = ""
 

@@ -8,7 +8,7 @@ private let cloneRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponen
     .deletingLastPathComponent().deletingLastPathComponent().path
 
 /// The subcommands the README and docs/commands.md document, each of which the man page and the completions must cover.
-private let subcommands = ["features", "build", "run", "replay", "load", "collect", "unload", "status", "purge", "bench", "schema"]
+private let subcommands = ["features", "build", "run", "replay", "load", "collect", "unload", "status", "purge", "bench", "schema", "test", "new-feature"]
 
 /// Every path under `root` (files and folders), relative to it, sorted.
 private func tree(_ root: String) -> [String] {

@@ -24,9 +24,9 @@ enum NfstreamReference {
     }
 
     /// nfstream's TCP and UDP flows of `capture`, by key (ICMP is keyed differently; see the README).
-    static func flows(_ capture: String, idle: Int, active: Int) throws -> [Key: [String: Any]] {
+    static func flows(_ capture: String, idle: Int, active: Int, splt: Int = 10) throws -> [Key: [String: Any]] {
         let result = try ProcessRunner.run([try python(), repository + "/scripts/nfstream-flows.py", capture,
-                                            "--idle", String(idle), "--active", String(active), "--splt", "10"], timeout: .seconds(300))
+                                            "--idle", String(idle), "--active", String(active), "--splt", String(splt)], timeout: .seconds(300))
         try #require(result.status == 0, "nfstream over \(capture): \(result.stderr)")
         var out: [Key: [String: Any]] = [:]
         for line in result.stdout.split(separator: "\n") {
@@ -42,9 +42,11 @@ enum NfstreamReference {
         return out
     }
 
-    /// `flowgen replay --features nfstream` of `capture` on `engine`, TCP and UDP flows by key.
-    static func flowgen(_ capture: String, engine: String, idle: Int, active: Int) throws -> [Key: [String: Any]] {
-        let result = try ProcessRunner.run([try flowgenBinary(), "replay", "-q", "--engine", engine, "--features", "nfstream",
+    /// `flowgen replay --features nfstream` of `capture` on `engine` (splt's sequence length `splt`),
+    /// TCP and UDP flows by key.
+    static func flowgen(_ capture: String, engine: String, idle: Int, active: Int, splt: Int = 10) throws -> [Key: [String: Any]] {
+        let features = splt == 10 ? "nfstream" : "nfstream,splt:n=\(splt)"
+        let result = try ProcessRunner.run([try flowgenBinary(), "replay", "-q", "--engine", engine, "--features", features,
                                             "--idle-timeout", String(idle), "--active-timeout", String(active), capture],
                                            timeout: .seconds(300))
         try #require(result.status == 0, "flowgen replay --engine \(engine) \(capture): \(result.stderr)")
@@ -119,12 +121,12 @@ enum NfstreamReference {
     /// nfstream's and both replay engines' flows of `capture`: the engines' output identical, and
     /// equal to nfstream. Returns the number of flows compared.
     @discardableResult
-    static func expectEqual(_ capture: String, idle: Int = 120, active: Int = 1800, minimumFlows: Int,
+    static func expectEqual(_ capture: String, idle: Int = 120, active: Int = 1800, minimumFlows: Int, splt: Int = 10,
                             sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
         let name = URL(fileURLWithPath: capture).lastPathComponent
-        let reference = try flows(capture, idle: idle, active: active)
-        let native = try flowgen(capture, engine: "native", idle: idle, active: active)
-        let kernel = try flowgen(capture, engine: "kernel", idle: idle, active: active)
+        let reference = try flows(capture, idle: idle, active: active, splt: splt)
+        let native = try flowgen(capture, engine: "native", idle: idle, active: active, splt: splt)
+        let kernel = try flowgen(capture, engine: "kernel", idle: idle, active: active, splt: splt)
         #expect(reference.count >= minimumFlows, "nfstream found \(reference.count) TCP/UDP flows in \(name)", sourceLocation: sourceLocation)
         let diff = differences(reference, native)
         #expect(diff.isEmpty, "\(name), native engine:\n\(diff.prefix(20).joined(separator: "\n"))", sourceLocation: sourceLocation)
@@ -161,6 +163,19 @@ enum NfstreamReference {
     func corpusCapturesEqualNfstream(name: String, flows: Int) throws {
         try requireRoot()
         try NfstreamReference.expectEqual(Self.corpus + "/" + name, minimumFlows: flows)
+    }
+
+    /// splt's parameter n = 20 (`--features nfstream,splt:n=20`) against nfstream's splt_analysis=20
+    /// on a capture whose flows pass 20 packets: 20-element arrays, equal to nfstream's.
+    @Test func spltOfTwentyEqualsNfstreamSpltAnalysisTwenty() throws {
+        try requireRoot()
+        let capture = Self.corpus + "/of13_ericsson.pcapng"
+        try NfstreamReference.expectEqual(capture, minimumFlows: 27, splt: 20)
+        let ours = try NfstreamReference.flowgen(capture, engine: "native", idle: 120, active: 1800, splt: 20)
+        let sizes = ours.values.compactMap { $0["splt_ps"] as? [Int] }
+        #expect(sizes.count == ours.count && sizes.allSatisfy { $0.count == 20 }, "\(sizes.map(\.count))")
+        // some flows fill more than the default 10 places, so the parameter is what is compared
+        #expect(sizes.contains { $0.filter { $0 >= 0 }.count > 10 }, "no flow of the capture has more than 10 packets")
     }
 
     /// curl fetching files of several sizes from python's http.server over IPv4 and IPv6, with 1 in

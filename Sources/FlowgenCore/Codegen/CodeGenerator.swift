@@ -50,6 +50,15 @@ public struct CodeGenerator: Sendable {
         """
         for define in plan.defines { out += "#define \(define) 1\n" }
         out += "#define FG_MAX_FLOWS \(plan.maxFlows)\n\n"
+        // module parameters as this selection set them (`--features splt:n=20`): constants of its C
+        for module in plan.features {
+            for p in module.parameters {
+                let value = module.parameterValues[p.name] ?? p.defaultValue
+                out += "#define \(p.macro(module: module.name)) \(value.cText)\n"
+                if case .list(let l) = value { out += "#define \(p.macro(module: module.name))_COUNT \(l.count)\n" }
+            }
+        }
+        if plan.features.contains(where: { !$0.parameters.isEmpty }) { out += "\n" }
         for counter in KernelCounter.allCases { out += "#define FG_CNT_\(counter.cName) \(counter.rawValue)\n" }
         out += "#define FG_CNT__COUNT \(KernelCounter.allCases.count)\n\n"
         out += "#include \"flowgen.h\"\n\n"
@@ -67,6 +76,7 @@ public struct CodeGenerator: Sendable {
         }
         if plan.layout.size > end { out += "\t__u8 _pad\(padIndex)[\(plan.layout.size - end)];\n" }
         out += "};\n"
+        out += "#define FG_RECORD_SIZE \(plan.layout.size)\n"
         out += "_Static_assert(sizeof(struct fg_record) == \(plan.layout.size), \"record size differs from the plan\");\n"
         for slot in plan.layout.slots {
             out += "_Static_assert(__builtin_offsetof(struct fg_record, \(slot.field.name)) == \(slot.offset), \"\(slot.field.name) offset differs from the plan\");\n"

@@ -17,10 +17,21 @@ public struct FeatureListing: Sendable {
             if !m.appliesTo.isEmpty { tags.append("applies to " + m.appliesTo.map(\.rawValue).joined(separator: "/")) }
             // a module that only requires others is a preset (e.g. `seed`): say what it selects
             let isPreset = m.fields.isEmpty && m.derived.isEmpty && m.update == nil && m.defines.isEmpty && !m.requires.isEmpty
-            if !m.requires.isEmpty { tags.append((isPreset ? "preset: selects " : "requires ") + m.requires.joined(separator: ",")) }
+            let required = m.requires.map { name in
+                name + (m.requiredSettings[name] ?? [:]).sorted { $0.key < $1.key }.map { ":\($0.key)=\($0.value)" }.joined()
+            }
+            if !m.requires.isEmpty { tags.append((isPreset ? "preset: selects " : "requires ") + required.joined(separator: ",")) }
+            // one line per module stays one line: parameters as a tag, in full with the fields
+            if !m.parameters.isEmpty {
+                tags.append("parameters " + m.parameters.map { "\($0.name)=\($0.defaultValue)" }.joined(separator: " ") + " (\(m.name):NAME=VALUE)")
+            }
             let pad = String(repeating: " ", count: max(1, width - m.name.count))
             out += m.name + pad + m.summary + (tags.isEmpty ? "" : " [" + tags.joined(separator: "; ") + "]") + "\n"
             guard withFields else { continue }
+            // parameters with their defaults and bounds: what `--features NAME:PARAM=VALUE` may set
+            for p in m.parameters {
+                out += "    parameter \(p.listing); set with --features \(m.name):\(p.name)=VALUE\n"
+            }
             for f in m.fields {
                 let names = (f.json.forward + f.json.reverse + f.json.combined)
                 let ie = f.ipfix.map { " ipfix \($0.enterprise == 0 ? "" : "\($0.enterprise)/")\($0.id)\($0.name.isEmpty ? "" : " " + $0.name)" } ?? ""

@@ -93,12 +93,12 @@ public struct FeatureLoader: Sendable {
         } catch let error as YamlError {
             throw FeatureError.malformed(file: specPath, line: Self.line(of: error), message: "not valid YAML: \(Self.problem(of: error))")
         }
-        let reader = SpecReader(file: specPath, trust: trust)
+        var reader = SpecReader(file: specPath, trust: trust)
         guard let map = node.mapping else {
             throw reader.error(node, "the top level must be a mapping (name:, summary:, fields:, ...)")
         }
         try reader.allowOnly(["name", "summary", "requires", "applies_to", "defines", "fields", "update", "helpers",
-                              "always", "default", "in_all"], in: map, what: "feature")
+                              "always", "default", "in_all", "parameters"], in: map, what: "feature")
         let directory = (specPath as NSString).deletingLastPathComponent
         let name = try reader.identifier(map, "name", required: true)!
         let folder = (directory as NSString).lastPathComponent
@@ -107,7 +107,15 @@ public struct FeatureLoader: Sendable {
         }
         var module = FeatureModule(name: name, directory: directory)
         module.summary = try reader.string(map, "summary") ?? ""
-        module.requires = try reader.stringList(map, "requires")
+        // `name:param=value` sets a parameter of a required module (a preset's choice)
+        for entry in try reader.stringList(map, "requires") {
+            let parsed: ParameterizedName
+            do { parsed = try ParameterizedName(entry) } catch let e as ParameterError { throw reader.error(map["requires"]!, e.description) }
+            module.requires.append(parsed.name)
+            if !parsed.settings.isEmpty {
+                module.requiredSettings[parsed.name] = Dictionary(parsed.settings, uniquingKeysWith: { _, b in b })
+            }
+        }
         module.defines = try reader.stringList(map, "defines")
         for define in module.defines where !Self.isIdentifier(define) {
             throw reader.error(map["defines"]!, "define '\(define)' is not a C identifier")
@@ -121,6 +129,12 @@ public struct FeatureLoader: Sendable {
         module.always = try reader.bool(map, "always") ?? false
         module.enabledByDefault = try reader.bool(map, "default") ?? false
         module.inAll = try reader.bool(map, "in_all") ?? true
+        // before the fields, whose counts may name them (`bins: $n`)
+        if let parametersNode = map["parameters"] {
+            module.parameters = try reader.parameters(parametersNode)
+            reader.parameters = module.parameters
+            module.parameterValues = Dictionary(uniqueKeysWithValues: module.parameters.map { ($0.name, $0.defaultValue) })
+        }
         if let fieldsNode = map["fields"] {
             guard let seq = fieldsNode.sequence else { throw reader.error(fieldsNode, "`fields` must be a list") }
             // before parsing any field: a module of 20,000 fields should fail now, not in clang
@@ -192,6 +206,8 @@ struct SpecReader {
     let file: String
     /// Checks each C file before it is read (nil: no check).
     var trust: PathTrust?
+    /// The module's parameters, which counts may name (`bins: $n`).
+    var parameters: [ModuleParameter] = []
 
     func error(_ node: Node, _ message: String) -> FeatureError {
         .malformed(file: file, line: node.mark?.line ?? 1, message: message)
@@ -268,6 +284,7 @@ struct SpecReader {
         }
         let aggregation: Aggregation
         var count = 1
+        var binsExpression: String?
         switch aggName {
         case "sum": aggregation = .sum
         case "min": aggregation = .min
@@ -277,11 +294,16 @@ struct SpecReader {
         case "last": aggregation = .last
         case "histogram":
             let limit = FeatureLimit.histogramBins
-            guard let binsNode = map["bins"], let bins = binsNode.int, bins >= 2, bins <= limit.maximum else {
-                throw error(map["aggregation"]!, "field '\(name)': a histogram needs `bins:` between 2 and \(limit.maximum) (limit: \(limit.name))")
+            guard let binsNode = map["bins"],
+                  let (bins, expression) = try self.count(binsNode, parameters: parameters, what: "field '\(name)': `bins`", range: 2...limit.maximum) else {
+                throw error(map["aggregation"]!, "field '\(name)': a histogram needs `bins:` between 2 and \(limit.maximum) (limit: \(limit.name)), or a parameter ($n)")
+            }
+            if expression != nil, map["json"] != nil {
+                throw error(map["json"]!, "field '\(name)': bins set by a parameter (\(expression!)) cannot have json: names, whose number is fixed; keep it as state or write a number of bins")
             }
             aggregation = .histogram(bins: bins)
             count = bins
+            binsExpression = expression
         default:
             throw error(map["aggregation"]!, "field '\(name)': unknown aggregation '\(aggName)'; use sum, min, max, or, first, last or histogram")
         }
@@ -296,6 +318,7 @@ struct SpecReader {
         }
         var spec = FieldSpec(name: name, type: type, count: count, aggregation: aggregation,
                              location: "\(file):\(node.mark?.line ?? 1)")
+        spec.binsExpression = binsExpression
         spec.value = try cExpression(map, "value")
         spec.initial = try cExpression(map, "initial")
         if let unitName = try string(map, "unit") {

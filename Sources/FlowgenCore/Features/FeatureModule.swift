@@ -28,6 +28,12 @@ public struct FeatureModule: Sendable, Equatable {
     public var inAll: Bool = true
     /// Directory the module was loaded from.
     public var directory: String
+    /// Values its user may choose (`parameters:`), with defaults and bounds.
+    public var parameters: [ModuleParameter] = []
+    /// Parameters this module sets on those it requires (`requires: [splt:n=20]`), by module.
+    public var requiredSettings: [String: [String: String]] = [:]
+    /// The value of every parameter in this selection (defaults, or what the selection set).
+    public var parameterValues: [String: ModuleParameter.Value] = [:]
 
     /// Creates a module value.
     public init(name: String, summary: String = "", requires: [String] = [], appliesTo: [PacketClass] = [],

@@ -13,15 +13,29 @@ public struct FeatureSelection: Sendable, Equatable {
         let names = available.map(\.name)
         var wanted: [String] = []
         var excluded = Set<String>()
+        // parameters the list sets (`splt:n=20`), by module; they win over a preset's
+        var settings: [String: [String: String]] = [:]
         for raw in spec.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !raw.isEmpty {
             if raw == "all" {
                 wanted.append(contentsOf: available.filter(\.inAll).map(\.name))
                 continue
             }
             let isExclusion = raw.hasPrefix("-")
-            let name = isExclusion ? String(raw.dropFirst()) : raw
+            let entry = try ParameterizedName(isExclusion ? String(raw.dropFirst()) : raw)
+            let name = entry.name
             guard byName[name] != nil else { throw FeatureError.unknownFeature(name, available: names) }
-            if isExclusion { excluded.insert(name) } else { wanted.append(name) }
+            if isExclusion {
+                if !entry.settings.isEmpty { throw ParameterError("feature '\(name)' is left out (-\(name)): it takes no parameters there") }
+                excluded.insert(name)
+                continue
+            }
+            wanted.append(name)
+            for (key, value) in entry.settings {
+                if let earlier = settings[name]?[key], earlier != value {
+                    throw ParameterError("feature '\(name)': parameter \(key) is set twice, to \(earlier) and to \(value); keep one")
+                }
+                settings[name, default: [:]][key] = value
+            }
         }
         for module in available where module.always || (module.enabledByDefault && !excluded.contains(module.name)) {
             wanted.append(module.name)
@@ -46,6 +60,21 @@ public struct FeatureSelection: Sendable, Equatable {
             if excluded.contains(name), !(byName[name]!.always) { continue }
             try visit(name)
         }
+        // a preset's settings where the list set none; two presets that disagree are refused
+        var chosen = settings
+        var setBy: [String: String] = [:]
+        for module in ordered {
+            for (target, values) in module.requiredSettings {
+                for (key, value) in values where settings[target]?[key] == nil {
+                    if let earlier = chosen[target]?[key], earlier != value, let other = setBy["\(target):\(key)"] {
+                        throw ParameterError("feature '\(target)': parameter \(key) is set to \(earlier) by '\(other)' and to \(value) by '\(module.name)'; set it yourself (--features \(target):\(key)=VALUE)")
+                    }
+                    chosen[target, default: [:]][key] = value
+                    setBy["\(target):\(key)"] = module.name
+                }
+            }
+        }
+        ordered = try ordered.map { try $0.applying(chosen[$0.name] ?? [:]) }
         try DerivedField.check(ordered)
         try SequenceField.check(ordered)
         modules = ordered

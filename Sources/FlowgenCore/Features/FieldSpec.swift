@@ -22,6 +22,8 @@ public struct FieldSpec: Sendable, Equatable {
     public var none: UInt64?
     /// Where the field was declared, for error messages.
     public var location: String
+    /// `bins:` written as a parameter (`$n`), recomputed when the selection sets it; nil for a number.
+    public var binsExpression: String?
 
     /// Creates a field spec.
     public init(name: String, type: CType, count: Int = 1, aggregation: Aggregation, value: String? = nil,

@@ -23,6 +23,8 @@ public struct SequenceField: Sendable, Equatable {
     public var json: DirectionalNames
     /// Where the field was declared ("file:line").
     public var location: String
+    /// `length:` written as a parameter (`$n`), recomputed when the selection sets it; nil for a number.
+    public var lengthExpression: String?
 
     /// Creates a sequence field.
     public init(name: String, length: Int, count: String, time: String, size: String, order: String,
@@ -124,8 +126,10 @@ extension SpecReader {
             throw error(map["sequence"] ?? node, "field '\(name)': `sequence` must be a mapping with length:, count:, time:, size: and order:")
         }
         try allowOnly(["length", "count", "time", "size", "order"], in: spec, what: "sequence")
-        guard let lengthNode = spec["length"], let length = lengthNode.int, length >= 1, length <= SequenceField.maxLength else {
-            throw error(spec["length"] ?? specNode, "field '\(name)': sequence `length` must be a number of packets from 1 to \(SequenceField.maxLength)")
+        guard let lengthNode = spec["length"],
+              let (length, lengthExpression) = try count(lengthNode, parameters: parameters, what: "field '\(name)': sequence `length`",
+                                                         range: 1...SequenceField.maxLength) else {
+            throw error(spec["length"] ?? specNode, "field '\(name)': sequence `length` must be a number of packets from 1 to \(SequenceField.maxLength), or a parameter ($n)")
         }
         func member(_ key: String) throws -> String {
             guard let s = try identifier(spec, key, required: false) else {
@@ -136,6 +140,7 @@ extension SpecReader {
         var field = SequenceField(name: name, length: length, count: try member("count"), time: try member("time"),
                                   size: try member("size"), order: try member("order"), json: DirectionalNames(),
                                   location: "\(file):\(node.mark?.line ?? 1)")
+        field.lengthExpression = lengthExpression
         guard let jsonNode = map["json"] else {
             throw error(node, "field '\(name)': a sequence needs `json: { forward: [DIRECTION, SIZE, GAP] }`")
         }

@@ -61,6 +61,10 @@ public struct PlanDocument: Sendable {
             "record": ["struct": "fg_record", "size": plan.layout.size, "fields": fields],
             "derived": derived,
             "sequences": sequences,
+            // every module parameter's value in this build (defaults included), by module
+            "parameters": Dictionary(uniqueKeysWithValues: plan.features.filter { !$0.parameters.isEmpty }.map { m in
+                (m.name, Dictionary(uniqueKeysWithValues: m.parameters.map { ($0.name, (m.parameterValues[$0.name] ?? $0.defaultValue).jsonObject) }))
+            }),
             "counters": KernelCounter.allCases.map(\.jsonName),
         ]
     }
