@@ -164,11 +164,7 @@ import Testing
         let veth = try VethPair.connect(a, b)
         let monitor = try a.spawn([flowgen, "run", "-a", "--duration", "3", "--interval", "0", "-q"])
         defer { monitor.terminate() }
-        var seen = false
-        for _ in 0..<100 where !seen {
-            seen = try a.exec(["tc", "filter", "show", "dev", veth.nameA, "ingress"]).stdout.contains("bpf")
-            if !seen { Thread.sleep(forTimeInterval: 0.05) }
-        }
+        let seen = try waitUntil(5) { try a.exec(["tc", "filter", "show", "dev", veth.nameA, "ingress"]).stdout.contains("bpf") }
         #expect(seen, "flowgen -a did not attach to \(veth.nameA)")
         #expect(try a.exec(["tc", "filter", "show", "dev", "lo", "ingress"]).stdout.isEmpty)
         #expect(monitor.wait(timeout: .seconds(20)) == 0, "\(monitor.output())")

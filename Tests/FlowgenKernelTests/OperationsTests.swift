@@ -22,9 +22,16 @@ import Testing
 
         // 20 flows, 6 s of traffic; the collector is killed in the middle and restarted 1 s later
         let sender = try lab.a.spawn(["python3", "-c", udpRoundRobinSender, "7000", "198.18.0.99", "9000", "20", "300", "0.02"])
-        Thread.sleep(forTimeInterval: 2)
+        // killed in the middle: once the pinned table holds the traffic's flows (none ends while it runs)
+        let counting = lab.wait(10) {
+            let status = try? lab.flowgen(["status", "--instance", lab.instance, "--json"])
+            let objects = status.flatMap { try? JSONSerialization.jsonObject(with: Data($0.stdout.utf8)) as? [[String: Any]] }
+            return (objects?.first?["flows_in_table"] as? Int ?? 0) > 0
+        }
+        #expect(counting, "the table held no flow of the traffic within 10 s")
         kill(first.pid, SIGKILL)
         #expect(first.wait(timeout: .seconds(10)) != nil)
+        // the subject: 1 s of traffic with no collector, counted by the pinned program alone
         Thread.sleep(forTimeInterval: 1)
         #expect(try lab.hasFilter(lab.veth.nameA, "egress"), "the filter must stay attached after SIGKILL")
         let status = try lab.flowgen(["status", "--instance", lab.instance, "--json"])
@@ -33,13 +40,13 @@ import Testing
         #expect((objects.first?["flows_in_table"] as? Int ?? 0) > 0, "\(status.stdout)")
 
         let second = try lab.spawnFlowgen(arguments + ["--log", lab.work + "/second.log"])
-        let adopted = try lab.wait(30) {
+        let adopted = lab.wait(30) {
             ((try? String(contentsOfFile: lab.work + "/second.log", encoding: .utf8)) ?? "").contains("adopted pinned instance")
         }
         #expect(adopted, "\(second.output())")
         #expect(sender.wait(timeout: .seconds(30)) == 0)
         let sent = try #require(Int(sender.output().trimmingCharacters(in: .whitespacesAndNewlines)))
-        Thread.sleep(forTimeInterval: 0.5)
+        // the sender's packets went through the hook before sendto returned; SIGINT exports what is left
         kill(second.pid, SIGINT)
         #expect(second.wait(timeout: .seconds(20)) == 0, "\(second.output())")
 
@@ -132,7 +139,7 @@ import Testing
         #expect(try !lab.hasFilter("lo"))
 
         try lab.a.exec(["ip", "link", "del", late]).check()
-        let forgotten = try lab.wait(10) {
+        let forgotten = lab.wait(10) {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             return text.contains("\(late) is gone") && text.contains("\(peer) is gone")
         }
