@@ -55,12 +55,10 @@ import Testing
         #expect(cold.stdout.contains("compiled"), "\(cold.stdout)\(cold.stderr)")
         let callsAfterCold = (try? String(contentsOfFile: cache + "/calls", encoding: .utf8)) ?? ""
         #expect(!callsAfterCold.isEmpty)
-        let started = Date()
+        // how long a cached build takes is measured by `flowgen bench --only build`
         let warm = try ProcessRunner.run(args)
-        let elapsed = Date().timeIntervalSince(started)
         #expect(warm.succeeded && warm.stdout.contains("cached"), "\(warm.stdout)\(warm.stderr)")
         #expect((try? String(contentsOfFile: cache + "/calls", encoding: .utf8)) == callsAfterCold, "clang ran on a cached build")
-        #expect(elapsed < 1.0, "a cached build took \(elapsed) s")
     }
 
     @Test func aCachedBuildReusesThisKernelsVerdictAndOnlyThisKernels() throws {
