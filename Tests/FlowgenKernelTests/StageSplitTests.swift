@@ -118,13 +118,7 @@ func writeHeavyModules() throws -> String {
     }
 
     @Test func aFailedTailCallIsCounted() throws {
-        try requireRoot()
-        let modules = try writeHeavyModules()
-        defer { try? FileManager.default.removeItem(atPath: modules) }
-        let one = try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 1))
-        let base = try ProgramHarness(features: "").monitor.plan.stages[0].verifiedInstructions!
-        let budget = base + ((one.monitor.plan.stages[0].verifiedInstructions ?? base) - base) / 2
-        let h = try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 2, budget: budget))
+        let h = try Self.payloadSumInTwoStages()
         #expect(h.monitor.plan.stages.count == 2)
         let udp = Packet.ethernet().ipv4().udp(sport: 1, dport: 2, payload: [1, 2, 3])
         try h.send(udp)
@@ -141,17 +135,23 @@ func writeHeavyModules() throws -> String {
 }
 
 extension StageSplitTests {
-    /// A later stage whose flow is gone from the table (deleted by the collector or evicted between
-    /// the stages) counts the packet it could not update: the stage program run directly after
-    /// the flow was deleted bumps `stage_flow_missing` by one and inserts nothing.
-    @Test func aLaterStageThatFindsNoFlowCountsIt() throws {
+    /// `payload_sum` under a budget halfway between the base program and the module in one
+    /// program, so that it goes into a second stage.
+    static func payloadSumInTwoStages() throws -> ProgramHarness {
         try requireRoot()
         let modules = try writeHeavyModules()
         defer { try? FileManager.default.removeItem(atPath: modules) }
         let one = try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 1))
         let base = try ProgramHarness(features: "").monitor.plan.stages[0].verifiedInstructions!
         let budget = base + ((one.monitor.plan.stages[0].verifiedInstructions ?? base) - base) / 2
-        let h = try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 2, budget: budget))
+        return try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 2, budget: budget))
+    }
+
+    /// A later stage whose flow is gone from the table (deleted by the collector or evicted between
+    /// the stages) counts the packet it could not update: the stage program run directly after
+    /// the flow was deleted bumps `stage_flow_missing` by one and inserts nothing.
+    @Test func aLaterStageThatFindsNoFlowCountsIt() throws {
+        let h = try Self.payloadSumInTwoStages()
         try #require(h.monitor.plan.stages.count == 2, "payload_sum must need a second stage under this budget")
         let udp = Packet.ethernet().ipv4().udp(sport: 1, dport: 2, payload: [1, 2, 3])
         try h.send(udp)
