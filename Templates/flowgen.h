@@ -208,6 +208,21 @@ static __always_inline void fg_segment_sizes(struct __sk_buff *skb, const struct
 #endif
 
 /* The packet bytes [off, off+len) if they are inside the packet, else NULL. */
+#ifdef FG_NATIVE
+/* Native build: C defines a pointer only up to one past its buffer, so the bounds are compared as
+ * offsets and the pointer is formed once it is known to be inside the packet (the BPF form below
+ * would form data + off + len past the end first: undefined behaviour the compiler may exploit). */
+#define FG_PTR(skb, off, len) ({ \
+	void *_d = FG_PKT_DATA(skb); \
+	__u64 _size = (__u64)((char *)(skb)->data_end - (char *)_d); \
+	__u32 _o = (off); \
+	void *_p = (void *)0; \
+	if (_o <= FG_MAX_PACKET_OFFSET && (__u64)_o + (__u64)(len) <= _size) \
+		_p = (char *)_d + _o; \
+	_p; })
+#else
+/* BPF: the verifier proves packet accesses from a packet pointer compared with data_end, so the
+ * pointer is formed first and compared after (it is never dereferenced unless inside). */
 #define FG_PTR(skb, off, len) ({ \
 	void *_d = FG_PKT_DATA(skb); \
 	void *_e = (void *)(long)(skb)->data_end; \
@@ -219,6 +234,7 @@ static __always_inline void fg_segment_sizes(struct __sk_buff *skb, const struct
 			_p = (void *)0; \
 	} \
 	_p; })
+#endif
 
 /* Copies the packet bytes [off, off+len) to dst; 0 if they are all in the packet. len must be
  * a constant or provably between 1 and the size of dst.

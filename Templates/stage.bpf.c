@@ -14,8 +14,11 @@ int {{PROGRAM}}(struct __sk_buff *skb)
 	if (!pkt)
 		return TC_ACT_UNSPEC;
 	struct fg_record *rec = bpf_map_lookup_elem(&fg_flows, &pkt->key);
-	if (!rec)
+	if (!rec) {
+		/* the flow went between the stages (deleted by the collector, evicted): counted, never silent */
+		fg_count(FG_CNT_STAGE_FLOW_MISSING);
 		return TC_ACT_UNSPEC;
+	}
 	fg_update_{{N}}(skb, pkt, rec);
 	fg_dispatch_{{N}}(skb, pkt);
 	return TC_ACT_UNSPEC;

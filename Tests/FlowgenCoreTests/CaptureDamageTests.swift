@@ -7,19 +7,25 @@ import Testing
 @Suite struct CaptureDamageTests {
     /// Reads until the end or an error; returns the packets read and the error.
     func drain(_ bytes: [UInt8]) -> (packets: Int, error: CaptureError?) {
+        let r = read(bytes)
+        if let problem = r.problem { Issue.record(Comment(rawValue: problem)) }
+        return (r.packets, r.error)
+    }
+
+    /// `drain` without recording: what went wrong is returned, for callers on threads of their own.
+    func read(_ bytes: [UInt8]) -> (packets: Int, error: CaptureError?, problem: String?) {
         do {
             let reader = try CaptureReader(bytes: bytes, name: "bad.cap")
             var n = 0
             while try reader.next() != nil {
                 n += 1
-                if n > 1_000_000 { Issue.record("runaway reader"); break }
+                if n > 1_000_000 { return (n, nil, "runaway reader") }
             }
-            return (n, nil)
+            return (n, nil, nil)
         } catch let error as CaptureError {
-            return (-1, error)
+            return (-1, error, nil)
         } catch {
-            Issue.record("unexpected error type: \(error)")
-            return (-1, nil)
+            return (-1, nil, "unexpected error type: \(error)")
         }
     }
 
@@ -184,6 +190,7 @@ import Testing
             w.simplePacket(CaptureFixtures.frames[2])
             return w.bytes
         }()
+        var inputs: [[UInt8]] = []
         for base in [pcapBase, ngBase] {
             for _ in 0..<3_000 {
                 var b = base
@@ -192,8 +199,68 @@ import Testing
                     b[i] = UInt8(truncatingIfNeeded: generator.next())
                 }
                 if generator.next() % 5 == 0 { b.removeLast(Int(generator.next() % UInt64(b.count))) }
-                _ = drain(b) // must return
+                inputs.append(b)
             }
         }
+        // The reads run on their own thread with a deadline: a reader stuck in a loop fails the test
+        // (naming the input it was on) instead of hanging the run. 6,000 small files read in well
+        // under a second here; 60 s leaves room for a loaded machine and a debug build.
+        let progress = DrainProgress()
+        let corrupted = inputs
+        let worker = Thread { [self] in
+            for (i, b) in corrupted.enumerated() {
+                progress.started(i)
+                if let problem = read(b).problem { progress.problems.append("input \(i): \(problem)") }
+            }
+            progress.finish()
+        }
+        worker.stackSize = 8 << 20
+        worker.start()
+        if !progress.waitForFinish(seconds: 60) {
+            let i = progress.current
+            Issue.record("reading corrupted input \(i) of \(inputs.count) did not return within 60 s: \(inputs[i].count) bytes, \(inputs[i].prefix(64))")
+            return
+        }
+        for problem in progress.problems { Issue.record(Comment(rawValue: problem)) }
+    }
+}
+
+/// What the corruption test's reader thread has reached, and whether it is done.
+final class DrainProgress: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var index = 0
+    private var done = false
+    /// What went wrong on the reader thread, recorded by the test once the thread is done.
+    var problems: [String] = []
+
+    /// The input being read now.
+    var current: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return index
+    }
+
+    func started(_ i: Int) {
+        condition.lock()
+        index = i
+        condition.unlock()
+    }
+
+    func finish() {
+        condition.lock()
+        done = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// True once every input was read; false when `seconds` pass first.
+    func waitForFinish(seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        condition.lock()
+        defer { condition.unlock() }
+        while !done {
+            if !condition.wait(until: deadline) { return done }
+        }
+        return true
     }
 }

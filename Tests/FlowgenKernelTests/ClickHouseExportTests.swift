@@ -164,9 +164,9 @@ import Testing
         let lines = json.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         // the Distributed table forwards in the background: wait for every row on the shard
         var count = ""
-        for _ in 0..<100 where count != "\(lines.count)\n" {
+        _ = try waitUntil(20, every: 0.2) {
             count = try server.query("SELECT count() FROM flows.flows_local FORMAT TSV")
-            if count != "\(lines.count)\n" { Thread.sleep(forTimeInterval: 0.2) }
+            return count == "\(lines.count)\n"
         }
         #expect(count == "\(lines.count)\n")
         // top talkers, by hand from the JSON lines: bytes both ways per IPv4 source

@@ -6,8 +6,8 @@ import Testing
 /// `flowgen run --clickhouse` live on a veth pair, into a ClickHouse server started by the test on
 /// the monitor namespace's own loopback (so the inserts are not traffic on the monitored veth).
 @Suite(.serialized) struct ClickHouseLiveTests {
-    /// The server is SIGKILLed while flows are being exported and started again 4 s later: the
-    /// batches of the outage wait in the spool and every flow ends up in the table exactly once.
+    /// The server is SIGKILLed while flows are being exported and started again once flowgen has
+    /// spooled flows of the outage: the batches of the outage wait in the spool and every flow ends up in the table exactly once.
     @Test func serverKilledMidRunLosesAndDuplicatesNothing() throws {
         let lab = try OperationsLab(prefix: "fgch")
         defer { lab.close() }
@@ -23,15 +23,25 @@ import Testing
         // 400 one-packet UDP flows to ports 9300..9699 over 8 s; the outage falls in the middle
         let flows = 400
         let sender = try lab.a.spawn(["python3", "-c", udpFlowSender, "7300", "198.18.0.99", "9300", "\(flows)", "1", "25", "0.5"])
-        Thread.sleep(forTimeInterval: 2.5)
+        // the outage falls in the middle of the export: the server is killed once it holds some of
+        // the flows, and started again once flowgen keeps batches of the outage in its spool
+        let someArrived = waitUntil(20) {
+            let n = (try? server.query("SELECT count() FROM live.flows WHERE L4_DST_PORT BETWEEN 9300 AND 9699 FORMAT TSV")) ?? ""
+            return (Int(n.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0
+        }
+        #expect(someArrived, "no flow reached the server within 20 s")
         server.kill()
-        Thread.sleep(forTimeInterval: 4)
+        let spooled = waitUntil(20) {
+            let metrics = (try? lab.a.exec(["curl", "-s", "http://127.0.0.1:9465/metrics"]).stdout) ?? ""
+            return metrics.split(separator: "\n").contains { $0.hasPrefix("flowgen_clickhouse_flows_spooled ") && !$0.hasSuffix(" 0") }
+        }
+        #expect(spooled, "flowgen spooled nothing while the server was down")
         try server.start()
         #expect(sender.wait(timeout: .seconds(30)) == 0, "\(sender.output())")
         let sent = Int(sender.output().trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
         #expect(sent == flows)
         var count = ""
-        let arrived = try lab.wait(40) {
+        let arrived = lab.wait(40) {
             count = (try? server.query("SELECT count() FROM live.flows WHERE L4_DST_PORT BETWEEN 9300 AND 9699 FORMAT TSV")) ?? ""
             return count == "\(flows)\n"
         }
@@ -94,11 +104,7 @@ import Testing
                                                launcher: ["nsenter", "--net=" + agent.path]))
         }
         for (i, agent) in agents.enumerated() {
-            var attached = false
-            for _ in 0..<300 where !attached {
-                attached = !(try agent.exec(["tc", "filter", "show", "dev", pairs[i].nameA, "ingress"]).stdout.isEmpty)
-                if !attached { Thread.sleep(forTimeInterval: 0.2) }
-            }
+            let attached = try waitUntil(60) { !(try agent.exec(["tc", "filter", "show", "dev", pairs[i].nameA, "ingress"]).stdout.isEmpty) }
             try #require(attached && monitors[i].isRunning, "agent \(i + 1) did not attach: \(monitors[i].output()) \((try? String(contentsOfFile: work + "/agent\(i + 1).log", encoding: .utf8)) ?? "")")
         }
         // 100 one-packet UDP flows per agent, to ports 9400..9499 of its blackhole
@@ -113,9 +119,9 @@ import Testing
             """
         let expected = (1...3).map { "host-\($0)\t100\t100\t198.18.\($0).1\t198.18.\($0).99\n" }.joined()
         var answer = ""
-        for _ in 0..<100 where answer != expected {
+        _ = waitUntil(30, every: 0.3) {
             answer = (try? server!.query(query)) ?? ""
-            if answer != expected { Thread.sleep(forTimeInterval: 0.3) }
+            return answer == expected
         }
         for monitor in monitors { kill(monitor.pid, SIGINT) }
         for (i, monitor) in monitors.enumerated() { #expect(monitor.wait(timeout: .seconds(30)) == 0, "agent \(i + 1): \(monitor.output())") }

@@ -55,12 +55,10 @@ import Testing
         #expect(cold.stdout.contains("compiled"), "\(cold.stdout)\(cold.stderr)")
         let callsAfterCold = (try? String(contentsOfFile: cache + "/calls", encoding: .utf8)) ?? ""
         #expect(!callsAfterCold.isEmpty)
-        let started = Date()
+        // how long a cached build takes is measured by `flowgen bench --only build`
         let warm = try ProcessRunner.run(args)
-        let elapsed = Date().timeIntervalSince(started)
         #expect(warm.succeeded && warm.stdout.contains("cached"), "\(warm.stdout)\(warm.stderr)")
         #expect((try? String(contentsOfFile: cache + "/calls", encoding: .utf8)) == callsAfterCold, "clang ran on a cached build")
-        #expect(elapsed < 1.0, "a cached build took \(elapsed) s")
     }
 
     @Test func aCachedBuildReusesThisKernelsVerdictAndOnlyThisKernels() throws {
@@ -164,11 +162,7 @@ import Testing
         let veth = try VethPair.connect(a, b)
         let monitor = try a.spawn([flowgen, "run", "-a", "--duration", "3", "--interval", "0", "-q"])
         defer { monitor.terminate() }
-        var seen = false
-        for _ in 0..<100 where !seen {
-            seen = try a.exec(["tc", "filter", "show", "dev", veth.nameA, "ingress"]).stdout.contains("bpf")
-            if !seen { Thread.sleep(forTimeInterval: 0.05) }
-        }
+        let seen = try waitUntil(5) { try a.exec(["tc", "filter", "show", "dev", veth.nameA, "ingress"]).stdout.contains("bpf") }
         #expect(seen, "flowgen -a did not attach to \(veth.nameA)")
         #expect(try a.exec(["tc", "filter", "show", "dev", "lo", "ingress"]).stdout.isEmpty)
         #expect(monitor.wait(timeout: .seconds(20)) == 0, "\(monitor.output())")

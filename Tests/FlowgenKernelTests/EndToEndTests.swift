@@ -68,7 +68,7 @@ struct PcapTally {
                                    "--output", work + "/flows", "--log", work + "/flowgen.log", "-v"])
         defer { monitor.terminate() }
         try waitForFilter(a, veth.nameA, attached: true, log: work + "/flowgen.log")
-        Thread.sleep(forTimeInterval: 0.5) // tcpdump too
+        try #require(tcpdumpListens(capture), "tcpdump did not open its capture: \(capture.output())")
 
         try a.exec(["ping", "-c", "3", "-i", "0.2", "198.18.0.2"]).check()
         try a.exec(["ping", "-6", "-c", "2", "-i", "0.2", "fd00::2"]).check()
@@ -80,7 +80,9 @@ struct PcapTally {
         s.bind(("198.18.0.1", 5555))
         for _ in range(5): s.sendto(b"x" * 100, ("198.18.0.2", 9999))
         """]).check()
-        Thread.sleep(forTimeInterval: 2.0) // the TCP flow ends by FIN and is exported while running
+        // the TCP flow ends by FIN and is exported while running, before the SIGINT that forces the rest out
+        let httpExported = waitUntil(15) { flowFilesHaveLine(in: work + "/flows", containing: ["\"L4_DST_PORT\":8080", "\"end of flow\""]) }
+        #expect(httpExported, "the HTTP flow was not exported by FIN within 15 s")
         kill(monitor.pid, SIGINT)
         let status = monitor.wait(timeout: .seconds(20))
         let log = (try? String(contentsOfFile: work + "/flowgen.log", encoding: .utf8)) ?? ""
@@ -189,11 +191,7 @@ struct PcapTally {
 
     /// Waits until flowgen's filter shows up on the interface (compilation may take a moment).
     func waitForFilter(_ ns: NetworkNamespace, _ dev: String, attached: Bool, direction: String = "ingress", log: String?) throws {
-        for _ in 0..<200 {
-            let out = try ns.exec(["tc", "filter", "show", "dev", dev, direction]).stdout
-            if out.contains("bpf") == attached { return }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        if try waitUntil(10, { try ns.exec(["tc", "filter", "show", "dev", dev, direction]).stdout.contains("bpf") == attached }) { return }
         let text = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
         Issue.record("flowgen did not attach to \(dev) within 10 s: \(text)")
         throw TestbedError.systemCall("waiting for the filter on \(dev)", errno: ETIMEDOUT)

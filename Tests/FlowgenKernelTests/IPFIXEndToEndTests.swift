@@ -23,7 +23,7 @@ import Testing
         // the collector on the monitoring namespace's own loopback (flowgen does not watch lo)
         let collector = try a.spawn(["nfcapd", "-4", "-b", "127.0.0.1", "-p", "4739", "-w", work + "/nfcapd", "-t", "3600"])
         defer { collector.terminate() }
-        #expect(waitFor(10) { collector.output().contains("Startup nfcapd") || !collector.isRunning }, "nfcapd: \(collector.output())")
+        #expect(waitUntil(10) { collector.output().contains("Startup nfcapd") || !collector.isRunning }, "nfcapd: \(collector.output())")
         let server = try b.spawn(["python3", "-m", "http.server", "--bind", "198.18.0.2", "8080"])
         defer { server.terminate() }
         try b.waitUntilListening(host: "198.18.0.2", port: 8080)
@@ -42,13 +42,16 @@ import Testing
         s.bind(("198.18.0.1", 5555))
         for _ in range(5): s.sendto(b"x" * 100, ("198.18.0.2", 9999))
         """]).check()
-        Thread.sleep(forTimeInterval: 2.0) // the TCP flow ends by FIN and goes out while running
+        // the TCP flow ends by FIN and goes out while running, before the SIGINT that forces the rest out
+        #expect(waitUntil(15) { flowFilesHaveLine(in: work + "/flows", containing: ["\"L4_DST_PORT\":8080", "\"end of flow\""]) },
+                "the HTTP flow was not exported by FIN within 15 s")
         kill(monitor.pid, SIGINT)
         let status = monitor.wait(timeout: .seconds(20))
         let log = (try? String(contentsOfFile: work + "/flowgen.log", encoding: .utf8)) ?? ""
         #expect(status == 0, "flowgen exited with \(String(describing: status)): \(monitor.output()) \(log)")
         #expect(log.contains("ipfix udp://127.0.0.1:4739:") && log.contains("0 send failures, 0 flows lost"), "the run's log reports the IPFIX counters: \(log)")
-        Thread.sleep(forTimeInterval: 0.3)
+        // nfcapd has read every datagram before it is stopped
+        #expect(waitUntil(5) { udpQueueDrained(a, port: 4739) }, "nfcapd left datagrams unread")
         collector.terminate()
         let collectorLog = collector.output()
         #expect(collectorLog.contains("Observation domain 4242") && collectorLog.contains("Sequence Errors: 0"), "\(collectorLog)")
@@ -129,22 +132,15 @@ import Testing
         }
     }
 
-    func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return condition()
-    }
-
     /// Waits until flowgen's filter is on the interface (compiling may take a moment).
     func waitForAttach(_ ns: NetworkNamespace, _ dev: String, log: String) throws {
-        let attached = waitFor(20) { (try? ns.exec(["tc", "filter", "show", "dev", dev, "ingress"]).stdout.contains("bpf")) == true }
+        // both hooks: the egress filter goes on after the ingress one
+        let attached = waitUntil(20) {
+            ["ingress", "egress"].allSatisfy { (try? ns.exec(["tc", "filter", "show", "dev", dev, $0]).stdout.contains("bpf")) == true }
+        }
         if !attached {
             Issue.record("flowgen did not attach to \(dev): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             throw TestbedError.systemCall("waiting for the filter on \(dev)", errno: ETIMEDOUT)
         }
-        Thread.sleep(forTimeInterval: 0.3)
     }
 }

@@ -32,11 +32,7 @@ import Testing
         let monitor = try ns.spawn([flowgen, "run", "-i", "hprsva", "--direction", "ingress", "--duration", "4", "--interval", "0",
                                     "-q", "--format", "json", "--output", out])
         defer { monitor.terminate() }
-        var attached = false
-        for _ in 0..<200 where !attached {
-            attached = try ns.exec(["tc", "filter", "show", "dev", "hprsva", "ingress"]).stdout.contains("bpf")
-            if !attached { Thread.sleep(forTimeInterval: 0.05) }
-        }
+        let attached = try waitUntil(10) { try ns.exec(["tc", "filter", "show", "dev", "hprsva", "ingress"]).stdout.contains("bpf") }
         try #require(attached, "flowgen did not attach: \(monitor.output())")
 
         // per pair: A (the lower port, which the tie-break on equal times would name the responder)

@@ -19,18 +19,13 @@ struct KernelCompilerTests {
         let elf = try #require(FileManager.default.contents(atPath: first.objectPath))
         #expect(Array(elf.prefix(4)) == [0x7F, 0x45, 0x4C, 0x46])
 
-        // A hit must be near-instant: no clang --version, no header rehash, no compile.
-        var best = Duration.seconds(10)
-        for _ in 0..<5 {
-            let start = ContinuousClock.now
+        // A hit finds the same object (its time is measured by `flowgen bench --only build`, cached steps).
+        for _ in 0..<2 {
             let again = try compiler.compile(KernelFixture.counterSource(), version: "1.0")
-            best = min(best, ContinuousClock.now - start)
             #expect(again.cacheHit)
             #expect(again.cacheKey == first.cacheKey)
             #expect(again.objectPath == first.objectPath)
         }
-        print("cached compile: \(best)")
-        #expect(best < .milliseconds(50), "cached compile took \(best)")
     }
 
     @Test func keyChangesWithSourceAndVersion() throws {

@@ -131,7 +131,10 @@ struct KernelMapTests {
         #expect(try byFD.snapshot().count == expected.count)
     }
 
-    @Test func drainsAMillionEntriesQuickly() throws {
+    /// A million entries come out whole, by snapshot and by drain. How long that takes, against the
+    /// map system calls alone, is measured by `flowgen bench --only collector` (pass and flush,
+    /// each with its kernel floor), not judged here.
+    @Test func drainsAMillionEntries() throws {
         try KernelFixture.requireRoot()
         let count = 1 << 20
         let pipeline = try KernelFixture.loadCounterProgram(mapSizes: ["fg_flows": UInt32(count)])
@@ -139,47 +142,10 @@ struct KernelMapTests {
         let table = try FlowTable(pipeline: pipeline, map: "fg_flows")
         let (keys, values) = Self.entries(count)
         try table.updateBatch(keys: keys, values: values)
-
-        // Baseline: the same batch system calls into one preallocated buffer, no Swift bookkeeping.
-        // The kernel's own cost dominates (about 0.5 s per million entries on the test VM), so the
-        // snapshot is judged against it, which keeps the check meaningful when parallel tests load the CPUs.
-        var start = ContinuousClock.now
-        let baselineCount = try Self.rawBatchWalk(fd: table.fd, count: count, chunk: table.chunkSize)
-        let baselineTime = ContinuousClock.now - start
-        #expect(baselineCount == count)
-
-        start = ContinuousClock.now
         let snapshot = try table.snapshot()
-        let snapshotTime = ContinuousClock.now - start
         #expect(snapshot.count == count)
-
-        start = ContinuousClock.now
         let drained = try table.drain()
-        let drainTime = ContinuousClock.now - start
         #expect(drained.count == count)
         #expect(try table.count() == 0)
-        print("1M entries (16 B keys, 40 B values): raw batch syscalls \(baselineTime), snapshot \(snapshotTime), drain \(drainTime)")
-        #expect(snapshotTime < baselineTime * 1.5 + .milliseconds(150), "snapshot took \(snapshotTime), raw syscalls \(baselineTime)")
-        #expect(drainTime < .seconds(3), "drain took \(drainTime)")
-    }
-
-    /// Walks a hash map with batch lookups into one flat buffer and returns the entry count.
-    private static func rawBatchWalk(fd: Int32, count: Int, chunk: Int) throws -> Int {
-        let keys = UnsafeMutableRawPointer.allocate(byteCount: (count + chunk) * 16, alignment: 8)
-        let values = UnsafeMutableRawPointer.allocate(byteCount: (count + chunk) * 40, alignment: 8)
-        let inToken = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
-        let outToken = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
-        defer { keys.deallocate(); values.deallocate(); inToken.deallocate(); outToken.deallocate() }
-        var total = 0
-        var first = true
-        while true {
-            var n = UInt32(chunk)
-            let rc: Int32 = fg_map_lookup_batch(fd, first ? nil : inToken, outToken, keys + total * 16, values + total * 40, &n, 0)
-            total += Int(n)
-            if rc == -ENOENT { return total }
-            if rc < 0 { throw KernelError.mapOperationFailed(map: "baseline", operation: "lookup batch", code: -rc) }
-            inToken.copyMemory(from: outToken, byteCount: 16)
-            first = false
-        }
     }
 }

@@ -98,8 +98,7 @@ import Glibc
         defer { for fd in idle { close(fd) } }
         for _ in 0..<10 { idle.append(try connectClient(port: server.port)) }
         // the connections are accepted once the server holds them all
-        let accepted = ContinuousClock.now + .seconds(1)
-        while try serverHeldSockets(port: server.port) < 10 && ContinuousClock.now < accepted { Thread.sleep(forTimeInterval: 0.01) }
+        _ = try waitUntil(1, every: 0.01) { try serverHeldSockets(port: server.port) >= 10 }
         #expect(try serverHeldSockets(port: server.port) == 10)
         let started = ContinuousClock.now
         server.stop()

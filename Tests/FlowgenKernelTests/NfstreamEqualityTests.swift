@@ -216,7 +216,7 @@ enum NfstreamReference {
         let udp = try b.spawn(["python3", "-c", Self.udpScript, "server", "::", "7"])
         defer { udp.terminate() }
         try b.waitUntilListening(host: "198.18.0.2", port: 9000)
-        Thread.sleep(forTimeInterval: 0.5) // tcpdump's socket
+        try #require(tcpdumpListens(capture), "tcpdump did not open its capture: \(capture.output())")
 
         for (host, url) in [("198.18.0.2", "http://198.18.0.2:9000"), ("fd00::2", "http://[fd00::2]:9000")] {
             for i in 0..<7 {
@@ -226,7 +226,9 @@ enum NfstreamReference {
             let client = try a.exec(["python3", "-c", Self.udpScript, "client", host, "11"], timeout: .seconds(30))
             #expect(client.status == 0, "UDP client to \(host): \(client.stderr)")
         }
-        Thread.sleep(forTimeInterval: 1.0) // the last FIN/ACKs, and tcpdump's last block
+        // the last FIN/ACKs have passed, and tcpdump has written them
+        #expect(waitUntil(10) { tcpConnectionsClosed([a, b], port: 9000) }, "HTTP connections still open after 10 s")
+        #expect(fileSettles(work + "/cap.pcap"), "tcpdump kept writing for 10 s")
         kill(capture.pid, SIGINT)
         _ = capture.wait(timeout: .seconds(10))
         #expect(capture.output().contains("\n0 packets dropped by kernel"), "tcpdump lost packets: \(capture.output())")
@@ -268,16 +270,14 @@ enum NfstreamReference {
         let monitor = try a.spawn([flowgen, "run", "-i", dev, "--features", "nfstream", "--interval", "0",
                                    "--output", work + "/flows", "--log", work + "/flowgen.log", "-q"])
         defer { monitor.terminate() }
-        for _ in 0..<400 {
-            if try a.exec(["tc", "filter", "show", "dev", dev, "egress"]).stdout.contains("bpf") { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        try #require(try waitUntil(20) { try a.exec(["tc", "filter", "show", "dev", dev, "egress"]).stdout.contains("bpf") },
+                     "flowgen did not attach to \(dev): \(monitor.output())")
         let server = try b.spawn(["python3", "-m", "http.server", "--bind", "::", "--directory", work + "/www", "9000"])
         defer { server.terminate() }
         let udp = try b.spawn(["python3", "-c", Self.udpScript, "server", "::", "5"])
         defer { udp.terminate() }
         try b.waitUntilListening(host: "198.18.0.2", port: 9000)
-        Thread.sleep(forTimeInterval: 0.5) // tcpdump's socket
+        try #require(tcpdumpListens(capture), "tcpdump did not open its capture: \(capture.output())")
 
         for (host, url) in [("198.18.0.2", "http://198.18.0.2:9000"), ("fd00::2", "http://[fd00::2]:9000")] {
             for i in 0..<3 {
@@ -287,7 +287,9 @@ enum NfstreamReference {
             let client = try a.exec(["python3", "-c", Self.udpScript, "client", host, "9"], timeout: .seconds(30))
             #expect(client.status == 0, "UDP client to \(host): \(client.stderr)")
         }
-        Thread.sleep(forTimeInterval: 1.0) // the last FIN/ACKs, and tcpdump's last block
+        // the last FIN/ACKs have passed, and tcpdump has written them
+        #expect(waitUntil(10) { tcpConnectionsClosed([a, b], port: 9000) }, "HTTP connections still open after 10 s")
+        #expect(fileSettles(work + "/cap.pcap"), "tcpdump kept writing for 10 s")
         kill(monitor.pid, SIGINT)
         let status = monitor.wait(timeout: .seconds(20))
         let log = (try? String(contentsOfFile: work + "/flowgen.log", encoding: .utf8)) ?? ""

@@ -59,14 +59,9 @@ final class OperationsLab: @unchecked Sendable {
         try ns.exec(["python3", "-c", code] + arguments, timeout: timeout).check().stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Waits until `condition` holds, polling every 50 ms; false after `timeout` seconds.
+    /// Waits until `condition` holds; false after `timeout` seconds (see `waitUntil`).
     func wait(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try condition() { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return try condition()
+        try waitUntil(timeout, condition)
     }
 
     /// True when flowgen's filter (a direct-action BPF program at handle 0xf10e) sits on

@@ -146,12 +146,9 @@ print(received[0])
         let monitor = try a.spawn([flowgen, "run", "-i", dev, "--features", "seed", "--interval", "0",
                                    "--output", work + "/flows", "--log", work + "/flowgen.log", "-q"])
         defer { monitor.terminate() }
-        for _ in 0..<400 {
-            let filters = try a.exec(["tc", "filter", "show", "dev", dev, "egress"]).stdout
-            if filters.contains("bpf") { break }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        Thread.sleep(forTimeInterval: 0.5) // tcpdump's socket too
+        try #require(try waitUntil(20) { try a.exec(["tc", "filter", "show", "dev", dev, "egress"]).stdout.contains("bpf") },
+                     "flowgen did not attach to \(dev): \(monitor.output())")
+        try #require(tcpdumpListens(capture), "tcpdump did not open its capture: \(capture.output())")
 
         let serverAddress = v6 ? "fd00:0:0:1::2" : "198.18.1.2"
         let server = try b.spawn(["python3", "-c", bulkExchangeScript, "server", serverAddress, String(bytes)])
@@ -159,7 +156,9 @@ print(received[0])
         let client = try a.exec(["python3", "-c", bulkExchangeScript, "client", serverAddress, String(bytes)], timeout: .seconds(60)).check()
         #expect(client.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(bytes))
         #expect(server.wait(timeout: .seconds(10)) == 0, "server: \(server.output())")
-        Thread.sleep(forTimeInterval: 1.0) // the last ACKs, and tcpdump's last block
+        // the last ACKs have passed, and tcpdump has written them
+        #expect(waitUntil(10) { tcpConnectionsClosed([a, b], port: 9000) }, "the exchange's connection still open after 10 s")
+        #expect(fileSettles(work + "/cap.pcap"), "tcpdump kept writing for 10 s")
 
         kill(monitor.pid, SIGINT)
         let status = monitor.wait(timeout: .seconds(20))

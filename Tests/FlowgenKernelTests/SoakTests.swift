@@ -22,11 +22,15 @@ import Testing
         let started = Date()
         while sender.isRunning && Date().timeIntervalSince(started) < seconds + 30 {
             if let kb = OperationsLab.residentKB(monitor.pid) { samples.append((Date().timeIntervalSince(started), kb)) }
-            Thread.sleep(forTimeInterval: 1)
+            Thread.sleep(forTimeInterval: 1) // the subject: one memory sample a second
         }
         #expect(sender.wait(timeout: .seconds(5)) == 0, "\(sender.output())")
         let sent = try #require(Int(sender.output().trimmingCharacters(in: .whitespacesAndNewlines)))
-        Thread.sleep(forTimeInterval: 2) // the last flows go idle and are exported
+        // the last flows go idle (1 s) and are exported: every packet sent is in the output
+        let drained = try waitUntil(20, every: 0.5) {
+            try lab.flows(in: out).filter { $0["L4_SRC_PORT"] as? Int == 7400 }.reduce(0) { $0 + ($1["IN_PKTS"] as? Int ?? 0) } >= sent
+        }
+        #expect(drained, "the last flows were not exported within 20 s of the end of traffic")
         if let kb = OperationsLab.residentKB(monitor.pid) { samples.append((Date().timeIntervalSince(started), kb)) }
         kill(monitor.pid, SIGINT)
         #expect(monitor.wait(timeout: .seconds(30)) == 0, "\(monitor.output())")

@@ -118,13 +118,7 @@ func writeHeavyModules() throws -> String {
     }
 
     @Test func aFailedTailCallIsCounted() throws {
-        try requireRoot()
-        let modules = try writeHeavyModules()
-        defer { try? FileManager.default.removeItem(atPath: modules) }
-        let one = try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 1))
-        let base = try ProgramHarness(features: "").monitor.plan.stages[0].verifiedInstructions!
-        let budget = base + ((one.monitor.plan.stages[0].verifiedInstructions ?? base) - base) / 2
-        let h = try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 2, budget: budget))
+        let h = try Self.payloadSumInTwoStages()
         #expect(h.monitor.plan.stages.count == 2)
         let udp = Packet.ethernet().ipv4().udp(sport: 1, dport: 2, payload: [1, 2, 3])
         try h.send(udp)
@@ -137,6 +131,44 @@ func writeHeavyModules() throws -> String {
         #expect(try h.counters()[.tailCallFailed] == 1)
         #expect(try h.value("packets", key4("198.18.0.1", "198.18.0.2", 1, 2, 17)) == 2)
         #expect(try h.value("payload_sum", key4("198.18.0.1", "198.18.0.2", 1, 2, 17)) == 6)
+    }
+}
+
+extension StageSplitTests {
+    /// `payload_sum` under a budget halfway between the base program and the module in one
+    /// program, so that it goes into a second stage.
+    static func payloadSumInTwoStages() throws -> ProgramHarness {
+        try requireRoot()
+        let modules = try writeHeavyModules()
+        defer { try? FileManager.default.removeItem(atPath: modules) }
+        let one = try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 1))
+        let base = try ProgramHarness(features: "").monitor.plan.stages[0].verifiedInstructions!
+        let budget = base + ((one.monitor.plan.stages[0].verifiedInstructions ?? base) - base) / 2
+        return try ProgramHarness(features: "payload_sum", featurePaths: [modules], stages: StagePolicy(maxStages: 2, budget: budget))
+    }
+
+    /// A later stage whose flow is gone from the table (deleted by the collector or evicted between
+    /// the stages) counts the packet it could not update: the stage program run directly after
+    /// the flow was deleted bumps `stage_flow_missing` by one and inserts nothing.
+    @Test func aLaterStageThatFindsNoFlowCountsIt() throws {
+        let h = try Self.payloadSumInTwoStages()
+        try #require(h.monitor.plan.stages.count == 2, "payload_sum must need a second stage under this budget")
+        let udp = Packet.ethernet().ipv4().udp(sport: 1, dport: 2, payload: [1, 2, 3])
+        try h.send(udp)
+        // both stages ran: the flow exists and stage 1 summed the payload 1 + 2 + 3
+        #expect(try h.value("payload_sum", key4("198.18.0.1", "198.18.0.2", 1, 2, 17)) == 6)
+        #expect(try h.counters()[.stageFlowMissing] ?? 0 == 0)
+        // the flow goes, as the collector deletes an ended flow between the stages
+        let flows = try h.monitor.pipeline.mapFD("fg_flows")
+        let snapshot = try h.monitor.flowTable().snapshot()
+        for i in 0..<snapshot.count {
+            var key = Array(snapshot.key(at: i))
+            #expect(bpf_map_delete_elem(flows, &key) == 0)
+        }
+        let stage = try ProgramTestRun(programFD: h.monitor.pipeline.programFD(h.monitor.plan.stages[1].program))
+        _ = try stage.run(udp.bytes(), context: ProgramTestRun.Context(tstamp: 2_000))
+        #expect(try h.counters()[.stageFlowMissing] == 1)
+        #expect(try h.records().isEmpty, "a stage never inserts a flow")
     }
 }
 

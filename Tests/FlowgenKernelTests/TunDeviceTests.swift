@@ -117,11 +117,7 @@ import Glibc
         let monitor = try ns.spawn([flowgen, "run", "-i", tunName, "--features", "icmp", "--duration", "6", "--interval", "0",
                                     "-q", "--format", "json", "--output", out])
         defer { monitor.terminate() }
-        var attached = false
-        for _ in 0..<200 where !attached {
-            attached = try ns.exec(["tc", "filter", "show", "dev", tunName, "egress"]).stdout.contains("bpf")
-            if !attached { Thread.sleep(forTimeInterval: 0.05) }
-        }
+        let attached = try waitUntil(10) { try ns.exec(["tc", "filter", "show", "dev", tunName, "egress"]).stdout.contains("bpf") }
         try #require(attached, "flowgen did not attach to \(tunName): \(monitor.output())")
 
         // in: written into the tun (the kernel receives them); out: the replies the kernel sends through it

@@ -34,6 +34,8 @@ public enum PrometheusText {
             "Packets with headers that could not be parsed (truncated, bad IPv4/TCP header, VLAN or IPv6 extension chain too deep).",
             "\(parseErrorCounters.map(kernel).reduce(0, &+))")
         one("flowgen_tail_call_failures_total", "counter", "Failed tail calls into later pipeline stages.", "\(kernel(.tailCallFailed))")
+        one("flowgen_stage_flow_missing_total", "counter",
+            "Packets a later pipeline stage could not update because their flow was gone from the table.", "\(kernel(.stageFlowMissing))")
         one("flowgen_export_errors_total", "counter", "Collector passes whose export or map read failed.", "\(s.exportErrors)")
         one("flowgen_flows_lost_total", "counter", "Ended biflows given up because the output kept failing (a full disk, a full ClickHouse spool).", "\(s.flowsLost + s.sinkFlowsLost)")
         one("flowgen_clickhouse_rows_inserted_total", "counter", "Rows inserted into ClickHouse (--clickhouse).", "\(s.sinkRowsInserted)")

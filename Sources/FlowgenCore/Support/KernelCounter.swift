@@ -30,6 +30,9 @@ public enum KernelCounter: Int, CaseIterable, Sendable {
     case nshNotIP
     /// Arista vendor headers (ethertype 0xD28B) of a subtype or timestamp format other than the 64- and 48-bit timestamps.
     case aristaUnknown
+    /// A later stage found no flow for the key stage 0 left in `fg_ctx` (the flow was deleted or
+    /// evicted between the stages): its features were not updated for that packet.
+    case stageFlowMissing
 
     /// Name used in the generated C (`FG_CNT_<NAME>`) and in reports.
     public var cName: String {
@@ -48,6 +51,7 @@ public enum KernelCounter: Int, CaseIterable, Sendable {
         case .macsecEncrypted: return "MACSEC_ENCRYPTED"
         case .nshNotIP: return "NSH_NOT_IP"
         case .aristaUnknown: return "ARISTA_UNKNOWN"
+        case .stageFlowMissing: return "STAGE_FLOW_MISSING"
         }
     }
 
