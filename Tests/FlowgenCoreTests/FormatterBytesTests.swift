@@ -411,7 +411,7 @@ func randomFlows(_ plan: Plan, count: Int, seed: UInt64) -> [Biflow] {
         if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff { return b[12...].map(String.init).joined(separator: ".") }
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         _ = b.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &text, socklen_t(text.count)) }
-        let ntop = String(cString: text)
+        let ntop = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if b[0..<12].allSatisfy({ $0 == 0 }) && ntop.contains(".") {
             return "::" + [UInt16(b[12]) << 8 | UInt16(b[13]), UInt16(b[14]) << 8 | UInt16(b[15])].map { String($0, radix: 16) }.joined(separator: ":")
         }
