@@ -97,6 +97,54 @@ __attribute__((noinline)) int fg_update_first(struct __sk_buff *skb, struct fg_p
 	fg_update(skb, pkt, rec);
 	return 0;
 }
+
+/* Counts the packet into the record's packet word with a fetch-add. False when the word it
+ * returns carries the collector's cut (FG_CLOSING): the add is taken back and the packet belongs
+ * to the direction's successor (fg_divert), so the count the pass reads once every earlier
+ * packet has finished is exact. */
+static __always_inline int fg_claim(struct fg_record *rec, const struct fg_pkt *pkt)
+{
+	__u64 old = __sync_fetch_and_add(&rec->packets, (__u64)pkt->segs);
+	if (!(old & FG_CLOSING))
+		return 1;
+	__sync_fetch_and_sub(&rec->packets, (__u64)pkt->segs);
+	return 0;
+}
+
+/* A packet that came after its direction's cut: counted, with all its fields, into the
+ * direction's successor (its key with FG_KEY_SUCCESSOR in the padding), which the pass exports as
+ * a record of its own once the cut direction is gone. The packet keeps that key, so later stages
+ * update the successor too. Out of line (global), so the entry program verifies it once. */
+__attribute__((noinline)) int fg_divert(struct __sk_buff *skb, struct fg_pkt *pkt)
+{
+	if (!pkt)
+		return 0;
+	pkt->key.pad = FG_KEY_SUCCESSOR;
+	struct fg_record *rec = bpf_map_lookup_elem(&fg_flows, &pkt->key);
+	if (rec) {
+		__sync_fetch_and_add(&rec->packets, (__u64)pkt->segs);
+		fg_update_first(skb, pkt, rec);
+		return 0;
+	}
+	struct fg_record *fresh = fg_flow_new(skb, pkt);
+	if (!fresh)
+		return 0;
+	fresh->packets = pkt->segs;
+	fg_update_first(skb, pkt, fresh);
+	long err = bpf_map_update_elem(&fg_flows, &pkt->key, fresh, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		rec = bpf_map_lookup_elem(&fg_flows, &pkt->key);
+		if (rec) {
+			/* another CPU inserted the successor first: this packet goes on that one */
+			__sync_fetch_and_add(&rec->packets, (__u64)pkt->segs);
+			fg_update_first(skb, pkt, rec);
+			err = 0;
+		}
+	}
+	if (err)
+		fg_count(err == -E2BIG || err == -ENOMEM ? FG_CNT_TABLE_FULL : FG_CNT_UPDATE_FAILED);
+	return 0;
+}
 {{STAGE_FUNCTIONS}}
 SEC("tc")
 int {{ENTRY}}(struct __sk_buff *skb)
@@ -115,7 +163,10 @@ int {{ENTRY}}(struct __sk_buff *skb)
 	 * (another CPU inserted the flow since our lookup) the packet goes to that CPU's record. */
 	struct fg_record *rec = bpf_map_lookup_elem(&fg_flows, &pkt.key);
 	if (rec) {
-		fg_update(skb, &pkt, rec);
+		if (fg_claim(rec, &pkt))
+			fg_update(skb, &pkt, rec);
+		else
+			fg_divert(skb, &pkt);
 	} else {
 		/* A new flow's first packet is stamped with the precise clock (once per flow): the
 		 * collector names the direction seen first the initiator, and two directions that begin
@@ -125,12 +176,16 @@ int {{ENTRY}}(struct __sk_buff *skb)
 		struct fg_record *fresh = fg_flow_new(skb, &pkt);
 		if (!fresh)
 			return TC_ACT_UNSPEC;
+		fresh->packets = pkt.segs;
 		fg_update_first(skb, &pkt, fresh);
 		long err = bpf_map_update_elem(&fg_flows, &pkt.key, fresh, BPF_NOEXIST);
 		if (err == -EEXIST) {
 			rec = bpf_map_lookup_elem(&fg_flows, &pkt.key);
 			if (rec) {
-				fg_update_first(skb, &pkt, rec);
+				if (fg_claim(rec, &pkt))
+					fg_update_first(skb, &pkt, rec);
+				else
+					fg_divert(skb, &pkt);
 				err = 0;
 			} else {
 				/* The other CPU's entry was removed (collector) between our insert and this
@@ -148,4 +203,6 @@ int {{ENTRY}}(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC; /* a passive monitor lets every other filter run */
 }
 {{STAGE_PROGRAMS}}
+#include "pass.h"
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -101,6 +101,20 @@ struct fg_pkt {
 const volatile __u8 fg_cfg_replay = 0;
 
 #define FG_ATOMIC_ADD(ptr, v) __sync_fetch_and_add((ptr), (v))
+
+/* The packet word of a record (the `packets` field) carries the collector's cut: the kernel pass
+ * (pass.h) sets FG_CLOSING and the end reason with one fetch-or, and a packet whose own fetch-add
+ * returns a word with FG_CLOSING set came after the cut (fg_claim in the entry program). Counts
+ * stay below 2^60. */
+#define FG_CLOSING       (1ULL << 63)
+#define FG_REASON_SHIFT  60
+#define FG_PACKETS_MASK  ((1ULL << FG_REASON_SHIFT) - 1)
+#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
+/* The key's padding marks a successor: the entry of fg_flows under the same key with `pad` set
+ * to this holds the packets that came after the direction's cut, until the pass moves it. In the
+ * same table, so later stages find it by the packet's key (set to it by fg_divert) as any other,
+ * and it takes no memory of its own. */
+#define FG_KEY_SUCCESSOR 1
 #define FG_ATOMIC_OR(ptr, v)  __sync_fetch_and_or((ptr), (v))
 
 /* Aggregations. min/max are compare-and-store: a racing pair of CPUs can only

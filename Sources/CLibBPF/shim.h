@@ -286,3 +286,45 @@ static inline int fg_links_mark(int words_fd, unsigned words, int far_fd, unsign
 }
 
 #endif
+
+/// An array-of-maps with one slot and the array map that fills it: updating the slot returns only
+/// after an RCU grace period (the kernel waits for every running program, so that userland knows
+/// none still sees the old inner map), which the kernel collector pass uses as its barrier.
+/// Returns the outer map's fd and puts the inner's in *inner_fd, or -errno.
+static inline int fg_barrier_create(int *inner_fd) {
+    int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "fg_barrier_in", 4, 4, 1, NULL);
+    if (inner < 0) return inner;
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = inner);
+    int outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "fg_barrier", 4, 4, 1, &opts);
+    if (outer < 0) { close(inner); return outer; }
+    *inner_fd = inner;
+    return outer;
+}
+
+/// Waits for an RCU grace period (see fg_barrier_create); 0 or -errno.
+static inline int fg_barrier_wait(int outer_fd, int inner_fd) {
+    unsigned zero = 0;
+    return bpf_map_update_elem(outer_fd, &zero, &inner_fd, BPF_ANY);
+}
+
+/// Whether the kernel has what the kernel collector pass needs: BPF ring buffers (5.8) and
+/// bpf_for_each_map_elem for TC programs (5.13).
+static inline int fg_kernel_pass_supported(void) {
+    return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1
+        && libbpf_probe_bpf_helper(BPF_PROG_TYPE_SCHED_CLS, BPF_FUNC_for_each_map_elem, NULL) == 1;
+}
+
+/// A 64-bit load with acquire order (a BPF ring buffer's producer position).
+static inline unsigned long long fg_load_acquire_u64(const void *p) {
+    return __atomic_load_n((const unsigned long long *)p, __ATOMIC_ACQUIRE);
+}
+
+/// A 32-bit load with acquire order (a BPF ring buffer record's header).
+static inline unsigned fg_load_acquire_u32(const void *p) {
+    return __atomic_load_n((const unsigned *)p, __ATOMIC_ACQUIRE);
+}
+
+/// A 64-bit store with release order (a BPF ring buffer's consumer position).
+static inline void fg_store_release_u64(void *p, unsigned long long v) {
+    __atomic_store_n((unsigned long long *)p, v, __ATOMIC_RELEASE);
+}

@@ -10,6 +10,9 @@ enum Collecting {
                     server: MetricsServer?, metrics: CollectorMetrics, messages: MessageLog) throws {
         let service = CollectorService(instance: instance, exporter: exporter, options: options, metrics: metrics,
                                        log: { logLine($0, messages) })
+        messages.info(instance.maps.kernelPass != nil
+            ? "flows end in the kernel (pass program \(KernelFlowPass.programName)): no packet is lost between reading and removing a flow"
+            : "flows are read and removed from userland: this monitor was loaded without the kernel pass (it needs BPF ring buffers and bpf_for_each_map_elem, Linux 5.13)")
         let stop = StopSignal()
         stop.install()
         if let server {

@@ -352,7 +352,9 @@ extension OperationsTests {
                                      timeout: .seconds(180))
         #expect(loaded.succeeded, "\(loaded.stderr)")
         let state = try #require(try InstanceStore.read(InstancePaths(name: lab.instance)))
-        #expect(state.programs.map(\.name) == ["flowgen_entry", "flowgen_stage_1"] && state.programs[1].features == ["payload"])
+        // the stages, then the collector's kernel pass program (which runs on no packet)
+        #expect(state.programs.map(\.name) == ["flowgen_entry", "flowgen_stage_1", "fg_pass_run"] && state.programs[1].features == ["payload"])
+        #expect(state.stagePrograms.map(\.name) == ["flowgen_entry", "flowgen_stage_1"])
         #expect(state.maps.contains { $0.name == "fg_stages" && $0.pin != nil }, "the tail-call array must be pinned")
         // the loader is gone: only the pins keep the tail-call array filled
         let sent = try lab.python(lab.a, udpRoundRobinSender, ["7500", "198.18.0.2", "9500", "1", "5", "0"])

@@ -6,7 +6,7 @@ public struct CodeGenerator: Sendable {
     /// Name of the generated header.
     public static let planHeader = "flowgen_plan.h"
     /// Template files copied next to the generated ones.
-    public static let sharedHeaders = ["flowgen.h", "parse.h", "tunnel.h"]
+    public static let sharedHeaders = ["flowgen.h", "parse.h", "tunnel.h", "pass.h"]
 
     let resources: ResourceLocator
 
@@ -49,7 +49,11 @@ public struct CodeGenerator: Sendable {
 
         """
         for define in plan.defines { out += "#define \(define) 1\n" }
-        out += "#define FG_MAX_FLOWS \(plan.maxFlows)\n\n"
+        out += "#define FG_MAX_FLOWS \(plan.maxFlows)\n"
+        out += "#define FG_RING_BYTES \(Self.ringBytes(plan))\n"
+        // which record fields exist, for templates that read a field only some plans have (pass.h)
+        for slot in plan.layout.slots { out += "#define FG_FIELD_\(slot.field.name) 1\n" }
+        out += "\n"
         // module parameters as this selection set them (`--features splt:n=20`): constants of its C
         for module in plan.features {
             for p in module.parameters {
@@ -99,6 +103,18 @@ public struct CodeGenerator: Sendable {
         return out
     }
 
+    /// Bytes of the kernel pass's ring of ended directions (`fg_ended`, pass.h): room for an eighth
+    /// of the table (a fuller ring stops the walk, the collector empties it and the next run goes
+    /// on), a power of two between 256 KiB and 64 MiB as the kernel wants. Allocated when the
+    /// monitor loads: an eighth keeps it small next to the table's own memory.
+    static func ringBytes(_ plan: Plan) -> Int {
+        let entry = 8 + FlowKey.byteSize(defines: plan.defines) + plan.layout.size + 8
+        let wanted = plan.maxFlows / 8 * ((entry + 7) & ~7)
+        var bytes = 256 << 10
+        while bytes < wanted && bytes < 64 << 20 { bytes <<= 1 }
+        return bytes
+    }
+
     /// Every module's file-scope helpers, each under a `#line` pointing at its own file.
     func helpers(_ plan: Plan) -> String {
         var out: [String] = []
@@ -139,7 +155,11 @@ public struct CodeGenerator: Sendable {
     func featureUpdates(_ modules: [FeatureModule]) -> String {
         var out: [String] = []
         for module in modules {
-            let perPacket = module.fields.filter { $0.value != nil && $0.aggregation != .first }
+            // base's packet count is the entry template's (fg_claim): its fetch-add also tells a
+            // packet whether it came after the collector's cut
+            let perPacket = module.fields.filter {
+                $0.value != nil && $0.aggregation != .first && !(module.name == "base" && $0.name == "packets")
+            }
             guard !perPacket.isEmpty || module.update != nil else { continue }
             out.append("\t/* feature \(module.name) */")
             let condition = Self.condition(module.appliesTo)

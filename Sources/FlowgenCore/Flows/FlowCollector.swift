@@ -76,6 +76,11 @@ public final class FlowCollector {
     public var maxPendingFlows = 65_536
     /// Flows kept for a retry after a failed export.
     public var pendingCount: Int { pending?.count ?? 0 }
+    /// When set, flows end in the kernel (see `KernelFlowEnding`): passes and the flush run its
+    /// program instead of reading the table, and no packet is lost between reading and removing.
+    public var kernelEnding: (any KernelFlowEnding)?
+    /// What the last kernel pass did (nil before one, or on the userland path).
+    public internal(set) var lastKernelReport: KernelEndingReport?
     /// What the last walk held at most: directions waiting for their reverse, and records among them.
     var lastWalkPeak = (waiting: 0, records: 0)
 
@@ -108,6 +113,14 @@ public final class FlowCollector {
     /// at the end of the walk: a pass above the high-water mark walks the table a second time.
     @discardableResult
     public func poll(now: UInt64, highWater: Int, lowWater: Int) throws -> EvictingPollResult {
+        if let kernelEnding {
+            let before = nextFlowID
+            let r = try kernelPass(kernelEnding, .pass(now: now, policy: policy, highWater: highWater, lowWater: lowWater))
+            lastKernelReport = r
+            // active: the directions left (the kernel pairs only the flows it ends)
+            return EvictingPollResult(poll: PollResult(entries: r.entries, exported: Int(nextFlowID - before),
+                                                       active: max(0, r.entries - r.movedDirections)), evicted: r.evicted)
+        }
         // the ages of active flows matter only when the table may be above its high-water mark
         let first = try walk(.poll(now: now, notingAges: highWater < .max))
         var result = PollResult(entries: first.entries, exported: first.ended, active: first.active)
@@ -131,7 +144,12 @@ public final class FlowCollector {
     /// removing each entry as it is read.
     @discardableResult
     public func flushAll(reason: EndReason) throws -> Int {
-        try walk(.flush(reason: reason)).ended
+        if let kernelEnding {
+            let before = nextFlowID
+            lastKernelReport = try kernelPass(kernelEnding, .flush(reason: reason))
+            return Int(nextFlowID - before)
+        }
+        return try walk(.flush(reason: reason)).ended
     }
 
     /// What a walk over the table is for.
@@ -366,7 +384,7 @@ public final class FlowCollector {
         var n = abandonPending()
         discarding = true
         defer { discarding = false }
-        n += try walk(.flush(reason: .forced)).ended
+        n += try flushAll(reason: .forced)
         return n
     }
 

@@ -18,6 +18,8 @@ public final class BenchProgram {
     /// Bytes of JIT-compiled machine code, summed over the object's programs: what competes for the
     /// instruction cache on a real receive path (a test-run loop keeps even a large program hot).
     public let jitedBytes: Int
+    /// The monitor's kernel collector pass (nil for floors, or a kernel without what it needs).
+    public let kernelPass: KernelFlowPass?
     /// Whatever owns the fds; kept alive as long as this value.
     private let owner: AnyObject
 
@@ -29,7 +31,9 @@ public final class BenchProgram {
         flowTable = try monitor.flowTable()
         plan = monitor.plan
         verifiedInstructions = monitor.plan.stages.compactMap(\.verifiedInstructions)
-        jitedBytes = monitor.pipeline.programs.reduce(0) { $0 + Int($1.jitedBytes) }
+        // the packet path's programs: the collector's pass program never runs on a packet
+        jitedBytes = monitor.pipeline.programs.filter { $0.name != KernelFlowPass.programName }.reduce(0) { $0 + Int($1.jitedBytes) }
+        kernelPass = try monitor.kernelPass()
         owner = monitor
     }
 
@@ -42,6 +46,7 @@ public final class BenchProgram {
         plan = nil
         verifiedInstructions = pipeline.programs.map { Int($0.verifiedInstructions) }
         jitedBytes = pipeline.programs.reduce(0) { $0 + Int($1.jitedBytes) }
+        kernelPass = nil
         owner = pipeline
     }
 

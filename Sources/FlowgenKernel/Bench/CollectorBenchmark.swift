@@ -58,6 +58,8 @@ public final class CollectorBenchmark {
         let rounds = options.quick ? 1 : 3
         var fill: [Double] = [], active: [Double] = [], export: [Double] = [], format: [Double] = [], ipfix: [Double] = [], flush: [Double] = []
         var passFloor: [Double] = [], flushFloor: [Double] = []
+        var kActive: [Double] = [], kExport: [Double] = [], kIPFIX: [Double] = [], kFlush: [Double] = []
+        var kPeak = 0
         var peakActive = 0, peakExport = 0, retained = 0, jsonBytes = 0
         for round in 0..<rounds {
             let label = "collector: \(set.label), round \(round + 1)/\(rounds)"
@@ -117,9 +119,19 @@ public final class CollectorBenchmark {
             let floors = try measureFloors(table, plan: plan, biflows: biflows, label: label)
             passFloor.append(floors.pass)
             flushFloor.append(floors.flush)
+
+            if let kernelPass = program.kernelPass {
+                let k = try measureKernelPath(kernelPass, table: table, plan: plan, biflows: biflows, high: high, low: low, label: label)
+                kActive.append(k.active)
+                kExport.append(k.export)
+                kIPFIX.append(k.ipfix)
+                kFlush.append(k.flush)
+                kPeak = Swift.max(kPeak, k.peak)
+            }
         }
+        let hasKernel = !kExport.isEmpty
         func rate(_ samples: [Double]) -> Double { Double(biflows) / Swift.max(BenchSamples(samples).median, 1e-9) }
-        return .init(preset: set.label, directions: directions, biflows: biflows, recordBytes: plan.layout.size,
+        var entry = CollectorBenchResult.Entry(preset: set.label, directions: directions, biflows: biflows, recordBytes: plan.layout.size,
                      fillSeconds: BenchSamples(fill), activePassSeconds: BenchSamples(active), exportPassSeconds: BenchSamples(export),
                      formatSeconds: BenchSamples(format), flowsPerSecond: rate(export),
                      ipfixPassSeconds: BenchSamples(ipfix), ipfixFlowsPerSecond: rate(ipfix),
@@ -131,6 +143,73 @@ public final class CollectorBenchmark {
                      peakBytesPerExportedFlow: Double(peakExport) / Double(biflows),
                      retainedBytesPerFlow: Double(Swift.max(retained, 0)) / Double(biflows),
                      flowsPerSecondTarget: Self.flowsPerSecondTarget, bytesPerFlowTarget: Self.bytesPerFlowTarget)
+        if hasKernel {
+            entry.kernelActivePassSeconds = BenchSamples(kActive)
+            entry.kernelExportPassSeconds = BenchSamples(kExport)
+            entry.kernelFlowsPerSecond = rate(kExport)
+            entry.kernelIPFIXPassSeconds = BenchSamples(kIPFIX)
+            entry.kernelIPFIXFlowsPerSecond = rate(kIPFIX)
+            entry.kernelFlushSeconds = BenchSamples(kFlush)
+            entry.kernelFlushFlowsPerSecond = rate(kFlush)
+            entry.kernelPeakBytesPerExportedFlow = Double(kPeak) / Double(biflows)
+            entry.kernelFlowsPerSecondTarget = Self.kernelTargets[set.label]
+        }
+        return entry
+    }
+
+    /// Issue 18's targets for the kernel path, biflows per second (JSON, IPFIX and flush).
+    static let kernelTargets: [String: Double] = ["base": 1_000_000, "seed": 600_000]
+
+    /// The kernel path on the same table: a pass in which nothing ends, a pass that ends every
+    /// flow as JSON lines, the same as IPFIX, and the flush; each through a `FlowCollector` whose
+    /// flows end in the kernel (`KernelFlowPass`), seconds each, and the peak resident growth of
+    /// the JSON pass.
+    func measureKernelPath(_ kernelPass: KernelFlowPass, table: FlowTable, plan: Plan, biflows: Int, high: Int, low: Int,
+                           label: String) throws -> (active: Double, export: Double, ipfix: Double, flush: Double, peak: Int) {
+        func collector(_ exporter: FlowExporter) -> FlowCollector {
+            let c = FlowCollector(plan: plan, source: TableFlowSource(table: table), exporter: exporter)
+            c.kernelEnding = kernelPass
+            return c
+        }
+        context.log("\(label): kernel pass with every flow active, then one that exports every flow as JSON lines")
+        var now = MonotonicClock.nowNs()
+        try fillTable(table, plan: plan, biflows: biflows, now: now)
+        let exporter = try NullFlowExporter(plan: plan)
+        let json = collector(exporter)
+        var t = Date()
+        let first = try json.poll(now: now + 1_000_000_000, highWater: high, lowWater: low).poll
+        let active = Date().timeIntervalSince(t)
+        guard first.entries == biflows * 2, first.exported == 0 else {
+            throw BenchError.badFile("kernel pass", "saw \(first.entries) directions and exported \(first.exported), expected \(biflows * 2) and 0")
+        }
+        let baseline = ResidentMemory.current()
+        ResidentMemory.resetPeak()
+        t = Date()
+        let second = try json.poll(now: now + 3_600_000_000_000, highWater: high, lowWater: low).poll
+        let export = Date().timeIntervalSince(t)
+        let peak = ResidentMemory.peak() - baseline
+        try exporter.close()
+        try expectEmpty(table, exported: second.exported, biflows: biflows)
+
+        context.log("\(label): kernel pass that exports every flow as IPFIX")
+        now = MonotonicClock.nowNs()
+        try fillTable(table, plan: plan, biflows: biflows, now: now)
+        let ipfixExporter = try IPFIXExporter(plan: plan, destination: .file(path: "/dev/null"), epochOffsetNs: { MonotonicClock.epochOffsetNs() })
+        t = Date()
+        let third = try collector(ipfixExporter).poll(now: now + 3_600_000_000_000, highWater: high, lowWater: low).poll
+        let ipfix = Date().timeIntervalSince(t)
+        try ipfixExporter.close()
+        try expectEmpty(table, exported: third.exported, biflows: biflows)
+
+        context.log("\(label): kernel flush of every (active) flow as JSON lines")
+        try fillTable(table, plan: plan, biflows: biflows, now: MonotonicClock.nowNs())
+        let flushExporter = try NullFlowExporter(plan: plan)
+        t = Date()
+        let flushed = try collector(flushExporter).flushAll(reason: .forced)
+        let flush = Date().timeIntervalSince(t)
+        try flushExporter.close()
+        try expectEmpty(table, exported: flushed, biflows: biflows)
+        return (active, export, ipfix, flush, Swift.max(peak, 0))
     }
 
     /// The kernel floor of the passes, in seconds, on the table the passes use: for the JSON/IPFIX

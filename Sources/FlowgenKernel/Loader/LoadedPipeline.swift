@@ -32,8 +32,10 @@ public final class LoadedPipeline: @unchecked Sendable {
     /// Opens and loads `objectPath`: applies `mapSizes` (max_entries by map name) and `rodata`
     /// (`const volatile` integer globals by name) before load, and gives every program its own log
     /// buffer so a rejection reports the verifier's reasoning for the program that failed.
+    /// `leavingOut` names programs not to load and maps not to create (what this kernel lacks
+    /// the means for); the object must not need them otherwise.
     public init(objectPath: String, entryProgram: String, mapSizes: [String: UInt32] = [:],
-                rodata: [String: UInt64] = [:], verbose: Bool = false) throws {
+                rodata: [String: UInt64] = [:], leavingOut: Set<String> = [], verbose: Bool = false) throws {
         try Self.requirePrivileges()
         // Kernels since 5.11 charge BPF memory to the cgroup; before that this limit made big maps fail with EPERM.
         _ = fg_raise_memlock()
@@ -63,6 +65,12 @@ public final class LoadedPipeline: @unchecked Sendable {
         if !rodata.isEmpty { try Self.applyRodata(rodata, to: opened, maps: mapPointers) }
 
         let programPointers = Self.programs(of: opened)
+        for program in programPointers where leavingOut.contains(String(cString: bpf_program__name(program))) {
+            _ = bpf_program__set_autoload(program, false)
+        }
+        for map in mapPointers where leavingOut.contains(Self.name(of: map)) {
+            _ = bpf_map__set_autocreate(map, false)
+        }
         guard programPointers.contains(where: { String(cString: bpf_program__name($0)) == entryProgram }) else {
             throw KernelError.programNotFound(name: entryProgram,
                                               available: programPointers.map { String(cString: bpf_program__name($0)) })
@@ -107,7 +115,7 @@ public final class LoadedPipeline: @unchecked Sendable {
         }
         entryFD = entry
         programs = handles
-        maps = mapPointers.map { map in
+        maps = mapPointers.filter { bpf_map__fd($0) >= 0 }.map { map in
             MapInfo(name: Self.name(of: map), type: bpf_map__type(map).rawValue, keySize: bpf_map__key_size(map),
                     valueSize: bpf_map__value_size(map), maxEntries: bpf_map__max_entries(map), fd: bpf_map__fd(map))
         }

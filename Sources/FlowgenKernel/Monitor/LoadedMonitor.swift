@@ -16,7 +16,9 @@ public final class LoadedMonitor {
         if replay { rodata["fg_cfg_replay"] = 1 }
         pipeline = try LoadedPipeline(objectPath: object.objectPath, entryProgram: plan.entryProgram,
                                       mapSizes: ["fg_flows": UInt32(plan.maxFlows)],
-                                      rodata: rodata, verbose: verbose)
+                                      rodata: rodata,
+                                      leavingOut: KernelFlowPass.kernelSupports ? [] : [KernelFlowPass.programName, KernelFlowPass.configMap, KernelFlowPass.ringMap],
+                                      verbose: verbose)
         var checked = plan
         for i in checked.stages.indices {
             checked.stages[i].verifiedInstructions = pipeline.programs.first { $0.name == checked.stages[i].program }
@@ -35,6 +37,15 @@ public final class LoadedMonitor {
         let keySize = FlowKey.byteSize(defines: plan.defines)
         if key.size != keySize { problems.append("struct fg_flow_key is \(key.size) bytes in the object, \(keySize) expected") }
         if !problems.isEmpty { throw MonitorError.layoutMismatch(problems) }
+    }
+
+    /// The kernel collector pass, nil when this kernel lacks what it needs (the collector then
+    /// reads the table from userland).
+    public func kernelPass() throws -> KernelFlowPass? {
+        guard let program = pipeline.programs.first(where: { $0.name == KernelFlowPass.programName }),
+              let config = try? pipeline.mapFD(KernelFlowPass.configMap), let ring = try? pipeline.mapFD(KernelFlowPass.ringMap) else { return nil }
+        let flows = try pipeline.mapInfo("fg_flows")
+        return try KernelFlowPass(programFD: program.fd, configFD: config, ringFD: ring, keySize: Int(flows.keySize), valueSize: Int(flows.valueSize))
     }
 
     /// File descriptor of the entry program.

@@ -85,6 +85,7 @@ public final class CollectorService {
         self.log = log
         collector = FlowCollector(plan: instance.maps.plan, source: TableFlowSource(table: instance.maps.flowTable),
                                   exporter: exporter, policy: options.policy)
+        collector.kernelEnding = instance.maps.kernelPass
         collector.resumeNumbering(after: instance.state.lastFlowID)
         let capacity = instance.maps.capacity
         let counters = instance.maps.counters
@@ -133,7 +134,11 @@ public final class CollectorService {
                 log("table above \(Int(options.highWater * 100))% of \(capacity): exported the \(result.evicted) idlest flows early (lack of resources)")
             }
             if result.poll.exported > 0 { instance.recordLastFlowID(collector.nextFlowID - 1) }
-            log("pass: \(result.poll.entries) directions, \(result.poll.exported) flows exported, \(result.poll.active) active, \(Int(seconds * 1000)) ms")
+            if let kernel = collector.lastKernelReport {
+                log("pass: \(result.poll.entries) directions, \(result.poll.exported) flows exported (\(kernel.successorDirections) successor directions), \(result.poll.active) directions active, \(Int(seconds * 1000)) ms")
+            } else {
+                log("pass: \(result.poll.entries) directions, \(result.poll.exported) flows exported, \(result.poll.active) active, \(Int(seconds * 1000)) ms")
+            }
             lastFailure = nil
             let exported = collector.exportedTotal, evicted = self.evicted, lost = collector.lostTotal
             let counters = (try? instance.maps.counters.kernelCounters()) ?? [:]

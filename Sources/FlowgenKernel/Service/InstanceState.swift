@@ -112,6 +112,10 @@ public struct InstanceState: Codable, Sendable, Equatable {
     /// The entry program.
     public var entryProgram: Program? { programs.first }
 
+    /// The packet path's programs, entry first, in stage order: the stage split (the collector's
+    /// kernel pass program, listed after them, runs on no packet).
+    public var stagePrograms: [Program] { programs.filter { $0.name != KernelFlowPass.programName } }
+
     /// The map named `name`.
     public func map(_ name: String) -> Map? { maps.first { $0.name == name } }
 

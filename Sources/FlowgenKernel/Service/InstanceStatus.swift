@@ -105,6 +105,12 @@ public struct InstanceStatus: Sendable {
         return (fd, shape)
     }
 
+    /// Where the instance's flows end: "kernel" when it was loaded with the kernel collector pass,
+    /// "userland" when without (its kernel lacked what the pass needs).
+    static func endPath(_ state: InstanceState) -> String {
+        state.programs.contains { $0.name == KernelFlowPass.programName } && state.map(KernelFlowPass.ringMap) != nil ? "kernel" : "userland"
+    }
+
     /// A JSON-serialisable dictionary (`flowgen status --json`).
     public var object: [String: Any] {
         var out: [String: Any] = ["instance": name, "collector_running": collectorRunning, "problems": problems]
@@ -122,6 +128,7 @@ public struct InstanceStatus: Sendable {
             out["excluded_interfaces"] = state.excludedInterfaces
             out["directions"] = state.directions
             out["last_flow_id"] = state.lastFlowID
+            out["flows_end_in"] = Self.endPath(state)
             out["network_namespace"] = namespaceName ?? NSNull()
             out["programs"] = state.programs.map { p -> [String: Any] in
                 ["name": p.name, "id": Int(p.id), "features": p.features,
@@ -152,6 +159,9 @@ public struct InstanceStatus: Sendable {
         let collector = collectorRunning ? "collector running (pid \(state.collectorPID.map(String.init) ?? "?"))" : "no collector"
         lines.append("instance \(name): \(state.pinned ? "pinned" : "not pinned"), \(collector)")
         lines.append("  features: \(state.featureNames.joined(separator: ","))")
+        lines.append(Self.endPath(state) == "kernel"
+            ? "  flows end in: the kernel (pass program \(KernelFlowPass.programName): no packet lost between reading and removing a flow)"
+            : "  flows end in: userland (loaded without the kernel pass: it needs BPF ring buffers and bpf_for_each_map_elem, Linux 5.13)")
         lines.append("  programs: " + state.programs.map { "\($0.name) (id \($0.id)\($0.verifiedInstructions.map { ", \($0) insns" } ?? ""))" }.joined(separator: ", "))
         if state.pinned, let paths = try? InstancePaths(name: name) { lines.append("  pinned in: \(paths.pinDirectory)") }
         let wanted = state.allInterfaces ? "all but lo" + (state.excludedInterfaces.isEmpty ? "" : " and \(state.excludedInterfaces.joined(separator: ", "))")

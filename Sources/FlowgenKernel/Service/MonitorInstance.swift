@@ -134,10 +134,11 @@ public final class MonitorInstance: @unchecked Sendable {
 
     /// The plan with the stage split the instance was loaded with.
     private static func staged(_ plan: Plan, like state: InstanceState) throws -> Plan {
-        guard state.programs.count > 1 else { return plan }
-        var split = try Planner().split(plan, into: state.programs.map(\.features))
+        let stages = state.stagePrograms
+        guard stages.count > 1 else { return plan }
+        var split = try Planner().split(plan, into: stages.map(\.features))
         for index in split.stages.indices {
-            split.stages[index].verifiedInstructions = state.programs.first { $0.name == split.stages[index].program }?.verifiedInstructions
+            split.stages[index].verifiedInstructions = stages.first { $0.name == split.stages[index].program }?.verifiedInstructions
         }
         return split
     }

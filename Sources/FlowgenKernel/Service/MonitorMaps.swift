@@ -23,6 +23,10 @@ public final class MonitorMaps: @unchecked Sendable {
     /// The maps that tell the program which devices have no Ethernet header (nil for a monitor
     /// loaded by a flowgen without them).
     public let links: LinkLayer.Maps?
+    /// The kernel collector pass (flows end in the kernel, no packet lost), nil when the monitor
+    /// was loaded without it (a kernel before 5.13, or a flowgen without it): the collector then
+    /// reads and removes flows from userland.
+    public let kernelPass: KernelFlowPass?
     /// The loaded pipeline, when this process loaded it (it owns the fds above).
     public let loaded: LoadedMonitor?
     private var owned: [Int32]
@@ -36,6 +40,7 @@ public final class MonitorMaps: @unchecked Sendable {
         capacity = Int(try monitor.pipeline.mapInfo("fg_flows").maxEntries)
         let words = try monitor.pipeline.mapInfo("fg_links")
         links = LinkLayer.Maps(words: words.fd, wordCount: words.maxEntries, far: try monitor.pipeline.mapFD("fg_links_far"))
+        kernelPass = try monitor.kernelPass()
         loaded = monitor
         owned = []
     }
@@ -76,6 +81,17 @@ public final class MonitorMaps: @unchecked Sendable {
                                        far: try open(map: "fg_links_far"))
             } else {
                 links = nil
+            }
+            if let program = state.programs.first(where: { $0.name == KernelFlowPass.programName }),
+               state.map(KernelFlowPass.configMap) != nil, state.map(KernelFlowPass.ringMap) != nil {
+                let programFD = try program.pin.map { try BPFObjects.openPinned($0) } ?? BPFObjects.openProgram(id: program.id)
+                guard let programFD else { throw InstanceError.pinMissing(name: state.instance, path: program.pin ?? "program id \(program.id)") }
+                opened.append(programFD)
+                kernelPass = try KernelFlowPass(programFD: programFD, configFD: try open(map: KernelFlowPass.configMap),
+                                                ringFD: try open(map: KernelFlowPass.ringMap),
+                                                keySize: Int(flowsInfo.key_size), valueSize: Int(flowsInfo.value_size))
+            } else {
+                kernelPass = nil
             }
             self.plan = plan
             self.flowTable = FlowTable(fd: flowsFD, keySize: Int(flowsInfo.key_size), valueSize: Int(flowsInfo.value_size),
