@@ -34,7 +34,7 @@ import Testing
     /// dropped a few hundred of 16,000 packets before tcpdump saw them, in some runs.
     static func startCapture(_ lab: OperationsLab, _ file: String) throws -> SpawnedProcess {
         let capture = try lab.a.spawn(["tcpdump", "-i", lab.veth.nameA, "-Q", "out", "-nn", "--immediate-mode", "-B", "65536", "-w", file, "udp and src port 7000"])
-        let listening = try lab.wait(20) { capture.output().contains("listening on") || !capture.isRunning }
+        let listening = lab.wait(20) { capture.output().contains("listening on") || !capture.isRunning }
         try #require(listening && capture.isRunning, "tcpdump did not start: \(capture.output())")
         return capture
     }
@@ -136,7 +136,7 @@ import Testing
             restarts += 1
             let log = lab.work + "/\(restarts).log"
             collector = try lab.spawnFlowgen(arguments + ["--log", log])
-            let adopted = try lab.wait(30) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("adopted pinned instance") }
+            let adopted = lab.wait(30) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("adopted pinned instance") }
             if adopted { adoptions += 1 }
             #expect(adopted, "restart \(restarts) did not adopt: \(collector.output())")
         }
