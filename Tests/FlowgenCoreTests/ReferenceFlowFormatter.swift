@@ -98,31 +98,9 @@ struct ReferenceFlowFormatter {
             let last = max(flow.forward.values[l], flow.reverse?.values[l] ?? 0)
             let start = (Int64(bitPattern: first) &+ offset) / 1000, end = (Int64(bitPattern: last) &+ offset) / 1000
             return .number(end >= start ? UInt64(end - start) : 0)
-        case let .field(column, direction, aggregation, unit, none):
-            let raw: UInt64
-            let fwd: UInt64? = flow.forward.values[column] == none ? nil : flow.forward.values[column]
-            let rev: UInt64? = flow.reverse.flatMap { $0.values[column] == none ? nil : $0.values[column] }
-            switch direction {
-            case .forward:
-                guard let f = fwd else { return .absent }
-                raw = f
-            case .reverse:
-                guard flow.reverse != nil else {
-                    switch aggregation {
-                    case .sum, .or, .histogram: return .number(0)
-                    default: return .absent
-                    }
-                }
-                guard let v = rev else { return .absent }
-                raw = v
-            case .combined:
-                switch (fwd, rev) {
-                case let (f?, r?): raw = aggregation.combine(f, r)
-                case let (f?, nil): raw = f
-                case let (nil, r?): raw = r
-                case (nil, nil): return .absent
-                }
-            }
+        case let .field(column, direction, aggregation, unit, sample):
+            guard let raw = ReferenceSample.value(flow.forward.values, flow.reverse?.values, column: column, direction: direction,
+                                                  aggregation: aggregation, sample: sample) else { return .absent }
             return Self.number(raw, unit, offset)
         case let .derived(expression, direction, aggregation, unit):
             let fwd = flow.forward.values, rev = flow.reverse?.values

@@ -31,10 +31,8 @@ enum ReferenceIPFIXRecord {
             case .flowEndReason: IPFIXTemplate.store(UInt64(flow.endReason.ipfixCode), length, q)
             case .flowID: IPFIXTemplate.store(flow.id, length, q)
             case .biflowDirection: IPFIXTemplate.store(1, length, q)
-            case let .field(column, direction, aggregation, unit, none):
-                let fwd: UInt64? = fv[column] == none ? nil : fv[column]
-                let rev: UInt64? = rv.flatMap { $0[column] == none ? nil : $0[column] }
-                storeValue(pick(direction, aggregation, fwd, rev), unit: unit, type: f.type, length: length,
+            case let .field(column, direction, aggregation, unit, sample):
+                storeValue(ReferenceSample.value(fv, rv, column: column, direction: direction, aggregation: aggregation, sample: sample), unit: unit, type: f.type, length: length,
                            epochOffsetNs: epochOffsetNs, q)
             case let .derived(expression, direction, aggregation, unit):
                 let fwd = direction == .reverse ? nil : expression.evaluate(own: fv, peer: rv)
