@@ -317,6 +317,22 @@ import Testing
         #expect(again.status != 0 && again.stderr.contains("rerun with --verifier-log FILE"), "\(again.stderr)")
     }
 
+    @Test func aReturnOrGotoOutOfABodyIsRefusedAtItsLine() throws {
+        let root = NSTemporaryDirectory() + "fm-ret-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for (name, body, line, word) in [("fm_ret", "/* leaves early */\nif (pkt->ttl == 0)\n\treturn;\nFG_SET(fm_ret_x, 1);\n", 3, "must_not_return"),
+                                         ("fm_jmp", "if (pkt->ttl == 0)\n\tgoto out;\nFG_SET(fm_jmp_x, 1);\nout:;\n", 2, "must_not_use_goto")] {
+            try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
+            try "name: \(name)\nfields:\n  - name: \(name)_x\n    type: u32\n    aggregation: sum\nupdate: update.bpf.c\n"
+                .write(toFile: root + "/\(name)/feature.yaml", atomically: true, encoding: .utf8)
+            try body.write(toFile: root + "/\(name)/update.bpf.c", atomically: true, encoding: .utf8)
+            // clang refuses it: no root needed
+            let built = try ProcessRunner.run([try flowgenBinary(), "build", "--feature-path", root, "--allow-unsafe-feature-path", "--features", name,
+                                               "--cache-dir", root + "/cache"])
+            #expect(built.status != 0 && built.stderr.contains("\(root)/\(name)/update.bpf.c:\(line):") && built.stderr.contains(word), "\(built.stderr)")
+        }
+    }
+
     @Test func aBrokenModuleBreaksOnlyTheCommandsThatSelectIt() throws {
         try requireRoot()
         let root = NSTemporaryDirectory() + "fm-brk-\(UUID().uuidString)"

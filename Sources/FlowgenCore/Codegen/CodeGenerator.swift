@@ -176,14 +176,26 @@ public struct CodeGenerator: Sendable {
                 out.append("\t\tFG_SET(\(field.name), \(field.value!));")
             }
             if let body = module.update {
+                // a body runs inline among the others of its stage: a `return` or `goto` out of it
+                // would skip the modules after it, so both are refused at the body's file and line
+                out.append("#define return \(Self.noReturn)")
+                out.append("#define goto \(Self.noGoto)")
                 out.append("#line \(body.line) \"\(body.file)\"")
                 out.append(body.text.hasSuffix("\n") ? String(body.text.dropLast()) : body.text)
                 out.append("#line FG_RESET")
+                out.append("#undef return")
+                out.append("#undef goto")
             }
             out.append("\t}")
         }
         return out.joined(separator: "\n")
     }
+
+    /// What a `return` in a module body turns into: an undeclared name, so clang refuses it at the
+    /// body's file and line with this text.
+    static let noReturn = "fg_module_bodies_must_not_return__end_the_body_or_break_out_of_a_do_while_0"
+    /// What a `goto` in a module body turns into (a jump out of it would skip later modules).
+    static let noGoto = "fg_module_bodies_must_not_use_goto__break_out_of_a_do_while_0"
 
     /// Whether a module emits any per-packet code (modules that only set defines do not).
     public static func hasUpdates(_ module: FeatureModule) -> Bool {
