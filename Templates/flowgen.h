@@ -117,15 +117,100 @@ const volatile __u8 fg_cfg_replay = 0;
 #define FG_KEY_SUCCESSOR 1
 #define FG_ATOMIC_OR(ptr, v)  __sync_fetch_and_or((ptr), (v))
 
-/* Aggregations. min/max are compare-and-store: a racing pair of CPUs can only
- * leave a value that one of them saw, and both converge on the next packet. */
+/* Aggregations (docs/modules.md has the table: per packet, across directions, no sample).
+ * min/max are compare-and-exchange, so two CPUs updating one flow lose nothing: a failed exchange
+ * means another CPU changed the value first, and the update is tried again until the stored value
+ * is at least as good as this packet's. The first try is inline; the retries (rare: only when
+ * another CPU changed the field in between) run in a global function the verifier checks once,
+ * not once per field and path. FG_CAS_TRIES bounds the retries for the verifier: they run out only
+ * if other CPUs change this one field that many times during one update (each change is a whole
+ * packet of the same flow direction on another CPU). */
+#define FG_CAS_TRIES 16
 #define fg_agg_sum(p, v)   FG_ATOMIC_ADD((p), (v))
 /* or: a plain read first skips the locked instruction once the bits are set (most packets) */
 #define fg_agg_or(p, v)    do { __typeof__(*(p)) _v = (v); if ((*(p) & _v) != _v) FG_ATOMIC_OR((p), _v); } while (0)
-#define fg_agg_min(p, v)   do { __typeof__(*(p)) _v = (v); if (_v < *(p)) *(p) = _v; } while (0)
-#define fg_agg_max(p, v)   do { __typeof__(*(p)) _v = (v); if (_v > *(p)) *(p) = _v; } while (0)
+
+__attribute__((noinline)) int fg_minmax_retry_u64(__u64 *p, __u64 v, int is_max)
+{
+	if (!p)
+		return 0;
+	__u64 cur = *(volatile __u64 *)p;
+	for (int i = 0; i < FG_CAS_TRIES; i++) {
+		if (is_max ? v <= cur : v >= cur)
+			break;
+		__u64 seen = __sync_val_compare_and_swap(p, cur, v);
+		if (seen == cur)
+			break;
+		cur = seen;
+	}
+	return 0;
+}
+
+__attribute__((noinline)) int fg_minmax_retry_u32(__u32 *p, __u32 v, int is_max)
+{
+	if (!p)
+		return 0;
+	__u32 cur = *(volatile __u32 *)p;
+	for (int i = 0; i < FG_CAS_TRIES; i++) {
+		if (is_max ? v <= cur : v >= cur)
+			break;
+		__u32 seen = __sync_val_compare_and_swap(p, cur, v);
+		if (seen == cur)
+			break;
+		cur = seen;
+	}
+	return 0;
+}
+
+/* The same for a u8 or u16 field inside the aligned 32-bit word `w`, at `shift` under `mask`:
+ * BPF has no 8- or 16-bit exchange, so the whole word is exchanged (a neighbour's change to the
+ * word only costs one more round). */
+__attribute__((noinline)) int fg_minmax_retry_word(__u32 *w, __u32 shift, __u32 mask, __u32 v, int is_max)
+{
+	if (!w || shift > 24)
+		return 0;
+	__u32 cur = *(volatile __u32 *)w;
+	for (int i = 0; i < FG_CAS_TRIES; i++) {
+		__u32 f = (cur >> shift) & mask;
+		if (is_max ? v <= f : v >= f)
+			break;
+		__u32 seen = __sync_val_compare_and_swap(w, cur, (cur & ~(mask << shift)) | (v << shift));
+		if (seen == cur)
+			break;
+		cur = seen;
+	}
+	return 0;
+}
+
+#define fg_agg_minmax_(p, v, is_max) do { \
+	__typeof__(*(p)) _v = (v); \
+	if ((is_max) ? _v > *(volatile __typeof__(*(p)) *)(p) : _v < *(volatile __typeof__(*(p)) *)(p)) \
+		_Generic(*(p), __u32: fg_minmax_retry_u32, __u64: fg_minmax_retry_u64)((p), _v, (is_max)); \
+	} while (0)
+#define fg_agg_min(p, v)   fg_agg_minmax_((p), (v), 0)
+#define fg_agg_max(p, v)   fg_agg_minmax_((p), (v), 1)
+/* min/max of a u8 or u16 field at the constant offset `off` of the record */
+static __always_inline void fg_agg_minmax_sub(void *rec, __u32 off, __u32 size, __u32 v, int is_max)
+{
+	__u32 *w = (__u32 *)((__u8 *)rec + (off & ~3u));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	__u32 shift = (off & 3) * 8;
+#else
+	__u32 shift = (4 - (off & 3) - size) * 8;
+#endif
+	__u32 mask = size == 1 ? 0xffu : 0xffffu;
+	v &= mask;
+	__u32 f = (*(volatile __u32 *)w >> shift) & mask;
+	if (is_max ? v > f : v < f)
+		fg_minmax_retry_word(w, shift, mask, v, is_max);
+}
 #define fg_agg_last(p, v)  do { *(p) = (v); } while (0)
 #define fg_agg_first(p, v) do { (void)(v); } while (0) /* set when the record is created */
+/* Presence bits (the "no sample" state, FieldSampling in flowgen): fg_mark sets a bit after a value
+ * is stored, with a plain read first so only a direction's first sample pays the locked or;
+ * fg_claim_first sets it and says whether this packet was the first to, so only one CPU stores a `first`. */
+#define fg_mark(r, w, m)   do { if (!((r)->fg__seen[w] & (m))) FG_ATOMIC_OR(&(r)->fg__seen[w], (m)); } while (0)
+#define fg_claim_first(r, w, m)  (!((r)->fg__seen[w] & (m)) && !(__sync_fetch_and_or(&(r)->fg__seen[w], (m)) & (m)))
 #define fg_agg_histogram_add(arr, bin, n, nbins) \
 	do { __u32 _b = (bin); __u64 _n = (n); if (_b >= (nbins)) _b = (nbins) - 1; if (_n) FG_ATOMIC_ADD(&(arr)[_b], _n); } while (0)
 #define fg_agg_histogram(arr, bin, nbins) \

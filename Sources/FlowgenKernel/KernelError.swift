@@ -31,8 +31,9 @@ public enum KernelError: Error, CustomStringConvertible, Sendable {
     case programNotFound(name: String, available: [String])
     /// The object has no map of this name.
     case mapNotFound(name: String, available: [String])
-    /// The verifier refused a program; `log` is the full verifier log.
-    case verifierRejected(program: String, log: String)
+    /// The verifier refused a program; `log` is the full verifier log, `origin` the module line it
+    /// points at (`VerifierSource`), `logFile` where the whole log was written (`--verifier-log`).
+    case verifierRejected(program: String, log: String, origin: String? = nil, logFile: String? = nil)
     /// Loading failed for a reason other than a verifier verdict (map creation, BTF, limits).
     case loadFailed(object: String, code: Int32, log: String)
     /// The object carries no BTF (it was compiled without `-g`).
@@ -87,11 +88,13 @@ public enum KernelError: Error, CustomStringConvertible, Sendable {
             return "BPF object has no program '\(name)' (it has: \(available.joined(separator: ", ")))"
         case .mapNotFound(let name, let available):
             return "BPF object has no map '\(name)' (it has: \(available.joined(separator: ", ")))"
-        case .verifierRejected(let program, let log):
+        case .verifierRejected(let program, let log, let origin, let logFile):
             let lines = log.split(separator: "\n", omittingEmptySubsequences: false)
             let tail = lines.suffix(40).joined(separator: "\n")
-            let skipped = lines.count > 40 ? "(last 40 of \(lines.count) lines; the full log is in the error value)\n" : ""
-            return "the kernel verifier rejected program '\(program)': \(Self.verifierSummary(log))\n\(skipped)\(tail)"
+            let whole = logFile.map { "the whole log is in \($0)" } ?? "the whole log: rerun with --verifier-log FILE"
+            let skipped = lines.count > 40 ? "(last 40 of \(lines.count) lines; \(whole))\n" : logFile.map { _ in "(\(whole))\n" } ?? ""
+            let what = origin.map { "\($0) in program '\(program)'" } ?? "program '\(program)'"
+            return "the kernel verifier rejected \(what): \(Self.verifierSummary(log))\n\(skipped)\(tail)"
         case .loadFailed(let object, let code, let log):
             let tail = log.split(separator: "\n").suffix(20).joined(separator: "\n")
             return "loading BPF object \(object) failed: \(Self.errnoDescription(code))" + (tail.isEmpty ? "" : "\n\(tail)")

@@ -39,9 +39,10 @@ struct BuildCommand: ParsableCommand {
         let started = Date()
         let catalog = try featureOptions.catalog()
         let plan = try featureOptions.plan(in: catalog, maxFlows: planOptions.maxFlows)
-        let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
+        var builder = MonitorBuilder(plan: plan, resources: catalog.resources,
                                      compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
                                      stages: planOptions.stagePolicy)
+        builder.verifierLogPath = featureOptions.verifierLog
         if emit == .c {
             let source = try builder.generate()
             for name in source.files.keys.sorted() where name != source.mainFile {

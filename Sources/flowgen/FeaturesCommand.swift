@@ -31,5 +31,10 @@ struct FeaturesCommand: ParsableCommand {
             return
         }
         print(FeatureListing(modules: catalog.modules).text(withFields: fields), terminator: "")
+        if !catalog.broken.isEmpty {
+            // listed, not fatal: only a command that selects one of them fails, with this error
+            print("\nbroken modules (not loaded; selecting one fails with its error):")
+            for module in catalog.broken { print("  \(module.name): \(module.error)") }
+        }
     }
 }

@@ -44,9 +44,10 @@ struct LoadCommand: ParsableCommand {
         }
         let catalog = try featureOptions.catalog()
         let plan = try featureOptions.plan(in: catalog, maxFlows: planOptions.maxFlows)
-        let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
+        var builder = MonitorBuilder(plan: plan, resources: catalog.resources,
                                      compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
                                      stages: planOptions.stagePolicy)
+        builder.verifierLogPath = featureOptions.verifierLog
         let request = InstanceRequest(name: instanceOptions.instance, features: featureOptions.features,
                                       featurePaths: featureOptions.featurePaths,
                                       allowUnsafeFeaturePath: featureOptions.allowUnsafeFeaturePath,

@@ -39,8 +39,13 @@ struct FeatureOptions: ParsableArguments {
     @Flag(name: .customLong("allow-unsafe-feature-path"), help: "Accept a feature path that users other than its owner can write to.")
     var allowUnsafeFeaturePath = false
 
+    @Option(name: .customLong("verifier-log"), help: ArgumentHelp(
+        "When the kernel verifier refuses the program, write its whole log to FILE (mode 0600).", valueName: "file"))
+    var verifierLog: String?
+
     mutating func validate() throws {
         try CommandLineText.refuseControlCharacters([features], option: "--features")
+        try CommandLineText.refuseControlCharacters([verifierLog], option: "--verifier-log")
         try CommandLineText.refuseControlCharacters(featurePaths, option: "--feature-path")
         // the list is recorded in instance state and compared on adoption: one spelling per selection
         features = try FeatureList.normalized(features)

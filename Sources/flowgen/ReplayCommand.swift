@@ -96,9 +96,10 @@ struct ReplayCommand: ParsableCommand {
 
         let catalog = try featureOptions.catalog()
         let plan = try featureOptions.plan(in: catalog, maxFlows: planOptions.maxFlows)
-        let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
+        var builder = MonitorBuilder(plan: plan, resources: catalog.resources,
                                      compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
                                      stages: planOptions.stagePolicy)
+        builder.verifierLogPath = featureOptions.verifierLog
         let program: ReplayProgram
         let features = plan.features.map(\.name).joined(separator: ",")
         switch engine {

@@ -77,9 +77,10 @@ struct RunCommand: ParsableCommand {
 
         let catalog = try featureOptions.catalog()
         let plan = try featureOptions.plan(in: catalog, maxFlows: planOptions.maxFlows)
-        let builder = MonitorBuilder(plan: plan, resources: catalog.resources,
+        var builder = MonitorBuilder(plan: plan, resources: catalog.resources,
                                      compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir),
                                      stages: planOptions.stagePolicy)
+        builder.verifierLogPath = featureOptions.verifierLog
         let metrics = CollectorMetrics()
         let server = try collectorOptions.makeServer(metrics)
         let exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs, metrics: metrics) { messages.info($0) }

@@ -182,7 +182,8 @@ let second: UInt64 = 1_000_000_000
         func record(_ key: FlowKey, _ fields: [String: UInt64]) -> FlowRecord {
             var values = [UInt64](repeating: 0, count: decoder.columns.count)
             for (k, v) in fields { values[decoder.firstColumn[k]!] = v }
-            return FlowRecord(key: key, values: values)
+            // a TCP flow: the tcp module's fields have samples
+            return FlowRecord(key: key, values: values).sampled(["tcp_flags"], plan: plan)
         }
         let fwd = record(tcpKey("198.18.0.1", 40000, "198.18.0.2", 80), ["packets": 10, "bytes": 1000, "first_seen": 2_000_000, "last_seen": 5_000_000, "tcp_flags": 0x1b])
         let rev = record(tcpKey("198.18.0.2", 80, "198.18.0.1", 40000), ["packets": 8, "bytes": 9000, "first_seen": 2_500_000, "last_seen": 6_000_000, "tcp_flags": 0x13])

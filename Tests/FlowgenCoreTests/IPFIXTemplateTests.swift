@@ -58,7 +58,8 @@ func sampleFlows(_ fx: IPFIXFixture) -> [Biflow] {
     func r(_ k: FlowKey, _ p: UInt64, _ b: UInt64, _ first: UInt64, _ last: UInt64, flags: UInt64 = 0) -> FlowRecord {
         var f: [String: UInt64] = ["packets": p, "bytes": b, "first_seen": first, "last_seen": last]
         if fx.decoder.firstColumn["tcp_flags"] != nil { f["tcp_flags"] = flags }
-        return fx.record(k, f)
+        // the tcp module applies to TCP flows only: the kernel marks its fields sampled there
+        return k.proto == 6 ? fx.record(k, f).sampled(["tcp_flags"], plan: fx.plan) : fx.record(k, f)
     }
     return [
         Biflow(id: 1, forward: r(tcpC, 10, 1_234, 5 * s + 1_000_000, 9 * s, flags: 0x1b),

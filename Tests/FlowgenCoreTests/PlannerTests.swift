@@ -72,10 +72,13 @@ import Testing
         let main = try CodeGenerator(resources: resources).generate(plan).mainText
         let lines = main.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let idx = try #require(lines.firstIndex { $0.hasPrefix("#line 1 \"") && $0.hasSuffix("syn/update.bpf.c\"") })
-        #expect(lines[idx - 1].contains("if (pkt->key.ip_version == 4 && (pkt->l4_proto == IPPROTO_TCP && pkt->l4_off))"))
+        #expect(lines[idx - 3].contains("if (pkt->key.ip_version == 4 && (pkt->l4_proto == IPPROTO_TCP && pkt->l4_off))"))
+        // a return or goto in the body becomes an undeclared name, refused at the body's line
+        #expect(lines[idx - 2].hasPrefix("#define return ") && lines[idx - 1].hasPrefix("#define goto "))
         #expect(lines[idx + 1] == "if (pkt->tcp_flags & 0x02)")
         // the reset points at the generated file's own next line
         let reset = lines[idx + 3]
         #expect(reset == "#line \(idx + 5) \"flowgen.bpf.c\"")
+        #expect(lines[idx + 4] == "#undef return" && lines[idx + 5] == "#undef goto")
     }
 }

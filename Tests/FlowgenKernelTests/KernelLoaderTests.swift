@@ -160,7 +160,7 @@ struct KernelLoaderTests {
             let pipeline = try LoadedPipeline(objectPath: object.objectPath, entryProgram: "fg_entry")
             pipeline.close()
             Issue.record("the verifier accepted an unchecked packet read")
-        } catch KernelError.verifierRejected(let program, let log) {
+        } catch KernelError.verifierRejected(let program, let log, _, _) {
             #expect(program == "fg_entry")
             #expect(log.contains("invalid access to packet") || log.contains("outside of the packet"), "\(log)")
             let message = KernelError.verifierRejected(program: program, log: log).description

@@ -28,9 +28,10 @@ public struct CodeGenerator: Sendable {
         main = main.replacingOccurrences(of: "{{FEATURE_HELPERS}}", with: helpers(plan))
         let byName = Dictionary(uniqueKeysWithValues: plan.features.map { ($0.name, $0) })
         let stageModules = plan.stages.map { stage in stage.features.compactMap { byName[$0] } }
-        main = main.replacingOccurrences(of: "{{FEATURE_UPDATES}}", with: featureUpdates(stageModules[0]))
+        let sampling = FieldSampling(modules: plan.features)
+        main = main.replacingOccurrences(of: "{{FEATURE_UPDATES}}", with: featureUpdates(stageModules[0], sampling))
         let staged = try StagedCode(plan: plan, modules: stageModules, stageTemplate: plan.stages.count > 1 ? resources.template("stage.bpf.c") : "",
-                                    updates: { featureUpdates($0) })
+                                    updates: { featureUpdates($0, sampling) })
         main = main.replacingOccurrences(of: "{{STAGE_MAPS}}", with: staged.maps)
         main = main.replacingOccurrences(of: "{{STAGE_FUNCTIONS}}", with: staged.dispatchFunctions)
         main = main.replacingOccurrences(of: "{{STAGE_DISPATCH}}", with: staged.entryDispatch)
@@ -74,7 +75,8 @@ public struct CodeGenerator: Sendable {
                 out += "\t__u8 _pad\(padIndex)[\(slot.offset - end)];\n"
                 padIndex += 1
             }
-            let array = slot.field.count > 1 ? "[\(slot.field.count)]" : ""
+            // the presence words are indexed by fg_mark/fg_claim_first even when there is one
+            let array = slot.field.count > 1 || slot.field.name == FieldSampling.seenField ? "[\(slot.field.count)]" : ""
             out += "\t\(slot.field.type.cName) \(slot.field.name)\(array);\t/* \(slot.feature): \(slot.field.aggregation.name) */\n"
             end = slot.offset + slot.field.byteSize
         }
@@ -89,14 +91,11 @@ public struct CodeGenerator: Sendable {
         out += "#define FG_SET(field, v) FG_AGG_##field(rec, (v))\n"
         out += "/* FG_ADD_BIN(field, bin, n): add n to one bin of a histogram field. */\n"
         out += "#define FG_ADD_BIN(field, b, n) FG_BIN_##field(rec, (b), (n))\n"
-        for slot in plan.layout.slots {
-            let f = slot.field
-            switch f.aggregation {
-            case let .histogram(bins):
-                out += "#define FG_AGG_\(f.name)(r, v) fg_agg_histogram((r)->\(f.name), (v), \(bins))\n"
-                out += "#define FG_BIN_\(f.name)(r, b, n) fg_agg_histogram_add((r)->\(f.name), (b), (n), \(bins))\n"
-            default:
-                out += "#define FG_AGG_\(f.name)(r, v) fg_agg_\(f.aggregation.name)(&(r)->\(f.name), (v))\n"
+        let sampling = FieldSampling(modules: plan.features)
+        for slot in plan.layout.slots where slot.feature != FieldSampling.owner {
+            out += "#define FG_AGG_\(slot.field.name)(r, v) \(Self.aggregate(slot, sampling))\n"
+            if case let .histogram(bins) = slot.field.aggregation {
+                out += "#define FG_BIN_\(slot.field.name)(r, b, n) fg_agg_histogram_add((r)->\(slot.field.name), (b), (n), \(bins))\n"
             }
         }
         out += "\n#endif /* FLOWGEN_PLAN_H */\n"
@@ -115,6 +114,35 @@ public struct CodeGenerator: Sendable {
         return bytes
     }
 
+    /// The C statement `FG_SET` runs for a field: its aggregation, then the time of a `first`/`last`
+    /// that has one and the field's presence bit (`FieldSampling`).
+    static func aggregate(_ slot: FieldSlot, _ sampling: FieldSampling) -> String {
+        let f = slot.field
+        let member = "(r)->\(f.name)"
+        let time = sampling.timeFields[f.name].map { " (r)->\($0) = fg_now_precise(pkt);" } ?? ""
+        let own = sampling.fieldBits[f.name]
+        let mark = own.map { " fg_mark((r), \($0.word), \(Self.hex($0.mask)));" } ?? ""
+        switch f.aggregation {
+        case let .histogram(bins):
+            return "fg_agg_histogram(\(member), (v), \(bins))"
+        case .min, .max:
+            let update = f.type.size < 4
+                ? "fg_agg_minmax_sub((r), \(slot.offset), \(f.type.size), (v), \(f.aggregation == .max ? 1 : 0));"
+                : "fg_agg_\(f.aggregation.name)(&\(member), (v));"
+            return mark.isEmpty ? "do { \(update) } while (0)" : "do { \(update)\(mark) } while (0)"
+        case .first:
+            // stored by the packet that claims the bit; without one, at the record's creation
+            guard let own else { return "fg_agg_first(&\(member), (v))" }
+            return "do { if (fg_claim_first((r), \(own.word), \(Self.hex(own.mask)))) { \(member) = (v);\(time) } } while (0)"
+        case .last:
+            return "do { \(member) = (v);\(time)\(mark) } while (0)"
+        case .sum, .or:
+            return "fg_agg_\(f.aggregation.name)(&\(member), (v))"
+        }
+    }
+
+    static func hex(_ mask: UInt64) -> String { "0x" + String(mask, radix: 16) + "ULL" }
+
     /// Every module's file-scope helpers, each under a `#line` pointing at its own file.
     func helpers(_ plan: Plan) -> String {
         var out: [String] = []
@@ -129,18 +157,24 @@ public struct CodeGenerator: Sendable {
     }
 
     func recordInit(_ plan: Plan) -> String {
+        let sampling = FieldSampling(modules: plan.features)
         var lines: [String] = []
-        for slot in plan.layout.slots {
+        for slot in plan.layout.slots where slot.feature != FieldSampling.owner {
             let f = slot.field
             let initial: String?
+            let hasBit = sampling.fieldBits[f.name] != nil
             if let explicit = f.initial {
                 initial = explicit
             } else {
                 switch f.aggregation {
                 case .min: initial = f.type.cMax
-                case .first, .last: initial = f.value
+                // with a presence bit the first sample sets it (the creating packet may not be one)
+                case .first, .last: initial = hasBit ? nil : f.value
                 default: initial = nil
                 }
+            }
+            if f.aggregation == .first, !hasBit, let time = sampling.timeFields[f.name] {
+                lines.append("\trec->\(time) = pkt->now;")
             }
             guard let value = initial else { continue }
             if f.count > 1 {
@@ -152,34 +186,54 @@ public struct CodeGenerator: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    func featureUpdates(_ modules: [FeatureModule]) -> String {
+    func featureUpdates(_ modules: [FeatureModule], _ sampling: FieldSampling) -> String {
         var out: [String] = []
         for module in modules {
             // base's packet count is the entry template's (fg_claim): its fetch-add also tells a
             // packet whether it came after the collector's cut
             let perPacket = module.fields.filter {
-                $0.value != nil && $0.aggregation != .first && !(module.name == "base" && $0.name == "packets")
+                $0.value != nil && ($0.aggregation != .first || sampling.fieldBits[$0.name] != nil)
+                    && !(module.name == "base" && $0.name == "packets")
             }
-            guard !perPacket.isEmpty || module.update != nil else { continue }
+            guard !perPacket.isEmpty || module.update != nil || sampling.moduleBits[module.name] != nil else { continue }
             out.append("\t/* feature \(module.name) */")
             let condition = Self.condition(module.appliesTo)
             out.append(condition.map { "\tif (\($0)) {" } ?? "\t{")
+            if let bit = sampling.moduleBits[module.name] {
+                // the module applies to this flow: its counts are present, 0 where no packet added
+                out.append("\t\tfg_mark(rec, \(bit.word), \(Self.hex(bit.mask)));")
+            }
             for field in perPacket {
                 out.append("\t\tFG_SET(\(field.name), \(field.value!));")
             }
             if let body = module.update {
+                // a body runs inline among the others of its stage: a `return` or `goto` out of it
+                // would skip the modules after it, so both are refused at the body's file and line
+                out.append("#define return \(Self.noReturn)")
+                out.append("#define goto \(Self.noGoto)")
                 out.append("#line \(body.line) \"\(body.file)\"")
                 out.append(body.text.hasSuffix("\n") ? String(body.text.dropLast()) : body.text)
                 out.append("#line FG_RESET")
+                out.append("#undef return")
+                out.append("#undef goto")
             }
             out.append("\t}")
         }
         return out.joined(separator: "\n")
     }
 
+    /// What a `return` in a module body turns into: an undeclared name, so clang refuses it at the
+    /// body's file and line with this text.
+    static let noReturn = "fg_module_bodies_must_not_return__end_the_body_or_break_out_of_a_do_while_0"
+    /// What a `goto` in a module body turns into (a jump out of it would skip later modules).
+    static let noGoto = "fg_module_bodies_must_not_use_goto__break_out_of_a_do_while_0"
+
     /// Whether a module emits any per-packet code (modules that only set defines do not).
     public static func hasUpdates(_ module: FeatureModule) -> Bool {
-        module.update != nil || module.fields.contains { $0.value != nil && $0.aggregation != .first }
+        // a module's bits depend on the module alone
+        let sampling = FieldSampling(modules: [module])
+        return module.update != nil || sampling.moduleBits[module.name] != nil
+            || module.fields.contains { $0.value != nil && ($0.aggregation != .first || sampling.fieldBits[$0.name] != nil) }
     }
 
     /// C condition for a module's packet classes: classes of one layer are OR-ed, layers AND-ed.

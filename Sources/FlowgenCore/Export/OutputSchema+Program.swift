@@ -65,10 +65,8 @@ extension OutputSchema {
         var timestamp = false
         /// The value is the bits of a Double (a real-valued derived field), shown as a decimal fraction.
         var real = false
-        /// Whether `none` marks "no sample" for this field.
-        var hasNone = false
-        /// The "no sample" value.
-        var none: UInt64 = 0
+        /// How a stored field's value is read: no-sample state, one-way flows, times.
+        var read = SampleRead()
         /// Decoder column of a stored field, index into `expressions` of a derived one, first_seen of the duration.
         var column = 0
         /// last_seen of the duration.
@@ -95,15 +93,11 @@ extension OutputSchema {
             case .duration:
                 // the schema adds this column only when both timestamps exist
                 return Op(kind: .duration, column: firstSeen ?? 0, column2: lastSeen ?? 0)
-            case let .field(c, direction, aggregation, unit, none):
+            case let .field(c, direction, aggregation, unit, sample):
                 let kind: OpKind = direction == .forward ? .forward : direction == .reverse ? .reverse : .combined
-                let zero: Bool
-                switch aggregation {
-                case .sum, .or, .histogram: zero = true
-                default: zero = false
-                }
-                return Op(kind: kind, combine: Combine(aggregation), zeroWhenOneWay: zero, timestamp: unit == .timestamp,
-                          hasNone: none != nil, none: none ?? 0, column: c)
+                let read = SampleRead(column: c, aggregation: aggregation, sample: sample)
+                return Op(kind: kind, combine: Combine(aggregation), zeroWhenOneWay: read.zeroWhenOneWay, timestamp: unit == .timestamp,
+                          read: read, column: c)
             case let .derived(expression, direction, aggregation, unit):
                 let kind: OpKind = direction == .forward ? .derivedForward : direction == .reverse ? .derivedReverse : .derivedCombined
                 let compiled = CompiledDerive(expression)
@@ -150,28 +144,11 @@ extension OutputSchema {
             let start = (Int64(bitPattern: first) &+ offset) / 1000, end = (Int64(bitPattern: last) &+ offset) / 1000
             return end >= start ? UInt64(end - start) : 0
         case .forward:
-            let f = fv[op.column]
-            // a direction whose value still means "no sample" does not take part
-            if op.hasNone && f == op.none { return nil }
-            return Self.shown(f, op.timestamp, offset)
+            return op.read.value(.forward, fv, rv).map { Self.shown($0, op.timestamp, offset) }
         case .reverse:
-            // a one-way flow has zero counts backwards, and no min/max/first/last at all
-            guard let rv else { return op.zeroWhenOneWay ? 0 : nil }
-            let r = rv[op.column]
-            if op.hasNone && r == op.none { return nil }
-            return Self.shown(r, op.timestamp, offset)
+            return op.read.value(.reverse, fv, rv).map { Self.shown($0, op.timestamp, offset) }
         case .combined:
-            let f = fv[op.column]
-            let fwd = op.hasNone && f == op.none ? nil : f
-            let rev: UInt64? = rv.flatMap { op.hasNone && $0[op.column] == op.none ? nil : $0[op.column] }
-            let raw: UInt64
-            switch (fwd, rev) {
-            case let (f?, r?): raw = op.combine(f, r)
-            case let (f?, nil): raw = f
-            case let (nil, r?): raw = r
-            case (nil, nil): return nil
-            }
-            return Self.shown(raw, op.timestamp, offset)
+            return op.read.value(.combined, fv, rv).map { Self.shown($0, op.timestamp, offset) }
         case .derivedForward, .derivedReverse, .derivedCombined:
             return derived(op, fv, rv, offset)
         case .src4, .dst4, .src6, .dst6, .sequence, .endReason:

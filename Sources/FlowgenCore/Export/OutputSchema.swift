@@ -18,8 +18,9 @@ public struct OutputSchema: Sendable {
     /// What a column shows.
     public enum Source: Sendable, Equatable {
         case flowID, src4, dst4, src6, dst6, sport, dport, proto, ipVersion, icmpType, duration, endReason
-        /// A field element in one direction: decoder column, which direction, aggregation and unit.
-        case field(column: Int, direction: Direction, aggregation: Aggregation, unit: FieldUnit, none: UInt64?)
+        /// A field element in one direction: decoder column, which direction, aggregation, unit, and
+        /// where its "no sample" state and value time are kept.
+        case field(column: Int, direction: Direction, aggregation: Aggregation, unit: FieldUnit, sample: FieldSample)
         /// A derived field (`derive:`, resolved to decoder columns) evaluated for one direction.
         case derived(expression: DeriveExpression, direction: Direction, aggregation: Aggregation, unit: FieldUnit)
         /// One array (`part` 0: direction, 1: size, 2: gap) of a sequence over both directions.
@@ -64,15 +65,17 @@ public struct OutputSchema: Sendable {
     /// Builds the schema of a plan.
     public init(plan: Plan) {
         let decoder = RecordDecoder(plan: plan)
+        let sampling = FieldSampling(modules: plan.features)
         var cols = Self.keyColumns
         if plan.defines.contains("FG_WITH_ICMP_KEY") { cols.append(Self.icmpTypeColumn) }
         for module in plan.features {
             for field in module.fields {
                 guard let first = decoder.firstColumn[field.name] else { continue }
+                let sample = FieldSample.of(field, decoder: decoder, sampling: sampling)
                 for (names, direction) in [(field.json.forward, Direction.forward), (field.json.reverse, .reverse), (field.json.combined, .combined)] {
                     for (element, name) in names.enumerated() {
                         cols.append(Column(name: name, source: .field(column: first + element, direction: direction,
-                                                                      aggregation: field.aggregation, unit: field.unit, none: field.none)))
+                                                                      aggregation: field.aggregation, unit: field.unit, sample: sample)))
                     }
                 }
             }
@@ -104,7 +107,7 @@ public struct OutputSchema: Sendable {
         (ops, expressions, sequenceColumns) = Self.compile(cols, firstSeen: firstSeen, lastSeen: lastSeen)
         valueCount = ops.reduce(0) { n, op in
             switch op.kind {
-            case .forward, .reverse, .combined: return Swift.max(n, op.column + 1)
+            case .forward, .reverse, .combined: return Swift.max(n, op.column + 1, op.read.bitColumn + 1, op.read.timeColumn + 1)
             case .duration: return Swift.max(n, op.column + 1, op.column2 + 1)
             default: return n
             }

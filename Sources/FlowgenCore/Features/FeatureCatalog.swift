@@ -6,6 +6,9 @@ public struct FeatureCatalog: Sendable {
     public let resources: ResourceLocator
     /// Every available module, sorted by name.
     public let modules: [FeatureModule]
+    /// Module folders that failed to load, with their errors: an error only for a command that
+    /// selects (or requires) one, listed by `flowgen features`.
+    public let broken: [BrokenModule]
 
     /// Loads the built-in modules and those under `userPaths`. Every folder and file read (and the
     /// templates) must be owned by root or the invoking user and writable by nobody else, the
@@ -15,12 +18,19 @@ public struct FeatureCatalog: Sendable {
         self.resources = resources
         let trust: PathTrust? = allowUnsafe ? nil : .invokingUser
         try Self.checkTemplates(resources.templates, trust)
-        modules = try FeatureLoader(searchPaths: [resources.features] + userPaths, trust: trust).loadAll()
+        (modules, broken) = try FeatureLoader(searchPaths: [resources.features] + userPaths, trust: trust).loadReportingBroken()
     }
 
-    /// Resolves a selection such as `tcp,icmp,-ipv6` and plans it.
+    /// Resolves a selection such as `tcp,icmp,-ipv6` and plans it; selecting or requiring a broken
+    /// module fails with that module's own error.
     public func plan(features: String, maxFlows: Int = Planner.defaultMaxFlows) throws -> Plan {
-        try Planner().plan(FeatureSelection(features, available: modules), maxFlows: maxFlows)
+        do {
+            return try Planner().plan(FeatureSelection(features, available: modules), maxFlows: maxFlows)
+        } catch let FeatureError.unknownFeature(name, _) where broken.contains(where: { $0.name == name }) {
+            throw broken.first { $0.name == name }!.error
+        } catch let FeatureError.missingDependency(_, requires) where broken.contains(where: { $0.name == requires }) {
+            throw broken.first { $0.name == requires }!.error
+        }
     }
 
     /// Checks the templates folder and every file under it, which generated C includes.

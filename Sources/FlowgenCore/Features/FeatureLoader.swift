@@ -1,6 +1,17 @@
 import Foundation
 import Yams
 
+/// A module folder that failed to load: its folder name (the module's name when it is well formed),
+/// where it is, and why.
+public struct BrokenModule: Sendable {
+    /// The folder name.
+    public var name: String
+    /// The folder.
+    public var directory: String
+    /// What is wrong with it.
+    public var error: FeatureError
+}
+
 /// Loads feature modules from folders: `DIR/<name>/feature.yaml` (+ optional update C file).
 public struct FeatureLoader: Sendable {
     /// Directories searched, in order; built-in modules first, user paths after.
@@ -17,9 +28,19 @@ public struct FeatureLoader: Sendable {
         self.trust = trust
     }
 
-    /// Loads every module found in the search paths, sorted by name.
+    /// Loads every module found in the search paths, sorted by name; the first broken module fails it.
     public func loadAll() throws -> [FeatureModule] {
+        let found = try loadReportingBroken()
+        if let first = found.broken.first { throw first.error }
+        return found.modules
+    }
+
+    /// Loads every module found in the search paths, sorted by name, and the modules that failed to
+    /// load with their errors, so that a broken module stops only the commands that select it. A
+    /// search path that is missing or untrusted, and two modules of one name, still fail the call.
+    public func loadReportingBroken() throws -> (modules: [FeatureModule], broken: [BrokenModule]) {
         var byName: [String: FeatureModule] = [:]
+        var broken: [BrokenModule] = []
         for dir in searchPaths {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
@@ -28,17 +49,24 @@ public struct FeatureLoader: Sendable {
             try Self.check(dir, .directory, trust)
             let entries = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
             for entry in entries {
-                let spec = (dir as NSString).appendingPathComponent(entry + "/feature.yaml")
+                let folder = (dir as NSString).appendingPathComponent(entry)
+                let spec = (folder as NSString).appendingPathComponent("feature.yaml")
                 guard FileManager.default.fileExists(atPath: spec) else { continue }
-                try Self.check((dir as NSString).appendingPathComponent(entry), .directory, trust)
-                let module = try Self.load(specPath: spec, trust: trust)
+                let module: FeatureModule
+                do {
+                    try Self.check(folder, .directory, trust)
+                    module = try Self.load(specPath: spec, trust: trust)
+                } catch let error as FeatureError {
+                    broken.append(BrokenModule(name: entry, directory: folder, error: error))
+                    continue
+                }
                 if let previous = byName[module.name] {
                     throw FeatureError.duplicate(name: module.name, first: previous.directory, second: module.directory)
                 }
                 byName[module.name] = module
             }
         }
-        return byName.values.sorted { $0.name < $1.name }
+        return (byName.values.sorted { $0.name < $1.name }, broken)
     }
 
     /// Fails with `unsafeFeaturePath` when `trust` is given and does not trust `path`.
@@ -275,6 +303,9 @@ struct SpecReader {
         guard let map = node.mapping else { throw error(node, "each field must be a mapping with name:, type:, aggregation:, ...") }
         try allowOnly(["name", "type", "aggregation", "bins", "value", "initial", "json", "ipfix", "unit", "none"], in: map, what: "field")
         let name = try identifier(map, "name", required: true)!
+        if name.hasPrefix(FieldSampling.reservedPrefix) {
+            throw error(map["name"]!, "field '\(name)': names starting with '\(FieldSampling.reservedPrefix)' are reserved for flowgen's own record members; rename the field")
+        }
         let typeName = try string(map, "type") ?? "u64"
         guard let type = CType(rawValue: typeName) else {
             throw error(map["type"]!, "field '\(name)': unknown type '\(typeName)'; use u8, u16, u32 or u64")

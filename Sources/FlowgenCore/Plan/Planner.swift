@@ -36,6 +36,13 @@ public struct Planner: Sendable {
             slots.append(FieldSlot(field: entry.field, feature: entry.feature, offset: offset))
             offset += entry.field.byteSize
         }
+        // flowgen's own members (presence bits, first/last times) after every module field, so
+        // adding them moves no module field
+        for field in FieldSampling(modules: selection.modules).hiddenFields {
+            offset = (offset + 7) / 8 * 8
+            slots.append(FieldSlot(field: field, feature: FieldSampling.owner, offset: offset))
+            offset += field.byteSize
+        }
         let size = max(8, (offset + 7) / 8 * 8)
         let limit = FeatureLimit.recordBytes
         if size > limit.maximum {

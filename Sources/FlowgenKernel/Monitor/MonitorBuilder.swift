@@ -1,3 +1,4 @@
+import Foundation
 import FlowgenCore
 
 /// The build steps after planning: generate C from the plan, compile it (cached), load and verify it,
@@ -38,10 +39,28 @@ public struct MonitorBuilder {
 
     /// Compiles, loads and verifies, split into tail-called stages when one program does not fit;
     /// the returned monitor's plan carries the stages and their `verified_insns`.
+    /// A refusal names the module line the verifier log points at and, with `verifierLogPath`,
+    /// writes the whole log there.
     public func load(replay: Bool = false, verbose: Bool = false, log: @escaping (String) -> Void = { _ in }) throws -> LoadedMonitor {
-        try StageFitter(plan: plan, policy: stages, resources: resources, compiler: compiler, log: log)
-            .load(replay: replay, verbose: verbose)
+        do {
+            return try StageFitter(plan: plan, policy: stages, resources: resources, compiler: compiler, log: log)
+                .load(replay: replay, verbose: verbose)
+        } catch let KernelError.verifierRejected(program, text, _, _) {
+            var written: String?
+            if let path = verifierLogPath {
+                // 0600: the log shows kernel addresses of maps
+                guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                    throw KernelError.systemCall(operation: "writing the verifier log to \(path) (choose another --verifier-log FILE)", code: errno)
+                }
+                written = path
+            }
+            throw KernelError.verifierRejected(program: program, log: text, origin: VerifierSource.locate(log: text, plan: plan)?.description,
+                                               logFile: written)
+        }
     }
+
+    /// Where `load` writes the whole verifier log when the kernel refuses the program (nil: nowhere).
+    public var verifierLogPath: String?
 
     /// Builds the plan for this machine instead of the kernel (`replay --engine native`): the same
     /// generated C as one program (no verifier, so no stage split), compiled through the cache.

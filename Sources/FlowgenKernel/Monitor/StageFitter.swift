@@ -127,7 +127,7 @@ public struct StageFitter {
                 }
             }
             return .success(monitor)
-        } catch let KernelError.verifierRejected(program, log) where Self.isComplexityLimit(log) {
+        } catch let KernelError.verifierRejected(program, log, _, _) where Self.isComplexityLimit(log) {
             let tail = log.split(separator: "\n").suffix(25).joined(separator: "\n")
             return .failure(Failure(description: "the verifier rejected \(program): \(KernelError.verifierSummary(log))", program: program, logTail: tail))
         } catch let KernelError.loadFailed(_, code, log) {

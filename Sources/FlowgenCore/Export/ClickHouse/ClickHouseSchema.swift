@@ -138,7 +138,7 @@ public struct ClickHouseSchema: Sendable {
                 // per-packet values of both directions in time order, -1 padded, as the JSON array
                 columns.append(Column(name: column.name, type: "Array(Int64)", elements: []))
                 cells.append(Cell(kind: .list, op: index))
-            case let .field(_, direction, aggregation, _, none):
+            case let .field(_, direction, aggregation, _, sample):
                 guard let spec = specs[column.name] else {
                     preconditionFailure("output column \(column.name) has no field in the plan")
                 }
@@ -146,15 +146,19 @@ public struct ClickHouseSchema: Sendable {
                 // two directions' sums can pass one direction's width
                 if direction == .combined, case .sum = aggregation { width = Swift.min(8, width * 2) }
                 if case .histogram = aggregation, direction == .combined { width = Swift.min(8, width * 2) }
+                // a value the JSON output can leave out is NULL; a histogram stays an array, empty when
+                // its module applied to neither direction (ClickHouse has no Nullable arrays)
+                let canLack = sample.none != nil || sample.bitColumn != nil
                 let isNullable: Bool
                 switch direction {
-                case .forward, .combined: isNullable = none != nil
-                case .reverse: isNullable = none != nil || !op.zeroWhenOneWay
+                case .forward, .combined: isNullable = canLack
+                case .reverse: isNullable = canLack || !op.zeroWhenOneWay
                 }
+                let arrayNullable = sample.none != nil || (direction == .reverse && !op.zeroWhenOneWay)
                 // a timestamp is shown as epoch µs, whatever the width it is stored at
                 if op.timestamp { width = 8 }
                 let scalar = op.timestamp ? timestampType : uint(width)
-                if case .histogram = aggregation, !isNullable, spec.count > 1,
+                if case .histogram = aggregation, !arrayNullable, spec.count > 1,
                    let array = arrayName(of: output.columns, from: index, count: spec.count, taken: names) {
                     let elementNames = output.columns[index..<index + spec.count].map(\.name)
                     columns.append(Column(name: array, type: "Array(\(scalar))", elements: elementNames))
@@ -352,6 +356,11 @@ public struct ClickHouseSchema: Sendable {
                 Self.appendVarUInt(UInt64(values.count), to: &out)
                 for value in values { Self.appendLE(UInt64(bitPattern: value), width: 8, to: &out) }
             case .array:
+                // absent (a module that applied to neither direction): an empty array
+                guard output.number(ops[cell.op], flow, offset) != nil else {
+                    Self.appendVarUInt(0, to: &out)
+                    continue
+                }
                 Self.appendVarUInt(UInt64(cell.count), to: &out)
                 for element in cell.op..<cell.op + cell.count {
                     Self.appendLE(output.number(ops[element], flow, offset) ?? 0, width: cell.width, to: &out)

@@ -26,7 +26,7 @@ public struct IPFIXTemplate: Sendable, Equatable {
         self.isBiflow = isBiflow
         self.recordLength = fields.reduce(0) { $0 + Int($1.specifier.length) }
         (ops, expressions) = Self.compile(fields)
-        valueCount = ops.reduce(0) { $1.kind == .field ? Swift.max($0, $1.column + 1) : $0 }
+        valueCount = ops.reduce(0) { $1.kind == .field ? Swift.max($0, $1.column + 1, $1.read.bitColumn + 1, $1.read.timeColumn + 1) : $0 }
     }
 
     /// Templates are equal when their wire form and value sources are (the compiled ops follow from those).
@@ -101,10 +101,8 @@ public struct IPFIXTemplate: Sendable, Equatable {
         var timestamp = false
         /// The element's type (for time conversion).
         var type: IPFIXDataType = .unsigned64
-        /// Whether `none` marks "no sample".
-        var hasNone = false
-        /// The "no sample" value.
-        var none: UInt64 = 0
+        /// How a stored field's value is read (no-sample state, times), as for JSON.
+        var read = SampleRead()
         /// Decoder column of a stored field, index into `expressions` of a derived one.
         var column = 0
     }
@@ -123,9 +121,10 @@ public struct IPFIXTemplate: Sendable, Equatable {
             case .flowEndReason: return Op(kind: .flowEndReason, length: length)
             case .flowID: return Op(kind: .flowID, length: length)
             case .biflowDirection: return Op(kind: .biflowDirection, length: length)
-            case let .field(column, direction, aggregation, unit, none):
+            case let .field(column, direction, aggregation, unit, sample):
                 return Op(kind: .field, length: length, direction: direction, combine: OutputSchema.Combine(aggregation),
-                          timestamp: unit == .timestamp, type: f.type, hasNone: none != nil, none: none ?? 0, column: column)
+                          timestamp: unit == .timestamp, type: f.type, read: SampleRead(column: column, aggregation: aggregation, sample: sample),
+                          column: column)
             case let .derived(expression, direction, aggregation, unit):
                 expressions.append(CompiledDerive(expression))
                 return Op(kind: .derived, length: length, direction: direction, combine: OutputSchema.Combine(aggregation),
@@ -154,11 +153,8 @@ public struct IPFIXTemplate: Sendable, Equatable {
                 case .flowID: Self.store(flow.id, length, q)
                 case .biflowDirection: Self.store(1, length, q)
                 case .field:
-                    // a direction still at its "no sample" value does not take part, as in the JSON output
-                    let c = op.column
-                    let fwd: UInt64? = op.hasNone && fv[c] == op.none ? nil : fv[c]
-                    let rev: UInt64? = rv.flatMap { op.hasNone && $0[c] == op.none ? nil : $0[c] }
-                    Self.storeValue(Self.pick(op.direction, op.combine, fwd, rev), op, epochOffsetNs: epochOffsetNs, q)
+                    // the value the JSON output shows; a value it leaves out is 0 here (storeValue)
+                    Self.storeValue(op.read.value(op.direction, fv, rv), op, epochOffsetNs: epochOffsetNs, q)
                 case .derived:
                     let expression = expressions[op.column]
                     let fwd = op.direction == .reverse ? nil : expression.evaluate(own: fv, peer: rv)

@@ -89,13 +89,15 @@ public struct IPFIXTemplateBuilder: Sendable {
     /// The plan's exported fields in output order: per module, stored fields then derived ones.
     func exportedFields() -> [Exported] {
         let decoder = RecordDecoder(plan: plan)
+        let sampling = FieldSampling(modules: plan.features)
         var out: [Exported] = []
         for module in plan.features {
             for field in module.fields {
                 guard let column = decoder.firstColumn[field.name] else { continue }
+                let sample = FieldSample.of(field, decoder: decoder, sampling: sampling)
                 out.append(Exported(name: field.name, count: field.count, size: field.type.size, unit: field.unit,
                                     ipfix: field.ipfix, json: field.json) { element, direction in
-                    .field(column: column + element, direction: direction, aggregation: field.aggregation, unit: field.unit, none: field.none)
+                    .field(column: column + element, direction: direction, aggregation: field.aggregation, unit: field.unit, sample: sample)
                 })
             }
             for field in module.derived {

@@ -19,8 +19,8 @@ public enum IPFIXValueSource: Sendable, Equatable {
     /// RFC 5103 biflowDirection: always 1 (initiator), since the forward direction is the one seen first.
     case biflowDirection
     /// One element of a stored plan field, in one direction (`combined`: both, by the field's
-    /// aggregation); a value equal to `none` means "no sample" and does not take part.
-    case field(column: Int, direction: OutputSchema.Direction, aggregation: Aggregation, unit: FieldUnit, none: UInt64?)
+    /// aggregation); a direction without a sample (`sample`) does not take part.
+    case field(column: Int, direction: OutputSchema.Direction, aggregation: Aggregation, unit: FieldUnit, sample: FieldSample)
     /// A derived field (`derive:`), its expression resolved to decoder columns, in one direction.
     case derived(expression: DeriveExpression, direction: OutputSchema.Direction, aggregation: Aggregation, unit: FieldUnit)
 
