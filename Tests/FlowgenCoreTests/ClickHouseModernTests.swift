@@ -134,7 +134,11 @@ import Testing
                 guard key.ipVersion == 6 else { return "\\N" }
                 return (column.name == "IPV6_SRC_ADDR" ? key.src : key.dst).bytes.map { String(format: "%02X", $0) }.joined()
             default:
-                if !column.elements.isEmpty { return "[" + column.elements.map { number(byName[$0]) }.joined(separator: ",") + "]" }
+                // a histogram with no sample is an empty array (docs/clickhouse.md), not an array of NULLs
+                if !column.elements.isEmpty {
+                    if column.elements.allSatisfy({ byName[$0] == nil || byName[$0] == .absent }) { return "[]" }
+                    return "[" + column.elements.map { number(byName[$0]) }.joined(separator: ",") + "]"
+                }
                 return number(byName[column.name])
             }
         }

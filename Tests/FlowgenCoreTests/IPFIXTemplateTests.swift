@@ -23,6 +23,8 @@ struct IPFIXFixture {
     }
 
     /// One direction with the given field values (by name; histogram bins as name[i]); others 0.
+    /// The fields given count as sampled (their presence bits set, as the kernel sets them for a
+    /// direction that had packets of their modules); the others have no sample.
     func record(_ key: FlowKey, _ fields: [String: UInt64]) -> FlowRecord {
         var values = [UInt64](repeating: 0, count: decoder.columns.count)
         for (name, v) in fields {
@@ -32,7 +34,8 @@ struct IPFIXFixture {
                 values[decoder.firstColumn[name]!] = v
             }
         }
-        return FlowRecord(key: key, values: values)
+        let sampled = fields.keys.map { name in name.firstIndex(of: "[").map { String(name[..<$0]) } ?? name }
+        return FlowRecord(key: key, values: values).sampled(sampled, plan: plan)
     }
 
     /// Unix milliseconds of a record time.

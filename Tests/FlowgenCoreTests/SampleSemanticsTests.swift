@@ -177,7 +177,7 @@ import Testing
         #expect(header.contains("#define FG_AGG_fm_high(r, v) do { fg_agg_minmax_sub((r), \(high.offset), 2, (v), 1); fg_mark((r), \(bit.word), 0x\(String(bit.mask, radix: 16))ULL); } while (0)"), "\(header)")
         #expect(header.contains("#define FG_AGG_fm_low(r, v) do { fg_agg_min(&(r)->fm_low, (v));"))
         // first: stored by the packet that claims the bit, with its time
-        #expect(header.contains("if (fg_claim((r), 0, ") && header.contains("(r)->fg__t_fm_first = fg_now_precise(pkt);"))
+        #expect(header.contains("if (fg_claim_first((r), 0, ") && header.contains("(r)->fg__t_fm_first = fg_now_precise(pkt);"))
         #expect(header.contains("__u64 fg__seen[1];"))
     }
 }

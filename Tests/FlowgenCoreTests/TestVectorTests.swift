@@ -104,8 +104,8 @@ import Testing
         }
         let key = FlowKey(src: ipv4("198.18.0.1"), dst: ipv4("198.18.0.2"), sport: 40000, dport: 5000, proto: 17, ipVersion: 4)
         let back = FlowKey(src: ipv4("198.18.0.2"), dst: ipv4("198.18.0.1"), sport: 5000, dport: 40000, proto: 17, ipVersion: 4)
-        let flow = Biflow(id: 1, forward: FlowRecord(key: key, values: record(["packets": 2, "ip_len_min": forwardMin, "ip_len_max": 300])),
-                          reverse: FlowRecord(key: back, values: record(["packets": 1, "ip_len_min": 28, "ip_len_max": 28])),
+        let flow = Biflow(id: 1, forward: FlowRecord(key: key, values: record(["packets": 2, "ip_len_min": forwardMin, "ip_len_max": 300])).sampled(["ip_len_min", "ip_len_max"], plan: plan),
+                          reverse: FlowRecord(key: back, values: record(["packets": 1, "ip_len_min": 28, "ip_len_max": 28])).sampled(["ip_len_min", "ip_len_max"], plan: plan),
                           endReason: .endOfCapture)
         return (VectorCheck(plan: plan), flow)
     }
