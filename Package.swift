@@ -3,6 +3,9 @@ import PackageDescription
 
 // flowgen: declarative feature modules -> generated TC program -> biflow export.
 // FlowgenCore is pure Swift (no libbpf), FlowgenKernel owns every fd, the executable only parses options.
+// Tooling stays out of those two: FlowgenTestSupport (network namespaces, veth pairs, the capture
+// writers and the IPFIX decoder the tests check against) serves both test targets and the benchmark;
+// FlowgenBench is `flowgen bench`. The product libraries import neither.
 let package = Package(
     name: "flowgen",
     products: [
@@ -28,14 +31,22 @@ let package = Package(
             name: "FlowgenKernel",
             dependencies: ["CLibBPF", "FlowgenCore"]
         ),
+        .target(
+            name: "FlowgenTestSupport",
+            dependencies: ["FlowgenCore", "FlowgenKernel"]
+        ),
+        .target(
+            name: "FlowgenBench",
+            dependencies: ["CLibBPF", "FlowgenCore", "FlowgenKernel", "FlowgenTestSupport"]
+        ),
         .executableTarget(
             name: "flowgen",
             dependencies: [
-                "FlowgenCore", "FlowgenKernel",
+                "FlowgenCore", "FlowgenKernel", "FlowgenBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "FlowgenCoreTests", dependencies: ["FlowgenCore"]),
-        .testTarget(name: "FlowgenKernelTests", dependencies: ["FlowgenKernel", "FlowgenCore"]),
+        .testTarget(name: "FlowgenCoreTests", dependencies: ["FlowgenCore", "FlowgenTestSupport"]),
+        .testTarget(name: "FlowgenKernelTests", dependencies: ["FlowgenKernel", "FlowgenCore", "FlowgenTestSupport", "FlowgenBench"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// IPv6 BIG TCP live: with a GSO limit above 64 KiB the sender's skbs carry payload length 0 and a
 /// hop-by-hop jumbo header, which segmentation removes. flowgen must count what the wire carries.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// `--clickhouse` end to end on Debian's clickhouse-server 18.16, started by the test: a replayed
 /// capture lands in the table once per flow with the values of the JSON output, credentials stay

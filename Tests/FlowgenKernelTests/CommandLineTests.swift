@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The `flowgen` binary as users run it: build outputs, privileges, verifier errors, `-a`.
 @Suite(.serialized) struct CommandLineTests {

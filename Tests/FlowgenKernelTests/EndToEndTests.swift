@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The built `flowgen` binary next to the test executable (`swift build --build-tests` builds both).
 func flowgenBinary() throws -> String {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The real binary exporting the same run as JSON lines and as IPFIX to an nfcapd on the
 /// namespace's loopback: nfdump's view of every biflow must equal flowgen's JSON.

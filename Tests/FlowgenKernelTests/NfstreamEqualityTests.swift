@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// nfstream 6.6 itself (installed from PyPI into .build/nfstream-venv by scripts/nfstream-venv.sh),
 /// run over a capture with accounting_mode=1, statistical_analysis=True, n_dissections=0.
@@ -172,7 +173,7 @@ enum NfstreamReference {
         let work = NSTemporaryDirectory() + "hnfs-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: work + "/www", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        var rng = ReplaySplitMix(seed: 16)
+        var rng = SplitMix64(seed: 16)
         for (i, size) in [0, 1, 700, 1460, 3000, 20_000, 150_000].enumerated() {
             try Data((0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }).write(to: URL(fileURLWithPath: work + "/www/f\(i)"))
         }
@@ -233,7 +234,7 @@ enum NfstreamReference {
         let work = NSTemporaryDirectory() + "hnfs-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: work + "/www", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        var rng = ReplaySplitMix(seed: 61)
+        var rng = SplitMix64(seed: 61)
         for (i, size) in [10, 5000, 80_000].enumerated() {
             try Data((0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }).write(to: URL(fileURLWithPath: work + "/www/f\(i)"))
         }

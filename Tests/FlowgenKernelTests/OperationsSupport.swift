@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Two namespaces joined by a veth pair, with flowgen run inside `a` through `nsenter --net` (not
 /// `ip netns exec`, which remounts /sys without the BPF filesystem that pins need). Everything it
