@@ -158,11 +158,9 @@ import Testing
     @Test func allInterfacesAttachesToEveryOneButLo() throws {
         try requireRoot()
         let flowgen = try flowgenBinary()
-        let a = try NetworkNamespace(prefix: "fgall")
-        defer { try? a.destroy() }
-        let b = try NetworkNamespace(prefix: "fgall")
-        defer { try? b.destroy() }
-        let veth = try VethPair.connect(a, b)
+        let hosts = try NamespacePair(prefix: "fgall")
+        defer { hosts.close() }
+        let (a, veth) = (hosts.a, hosts.veth)
         let monitor = try a.spawn([flowgen, "run", "-a", "--duration", "3", "--interval", "0", "-q"])
         defer { monitor.terminate() }
         var seen = false
