@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -25,15 +26,15 @@ let package = Package(
         ),
         .target(
             name: "FlowgenCore",
-            dependencies: [.product(name: "Yams", package: "Yams")]
+            dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "FlowgenKernel",
-            dependencies: ["CLibBPF", "FlowgenCore"]
+            dependencies: ["CLibBPF", "FlowgenCore", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "FlowgenTestSupport",
-            dependencies: ["FlowgenCore", "FlowgenKernel"]
+            dependencies: ["FlowgenCore", "FlowgenKernel", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "FlowgenBench",
@@ -43,6 +44,7 @@ let package = Package(
             name: "flowgen",
             dependencies: [
                 "FlowgenCore", "FlowgenKernel", "FlowgenBench",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -74,7 +74,7 @@ public final class ClickHouseBenchmark {
             options.closeWait = 600
             let exporter = try ClickHouseExporter(plan: plan, destination: destination, exporterID: "bench", create: true,
                                                   spoolDirectory: server.directory + "/spool-\(table)", spoolBytes: 4 << 30,
-                                                  options: options, epochOffsetNs: { offset }, log: { self.context.log("clickhouse: \($0)") })
+                                                  options: options, epochOffsetNs: { offset }, log: CapturedLog { [context] in context.log("clickhouse: \($0)") }.logger)
             let t0 = Date()
             for _ in 0..<(flows / chunk) { try exporter.export(batch) }
             try exporter.close()

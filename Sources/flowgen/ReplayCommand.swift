@@ -103,7 +103,7 @@ struct ReplayCommand: ParsableCommand {
         let features = plan.features.map(\.name).joined(separator: ",")
         switch engine {
         case .kernel:
-            let monitor = try builder.load(replay: true, verbose: logOptions.verbose) { messages.detail($0) }
+            let monitor = try builder.load(replay: true, verbose: logOptions.verbose, log: messages.logger)
             messages.info("loaded \(monitor.plan.entryProgram) [\(features)]" + (monitor.object.cacheHit ? " (cached object)" : "") + " for replay")
             program = .kernel(monitor)
         case .native:
@@ -116,7 +116,7 @@ struct ReplayCommand: ParsableCommand {
         // capture timestamps are already Unix time
         let exporter = try outputOptions.makeExporter(plan: program.plan, epochOffsetNs: { 0 })
         let options = ReplayOptions(policy: expiryOptions.policy, workers: threads)
-        let replay = try CaptureReplay(program: program, exporter: exporter, options: options) { messages.detail($0) }
+        let replay = try CaptureReplay(program: program, exporter: exporter, options: options, log: messages.logger)
         let statistics = try replay.run(files: files)
         try exporter.close()
         let failed = statistics.failedFiles

@@ -171,7 +171,7 @@ func leadingNumber(_ value: String?) -> UInt64? {
         options.maxMessageSize = 256 // several messages, so sequence numbers are checked across them
         let log = LogLines()
         let exporter = try IPFIXExporter(plan: fx.plan, destination: .udp(host: "127.0.0.1", port: collector.port), options: options,
-                                         epochOffsetNs: { fx.epochOffsetNs }, log: log.append)
+                                         epochOffsetNs: { fx.epochOffsetNs }, log: log.logger)
         let flows = sampleFlows(fx)
         try exporter.export(Array(flows.prefix(2)))
         try exporter.export(Array(flows.dropFirst(2)))

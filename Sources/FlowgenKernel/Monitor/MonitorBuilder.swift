@@ -1,3 +1,4 @@
+import Logging
 import FlowgenCore
 
 /// The build steps after planning: generate C from the plan, compile it (cached), load and verify it,
@@ -38,7 +39,7 @@ public struct MonitorBuilder {
 
     /// Compiles, loads and verifies, split into tail-called stages when one program does not fit;
     /// the returned monitor's plan carries the stages and their `verified_insns`.
-    public func load(replay: Bool = false, verbose: Bool = false, log: @escaping (String) -> Void = { _ in }) throws -> LoadedMonitor {
+    public func load(replay: Bool = false, verbose: Bool = false, log: Logger = .silent) throws -> LoadedMonitor {
         try StageFitter(plan: plan, policy: stages, resources: resources, compiler: compiler, log: log)
             .load(replay: replay, verbose: verbose)
     }

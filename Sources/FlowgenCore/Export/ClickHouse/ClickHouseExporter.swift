@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 
 /// Inserts flows into a ClickHouse table over HTTP as RowBinary, in batches bounded by rows and
@@ -46,7 +47,7 @@ public final class ClickHouseExporter: FlowExporter, @unchecked Sendable {
     let options: Options
     let exporterID: [UInt8]
     let epochOffsetNs: () -> Int64
-    let log: (String) -> Void
+    let log: Logger
     let metrics: CollectorMetrics?
     let insertQuery: String
     let spool: ClickHouseSpool
@@ -74,7 +75,7 @@ public final class ClickHouseExporter: FlowExporter, @unchecked Sendable {
     /// `spoolBytes`) and starts the sender; fails with a message saying what to do.
     public init(plan: Plan, destination: ClickHouseDestination, exporterID: String, create: Bool, spoolDirectory: String,
                 spoolBytes: Int, options: Options = Options(), metrics: CollectorMetrics? = nil,
-                epochOffsetNs: @escaping () -> Int64, log: @escaping (String) -> Void) throws {
+                epochOffsetNs: @escaping () -> Int64, log: Logger) throws {
         client = ClickHouseHTTP(destination: destination)
         let version = try client.query("SELECT version()").trimmingCharacters(in: .whitespacesAndNewlines)
         schema = try ClickHouseSchema(plan: plan, dialect: ClickHouseSchema.Dialect(serverVersion: version))
@@ -90,7 +91,7 @@ public final class ClickHouseExporter: FlowExporter, @unchecked Sendable {
             guard create else { throw ClickHouseError.tableMissing(table) }
             try client.query("CREATE DATABASE IF NOT EXISTS \(destination.database)")
             try client.query(schema.createTable(table))
-            log("ClickHouse: created table \(table) on \(destination) (server \(version))")
+            log.info("ClickHouse: created table \(table) on \(destination) (server \(version))")
         } else {
             let rows = try client.query("SELECT name, type FROM system.columns WHERE database = '\(destination.database)' AND table = '\(destination.table)' FORMAT TabSeparated")
             let columns = rows.split(separator: "\n").map { line -> (name: String, type: String) in
@@ -102,7 +103,7 @@ public final class ClickHouseExporter: FlowExporter, @unchecked Sendable {
         }
         spool = try ClickHouseSpool(directory: spoolDirectory, maxBytes: spoolBytes)
         statistics.rowsSpooled = spool.rows
-        if !spool.isEmpty { log("ClickHouse: \(spool.rows) flows of an earlier run in the spool \(spool.directory), sent first") }
+        if !spool.isEmpty { log.info("ClickHouse: \(spool.rows) flows of an earlier run in the spool \(spool.directory), sent first") }
         let thread = Thread { [self] in sender() }
         thread.name = "flowgen-clickhouse"
         thread.start()
@@ -186,7 +187,7 @@ public final class ClickHouseExporter: FlowExporter, @unchecked Sendable {
     /// Under the lock: gives up `rows` flows, logged and counted.
     private func lose(_ rows: Int, _ why: String) {
         statistics.rowsLost += rows
-        log("error: ClickHouse: \(rows) flows lost: \(why)")
+        log.error("error: ClickHouse: \(rows) flows lost: \(why)")
         publish()
     }
 
@@ -227,7 +228,7 @@ public final class ClickHouseExporter: FlowExporter, @unchecked Sendable {
                     guard let oldest = try spool.oldest() else { continue }
                     batch = (oldest.query, oldest.rows, oldest.body)
                 } catch {
-                    log("error: ClickHouse: a spool batch is unreadable and was removed: \(error)")
+                    log.error("error: ClickHouse: a spool batch is unreadable and was removed: \(error)")
                     spool.removeOldest()
                     continue
                 }
@@ -255,7 +256,7 @@ public final class ClickHouseExporter: FlowExporter, @unchecked Sendable {
                 } else {
                     queuedBytes -= queue.removeFirst().bytes.count
                 }
-                if failing { log("ClickHouse: inserting again after an outage (\(spool.rows) flows still in the spool)") }
+                if failing { log.info("ClickHouse: inserting again after an outage (\(spool.rows) flows still in the spool)") }
                 failing = false
                 refusals = 0
                 backoff = 0.5
@@ -271,7 +272,7 @@ public final class ClickHouseExporter: FlowExporter, @unchecked Sendable {
                     lose(batch.rows, "refused \(options.maxRefusals) times: \(error)")
                     continue
                 }
-                if !failing { log("ClickHouse: insert of \(batch.rows) flows failed, kept in the spool \(spool.directory) to send again: \(error)") }
+                if !failing { log.warning("ClickHouse: insert of \(batch.rows) flows failed, kept in the spool \(spool.directory) to send again: \(error)") }
                 failing = true
                 moveQueueToSpool()
                 retryAt = Self.now() + backoff
@@ -302,8 +303,9 @@ public final class ClickHouseExporter: FlowExporter, @unchecked Sendable {
         publish()
         let stats = statistics
         condition.unlock()
-        log("ClickHouse \(client.destination): \(stats.rowsInserted) flows inserted in \(stats.inserts) inserts, \(stats.failedInserts) failed inserts, "
-            + "\(stats.rowsSpooled) flows left in the spool \(spool.directory) for the next run, \(stats.rowsLost) flows lost")
+        let line = "ClickHouse \(client.destination): \(stats.rowsInserted) flows inserted in \(stats.inserts) inserts, \(stats.failedInserts) failed inserts, "
+            + "\(stats.rowsSpooled) flows left in the spool \(spool.directory) for the next run, \(stats.rowsLost) flows lost"
+        log.info("\(line)")
     }
 
     /// Monotonic seconds.

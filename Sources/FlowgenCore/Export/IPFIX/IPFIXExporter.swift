@@ -1,3 +1,5 @@
+import Logging
+
 /// Exports biflows as IPFIX (RFC 7011) with RFC 5103 reverse elements, to a collector over UDP or
 /// TCP or to an IPFIX file, with templates derived from the plan (`IPFIXTemplateBuilder`).
 ///
@@ -29,14 +31,14 @@ public final class IPFIXExporter: FlowExporter {
     public private(set) var flowsExported: UInt64 = 0
 
     let epochOffsetNs: () -> Int64
-    let log: (String) -> Void
+    let log: Logger
     var closed = false
 
     /// Builds the templates of `plan` and opens `destination`. `epochOffsetNs` turns record time
     /// into Unix time (as for `TextFlowExporter`); `log` receives transport events and the summary.
     public convenience init(plan: Plan, destination: IPFIXDestination, options: Options = Options(),
                             epochOffsetNs: @escaping () -> Int64, clock: IPFIXClock = .system,
-                            log: @escaping (String) -> Void = { _ in }) throws {
+                            log: Logger = .silent) throws {
         let schema = try IPFIXTemplateBuilder(plan: plan).build()
         let transport: IPFIXTransport
         switch destination {
@@ -60,7 +62,7 @@ public final class IPFIXExporter: FlowExporter {
 
     /// Exports through an existing transport (which must carry `schema`'s templates).
     public init(schema: IPFIXSchema, transport: IPFIXTransport, epochOffsetNs: @escaping () -> Int64,
-                log: @escaping (String) -> Void = { _ in }) {
+                log: Logger = .silent) {
         self.schema = schema
         self.transport = transport
         self.epochOffsetNs = epochOffsetNs
@@ -98,6 +100,6 @@ public final class IPFIXExporter: FlowExporter {
         guard !closed else { return }
         closed = true
         transport.close()
-        log("ipfix \(transport.destination): \(statistics.summary)")
+        log.info("ipfix \(transport.destination): \(statistics.summary)")
     }
 }

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import Logging
 import Glibc
 #endif
 
@@ -20,7 +21,7 @@ public final class IPFIXFileTransport: IPFIXTransport {
     /// Opens (or creates) the file and writes the templates.
     public init(path: String, templates: [IPFIXTemplate], observationDomainID: UInt32,
                 maxMessageSize: Int = FlowgenIPFIX.maxMessageLength, clock: IPFIXClock = .system,
-                log: @escaping (String) -> Void = { _ in }) throws {
+                log: Logger = .silent) throws {
         destination = .file(path: path)
         self.templates = templates
         self.clock = clock

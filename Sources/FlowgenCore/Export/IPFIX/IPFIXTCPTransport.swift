@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -62,7 +63,7 @@ public final class IPFIXTCPTransport: IPFIXTransport, @unchecked Sendable {
 
     /// Resolves the collector and starts the sender thread, which connects at once.
     public init(host: String, port: UInt16, templates: [IPFIXTemplate], observationDomainID: UInt32,
-                options: Options = Options(), clock: IPFIXClock = .system, log: @escaping (String) -> Void = { _ in }) throws {
+                options: Options = Options(), clock: IPFIXClock = .system, log: Logger = .silent) throws {
         precondition(options.queueCapacity > 0 && options.reconnectInitialDelay > 0 && options.reconnectMaxDelay >= options.reconnectInitialDelay)
         destination = .tcp(host: host, port: port)
         address = try IPFIXSocketAddress(host: host, port: port, socktype: Int32(SOCK_STREAM.rawValue))

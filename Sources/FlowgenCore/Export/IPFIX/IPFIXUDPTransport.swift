@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import Logging
 import Glibc
 #endif
 
@@ -31,7 +32,7 @@ public final class IPFIXUDPTransport: IPFIXTransport {
     /// 1500-octet MTU minus the IP and UDP headers.
     public init(host: String, port: UInt16, templates: [IPFIXTemplate], observationDomainID: UInt32,
                 maxMessageSize: Int? = nil, templateRefreshInterval: Double = 60, templateRefreshMessages: Int = 100,
-                clock: IPFIXClock = .system, log: @escaping (String) -> Void = { _ in }) throws {
+                clock: IPFIXClock = .system, log: Logger = .silent) throws {
         precondition(templateRefreshInterval > 0 && templateRefreshMessages > 0, "template refresh needs positive limits")
         destination = .udp(host: host, port: port)
         address = try IPFIXSocketAddress(host: host, port: port, socktype: Int32(SOCK_DGRAM.rawValue))
