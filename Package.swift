@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -26,11 +27,14 @@ let package = Package(
         ),
         .target(
             name: "FlowgenCore",
-            dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         .target(
             name: "FlowgenKernel",
-            dependencies: ["CLibBPF", "FlowgenCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLibBPF", "FlowgenCore", .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system")]
         ),
         .target(
             name: "FlowgenTestSupport",
@@ -44,7 +48,7 @@ let package = Package(
             name: "flowgen",
             dependencies: [
                 "FlowgenCore", "FlowgenKernel", "FlowgenBench",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

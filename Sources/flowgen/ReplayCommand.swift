@@ -1,4 +1,5 @@
 import ArgumentParser
+import SystemPackage
 import Foundation
 import FlowgenCore
 import FlowgenKernel
@@ -176,13 +177,13 @@ struct ReplayCommand: ParsableCommand {
     static func checkReadable(_ path: String) throws {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw ValidationErrorText("cannot read capture file '\(path)': \(String(cString: strerror(errno)))")
+            throw ValidationErrorText("cannot read capture file '\(path)': \(Errno(rawValue: errno).description)")
         }
         if info.st_mode & S_IFMT == S_IFDIR {
             throw ValidationErrorText("'\(path)' is a directory, not a capture file: give the files in it (e.g. \(path)/*.pcap)")
         }
         guard access(path, R_OK) == 0 else {
-            throw ValidationErrorText("cannot read capture file '\(path)': \(String(cString: strerror(errno)))")
+            throw ValidationErrorText("cannot read capture file '\(path)': \(Errno(rawValue: errno).description)")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import FlowgenCore
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -360,23 +361,16 @@ public struct ClangCompiler: Sendable {
     /// partial file and the file is readable by this user only.
     static func writeAtomically(_ data: Data, to path: String) throws {
         let temporary = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw KernelError.cacheFailed(path: path, reason: "cannot write (\(KernelError.errnoDescription(errno)))")
+        do {
+            let fd = try FileDescriptor.open(FilePath(temporary), .writeOnly, options: [.create, .exclusiveCreate, .noFollow, .closeOnExec],
+                                             permissions: [.ownerReadWrite])
+            try fd.closeAfter { _ = try fd.writeAll(data) }
+        } catch let error as Errno {
+            unlink(temporary)
+            throw KernelError.cacheFailed(path: path, reason: "cannot write (\(error))")
         }
-        var written = 0
-        var code: Int32 = 0
-        data.withUnsafeBytes { raw in
-            while written < raw.count {
-                let n = write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { code = n < 0 ? errno : EIO; break }
-                written += n
-            }
-        }
-        close(fd)
-        guard written == data.count, rename(temporary, path) == 0 else {
-            if code == 0 { code = errno }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
             unlink(temporary)
             throw KernelError.cacheFailed(path: path, reason: "cannot write (\(KernelError.errnoDescription(code)))")
         }

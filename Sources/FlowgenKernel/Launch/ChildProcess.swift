@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import CLibBPF
 #if canImport(Glibc)
 import Glibc
@@ -47,7 +48,7 @@ public final class ChildProcess: @unchecked Sendable {
         public var description: String {
             switch self {
             case .cannotStart(let argv, let code):
-                return "cannot start \(argv.first ?? "?"): \(String(cString: strerror(code))) (check that it is installed and executable)"
+                return "cannot start \(argv.first ?? "?"): \(Errno(rawValue: code).description) (check that it is installed and executable)"
             case .timedOut(let argv, let timeout):
                 return "\(argv.joined(separator: " ")) did not finish within \(timeout) and was killed"
             }

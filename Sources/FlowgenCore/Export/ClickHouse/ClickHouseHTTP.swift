@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,7 +100,7 @@ public struct ClickHouseHTTP: Sendable {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let err = address.connect(fd)
-        guard err == 0 else { throw ClickHouseError.unreachable(destination.description, String(cString: strerror(err))) }
+        guard err == 0 else { throw ClickHouseError.unreachable(destination.description, Errno(rawValue: err).description) }
         let payload = body ?? Array(query.utf8)
         var path = "/"
         if body != nil {
@@ -118,7 +119,7 @@ public struct ClickHouseHTTP: Sendable {
             let n = recv(fd, &chunk, chunk.count, 0)
             if n > 0 { answer.append(contentsOf: chunk[0..<n]); continue }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw ClickHouseError.unreachable(destination.description, "no answer: \(String(cString: strerror(errno)))") }
+            if n < 0 { throw ClickHouseError.unreachable(destination.description, "no answer: \(Errno(rawValue: errno).description)") }
             break
         }
         return try Self.parse(answer, from: destination.description)
@@ -131,7 +132,7 @@ public struct ClickHouseHTTP: Sendable {
                 let n = Glibc.send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
                 if n > 0 { off += n; continue }
                 if n < 0 && errno == EINTR { continue }
-                throw ClickHouseError.unreachable(destination.description, "sending failed: \(String(cString: strerror(n == 0 ? EPIPE : errno)))")
+                throw ClickHouseError.unreachable(destination.description, "sending failed: \(Errno(rawValue: n == 0 ? EPIPE : errno).description)")
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -57,20 +58,20 @@ public final class ClickHouseSpool {
         let sequence = nextSequence
         let final = path(sequence)
         let temporary = directory + "/.tmp-\(getpid())-\(sequence)"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ClickHouseError.spool(directory, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
         do {
-            try head.withUnsafeBytes { try FlowTextWriter.writeAll($0, to: fd) }
-            try body.withUnsafeBytes { try FlowTextWriter.writeAll($0, to: fd) }
-            guard fsync(fd) == 0 else { throw ExportError.write(String(cString: strerror(errno))) }
+            let fd = try FileDescriptor.open(FilePath(temporary), .writeOnly, options: [.create, .exclusiveCreate, .noFollow, .closeOnExec],
+                                             permissions: [.ownerReadWrite])
+            try fd.closeAfter {
+                _ = try fd.writeAll(head)
+                _ = try fd.writeAll(body)
+                guard fsync(fd.rawValue) == 0 else { throw Errno(rawValue: errno) }
+            }
         } catch {
-            close(fd)
             unlink(temporary)
-            throw ClickHouseError.spool(directory, "writing a batch failed: \(error)")
+            throw ClickHouseError.spool(directory, "writing a batch to \(temporary) failed: \(error)")
         }
-        close(fd)
         guard rename(temporary, final) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = Errno(rawValue: errno).description
             unlink(temporary)
             throw ClickHouseError.spool(directory, "cannot rename \(temporary): \(reason)")
         }
@@ -98,13 +99,17 @@ public final class ClickHouseSpool {
 
     /// Rows, query and file size of a batch file.
     static func header(of path: String) throws -> (Int, String, Int) {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw ClickHouseError.spool(path, String(cString: strerror(errno))) }
-        defer { close(fd) }
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.noFollow, .closeOnExec])
+        } catch {
+            throw ClickHouseError.spool(path, "\(error)")
+        }
+        defer { try? fd.close() }
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ClickHouseError.spool(path, "not a regular file") }
+        guard fstat(fd.rawValue, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw ClickHouseError.spool(path, "not a regular file") }
         var buffer = [UInt8](repeating: 0, count: 65536)
-        let n = read(fd, &buffer, buffer.count)
+        let n = (try? buffer.withUnsafeMutableBytes { try fd.read(into: $0) }) ?? 0
         let lines = String(decoding: buffer[0..<Swift.max(0, n)], as: UTF8.self).split(separator: "\n", maxSplits: 3, omittingEmptySubsequences: false)
         guard lines.count >= 4, lines[0] == magic, let rows = Int(lines[1]) else { throw ClickHouseError.spool(path, "not a flowgen spool batch") }
         return (rows, String(lines[2]), Int(info.st_size))

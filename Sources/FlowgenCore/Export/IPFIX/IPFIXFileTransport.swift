@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Logging
+import SystemPackage
 import Glibc
 #endif
 
@@ -68,7 +69,7 @@ public final class IPFIXFileTransport: IPFIXTransport {
                 if off > 0 && start >= 0 { _ = ftruncate(fd, start) }
                 statistics.sendFailures += 1
                 statistics.recordsLost += UInt64(m.dataRecords)
-                failures.failure("write failed", detail: String(cString: strerror(err)), now: clock.monotonicSeconds())
+                failures.failure("write failed", detail: Errno(rawValue: err).description, now: clock.monotonicSeconds())
             }
         }
     }

@@ -1,4 +1,5 @@
 import Logging
+import SystemPackage
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -151,7 +152,7 @@ public final class IPFIXTCPTransport: IPFIXTransport, @unchecked Sendable {
                     failures.event("connected to \(address)")
                 case let .failure(err):
                     stats.connectFailures += 1
-                    failures.failure("cannot connect to \(address)", detail: "\(String(cString: strerror(err.errno))); retrying in \(Self.seconds(backoff))"
+                    failures.failure("cannot connect to \(address)", detail: "\(Errno(rawValue: err.errno).description); retrying in \(Self.seconds(backoff))"
                                      + (queue.count > 0 ? ", \(queue.count) flows queued" : ""), now: now)
                     scheduleReconnect()
                 }
@@ -197,7 +198,7 @@ public final class IPFIXTCPTransport: IPFIXTransport, @unchecked Sendable {
             } else {
                 queue.prepend(Array(batch[delivered...]))
                 stats.sendFailures += 1
-                disconnect(reason: "send failed: \(String(cString: strerror(failedErr)))", now: clock.monotonicSeconds())
+                disconnect(reason: "send failed: \(Errno(rawValue: failedErr).description)", now: clock.monotonicSeconds())
             }
         }
         let lost = queue.removeAll()

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Logging
+import SystemPackage
 import Glibc
 #endif
 
@@ -82,7 +83,7 @@ public final class IPFIXUDPTransport: IPFIXTransport {
                 statistics.recordsLost += UInt64(m.dataRecords)
                 // the templates may not have arrived either: send them with the next message
                 if m.templateRecords > 0 { lastTemplates = nil }
-                failures.failure("send failed", detail: String(cString: strerror(err)) + (m.dataRecords > 0 ? ", \(m.dataRecords) flows lost" : ""), now: now)
+                failures.failure("send failed", detail: Errno(rawValue: err).description + (m.dataRecords > 0 ? ", \(m.dataRecords) flows lost" : ""), now: now)
             }
         }
     }
