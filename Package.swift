@@ -2,7 +2,10 @@
 import PackageDescription
 
 // flowgen: declarative feature modules -> generated TC program -> biflow export.
-// FlowgenCore is pure Swift (no libbpf), FlowgenKernel owns every fd, the executable only parses options.
+// FlowgenCore is pure Swift (no libbpf, no sockets, no threads): features, plan, codegen, records,
+// flows, formatting; of I/O it keeps only the text output's file writer and the capture reader.
+// FlowgenKernel owns every other fd: BPF objects, the launcher, the IPFIX and ClickHouse transports
+// and exporters, the metrics server. The executable only parses options.
 // Tooling stays out of those two: FlowgenTestSupport (network namespaces, veth pairs, the capture
 // writers and the IPFIX decoder the tests check against) serves both test targets and the benchmark;
 // FlowgenBench is `flowgen bench`. The product libraries import neither.
@@ -52,7 +55,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "FlowgenCoreTests", dependencies: ["FlowgenCore", "FlowgenTestSupport"]),
+        .testTarget(name: "FlowgenCoreTests", dependencies: ["FlowgenCore", "FlowgenKernel", "FlowgenTestSupport"]),
         .testTarget(name: "FlowgenKernelTests", dependencies: ["FlowgenKernel", "FlowgenCore", "FlowgenTestSupport", "FlowgenBench"]),
     ]
 )

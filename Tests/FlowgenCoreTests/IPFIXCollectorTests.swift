@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenKernel
 @testable import FlowgenTestSupport
 
 /// External programs the interoperability tests run. A missing tool fails the test (scripts/setup.sh

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenKernel
 @testable import FlowgenTestSupport
 
 /// A clock tests move by hand.

@@ -1,6 +1,6 @@
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
-import SystemPackage
 #endif
 
 /// Errors of IPFIX export and decoding.

@@ -1,3 +1,5 @@
+import FlowgenCore
+
 /// A bounded first-in first-out queue of Data Records waiting for a TCP connection.
 struct IPFIXRecordQueue {
     /// Records accepted before `append` starts refusing.

@@ -1,3 +1,4 @@
+import FlowgenCore
 import Logging
 
 /// Logs repeated failures without flooding the log: the first of each kind at once, then a count

@@ -1,3 +1,4 @@
+import FlowgenCore
 import Logging
 
 /// Exports biflows as IPFIX (RFC 7011) with RFC 5103 reverse elements, to a collector over UDP or

@@ -1,3 +1,4 @@
+import FlowgenCore
 #if canImport(Glibc)
 import Glibc
 #endif

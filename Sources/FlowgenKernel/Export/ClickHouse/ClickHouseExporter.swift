@@ -1,3 +1,4 @@
+import FlowgenCore
 import Logging
 import Foundation
 

@@ -1,6 +1,7 @@
-#if canImport(Glibc)
+import FlowgenCore
 import Logging
 import SystemPackage
+#if canImport(Glibc)
 import Glibc
 #endif
 

@@ -1,3 +1,4 @@
+import FlowgenCore
 import Foundation
 import SystemPackage
 #if canImport(Glibc)
