@@ -1,3 +1,4 @@
+import CLibBPF
 import FlowgenCore
 #if canImport(Glibc)
 import Glibc

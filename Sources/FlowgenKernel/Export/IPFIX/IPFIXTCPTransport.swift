@@ -1,3 +1,4 @@
+import CLibBPF
 import FlowgenCore
 import Logging
 import SystemPackage

@@ -1,3 +1,5 @@
+// CLibBPF too: its shim includes the socket headers, and SOCK_DGRAM was not always found through Glibc alone
+import CLibBPF
 import FlowgenCore
 import Logging
 import SystemPackage
