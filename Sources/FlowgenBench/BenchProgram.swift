@@ -36,7 +36,7 @@ public final class BenchProgram {
     }
 
     /// Wraps a loaded floor program; `flowMap` names its hash map, if it has one.
-    public init(label: String, pipeline: LoadedPipeline, flowMap: String?) throws {
+    public init(label: String, pipeline: LoadedObject, flowMap: String?) throws {
         self.label = label
         isFloor = true
         fd = pipeline.entryFD

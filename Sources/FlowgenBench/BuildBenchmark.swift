@@ -79,7 +79,7 @@ public final class BuildBenchmark {
             // The same object with a 1,024-entry flow map: the difference is what preallocating the
             // default table costs, the rest is verification and BTF.
             _ = try time("load+verify, 1k map") {
-                try LoadedPipeline(objectPath: monitor.object.objectPath, entryProgram: monitor.plan.entryProgram, mapSizes: ["fg_flows": 1024])
+                try LoadedObject(objectPath: monitor.object.objectPath, entryProgram: monitor.plan.entryProgram, mapSizes: ["fg_flows": 1024])
             }
         }
         return .init(preset: label, coldSeconds: cold.isEmpty ? nil : BenchSamples(cold),

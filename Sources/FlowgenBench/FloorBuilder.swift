@@ -32,7 +32,7 @@ public struct FloorBuilder {
     /// Floor (a): the program that returns at once.
     public func returnOnly() throws -> BenchProgram {
         let object = try compile("return_only.bpf.c", entry: "bench_return_only")
-        let pipeline = try LoadedPipeline(objectPath: object.objectPath, entryProgram: "bench_return_only")
+        let pipeline = try LoadedObject(objectPath: object.objectPath, entryProgram: "bench_return_only")
         return try BenchProgram(label: "return-only", pipeline: pipeline, flowMap: nil)
     }
 
@@ -62,7 +62,7 @@ public struct FloorBuilder {
 
     func minimal(maxFlows: Int, label: String, defines: [String: Int]) throws -> BenchProgram {
         let object = try compile("minimal.bpf.c", entry: "bench_minimal", defines: defines)
-        let pipeline = try LoadedPipeline(objectPath: object.objectPath, entryProgram: "bench_minimal",
+        let pipeline = try LoadedObject(objectPath: object.objectPath, entryProgram: "bench_minimal",
                                           mapSizes: ["floor_flows": UInt32(maxFlows)])
         return try BenchProgram(label: label, pipeline: pipeline, flowMap: "floor_flows")
     }
@@ -70,6 +70,6 @@ public struct FloorBuilder {
     /// The new-flow driver (see `new_flow_driver.bpf.c`).
     public func newFlowDriver() throws -> NewFlowDriver {
         let object = try compile("new_flow_driver.bpf.c", entry: "bench_new_flow_driver")
-        return try NewFlowDriver(pipeline: LoadedPipeline(objectPath: object.objectPath, entryProgram: "bench_new_flow_driver"))
+        return try NewFlowDriver(pipeline: LoadedObject(objectPath: object.objectPath, entryProgram: "bench_new_flow_driver"))
     }
 }

@@ -14,11 +14,11 @@ import Glibc
 /// (its body and the tail call) is measured by pointing it at the return-only floor and subtracted.
 public final class NewFlowDriver {
     /// The driver's object.
-    public let pipeline: LoadedPipeline
+    public let pipeline: LoadedObject
     private let slotsFD: Int32
 
     /// Wraps the loaded driver object.
-    public init(pipeline: LoadedPipeline) throws {
+    public init(pipeline: LoadedObject) throws {
         self.pipeline = pipeline
         slotsFD = try pipeline.mapFD("bench_target")
     }

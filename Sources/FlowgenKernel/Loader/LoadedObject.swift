@@ -11,7 +11,7 @@ import Musl
 /// `close()` (or deinit) releases them. Filters already attached with `TCAttachment` keep their
 /// program alive in the kernel, so closing the pipeline does not stop monitoring; detaching does.
 /// Reading properties and maps from several threads is fine; `close()` must not race with other use.
-public final class LoadedPipeline: @unchecked Sendable {
+public final class LoadedObject: @unchecked Sendable {
     /// Bytes of verifier log kept per program: enough for the complete log of a large rejected program.
     public static let verifierLogSize = 16 << 20
 
@@ -223,3 +223,8 @@ public final class LoadedPipeline: @unchecked Sendable {
         if rc < 0 { throw KernelError.systemCall(operation: "setting .rodata constants", code: -rc) }
     }
 }
+
+/// The former name of `LoadedObject` ("pipeline" read as the whole monitor, which is `LoadedMonitor`),
+/// kept so that code written against it still builds.
+@available(*, deprecated, renamed: "LoadedObject")
+public typealias LoadedPipeline = LoadedObject
