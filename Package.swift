@@ -2,7 +2,13 @@
 import PackageDescription
 
 // flowgen: declarative feature modules -> generated TC program -> biflow export.
-// FlowgenCore is pure Swift (no libbpf), FlowgenKernel owns every fd, the executable only parses options.
+// FlowgenCore is pure Swift (no libbpf, no sockets, no threads): features, plan, codegen, records,
+// flows, formatting; of I/O it keeps only the text output's file writer and the capture reader.
+// FlowgenKernel owns every other fd: BPF objects, the launcher, the IPFIX and ClickHouse transports
+// and exporters, the metrics server. The executable only parses options.
+// Tooling stays out of those two: FlowgenTestSupport (network namespaces, veth pairs, the capture
+// writers and the IPFIX decoder the tests check against) serves both test targets and the benchmark;
+// FlowgenBench is `flowgen bench`. The product libraries import neither.
 let package = Package(
     name: "flowgen",
     products: [
@@ -13,6 +19,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -22,20 +30,32 @@ let package = Package(
         ),
         .target(
             name: "FlowgenCore",
-            dependencies: [.product(name: "Yams", package: "Yams")]
+            dependencies: [
+                .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         .target(
             name: "FlowgenKernel",
-            dependencies: ["CLibBPF", "FlowgenCore"]
+            dependencies: ["CLibBPF", "FlowgenCore", .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .target(
+            name: "FlowgenTestSupport",
+            dependencies: ["FlowgenCore", "FlowgenKernel", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "FlowgenBench",
+            dependencies: ["CLibBPF", "FlowgenCore", "FlowgenKernel", "FlowgenTestSupport"]
         ),
         .executableTarget(
             name: "flowgen",
             dependencies: [
-                "FlowgenCore", "FlowgenKernel",
+                "FlowgenCore", "FlowgenKernel", "FlowgenBench",
+                .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "FlowgenCoreTests", dependencies: ["FlowgenCore"]),
-        .testTarget(name: "FlowgenKernelTests", dependencies: ["FlowgenKernel", "FlowgenCore"]),
+        .testTarget(name: "FlowgenCoreTests", dependencies: ["FlowgenCore", "FlowgenKernel", "FlowgenTestSupport"]),
+        .testTarget(name: "FlowgenKernelTests", dependencies: ["FlowgenKernel", "FlowgenCore", "FlowgenTestSupport", "FlowgenBench"]),
     ]
 )

@@ -2,7 +2,8 @@
 # Installs what flowgen needs on Debian 12 (run as root): libbpf/libelf headers for the loader,
 # iproute2/ping/curl/python3 for the end-to-end tests, bpftool (a second libbpf loader the tests load the object with), binutils/libc6-dev to link the native replay
 # engine, groff/man-db (the install test reads the man page scripts/install.sh installs), Debian's
-# clickhouse-server (18.16) that the ClickHouse tests start on their own, and a Python virtual
+# clickhouse-server (18.16) that the ClickHouse tests start on their own, python3-prometheus-client
+# (the reference scraper parser the metrics page is checked with), and a Python virtual
 # environment in .build/venv with chdb (a current ClickHouse engine, for the modern types), and
 # checks for a clang with the BPF target. It also sets up nfstream 6.6.0 (from PyPI, in
 # .build/nfstream-venv) that the statistical features are tested against (scripts/nfstream-venv.sh).
@@ -11,7 +12,7 @@ set -euo pipefail
 
 need=()
 want() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || need+=("$1"); }
-for p in libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iputils-ping curl python3 tcpdump linux-libc-dev nfdump tshark binutils libc6-dev bpftool groff-base man-db clickhouse-server python3-venv; do want "$p"; done
+for p in libbpf-dev libelf-dev zlib1g-dev pkg-config iproute2 iputils-ping curl python3 tcpdump linux-libc-dev nfdump tshark binutils libc6-dev bpftool groff-base man-db clickhouse-server python3-venv python3-prometheus-client; do want "$p"; done
 if [ "${1:-}" = "--bench" ]; then
   for p in softflowd argus-server argus-client; do want "$p"; done
 fi

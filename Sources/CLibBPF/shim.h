@@ -14,6 +14,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <spawn.h>
+
+// glibc declares these only under _GNU_SOURCE, which Swift's Glibc module is built without;
+// the launcher (ChildProcess) needs them to start clang in its folder with no inherited descriptors
+// and pipes that are close-on-exec from the start.
+extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *__restrict actions, const char *__restrict path);
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+extern int pipe2(int pipefd[2], int flags);
 
 /// Opens an object file with a private verifier-log buffer (libbpf >= 1.0 names kernel_log_*).
 static inline struct bpf_object *fg_object_open(const char *path, char *log_buf, size_t log_size) {

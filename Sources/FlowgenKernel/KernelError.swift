@@ -1,4 +1,5 @@
 import CLibBPF
+import SystemPackage
 import FlowgenCore
 #if canImport(Glibc)
 import Glibc
@@ -151,7 +152,7 @@ public enum KernelError: Error, CustomStringConvertible, Sendable {
             _ = libbpf_strerror(-value, &buffer, buffer.count)
             text = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         } else {
-            text = String(cString: strerror(value))
+            text = Errno(rawValue: value).description
         }
         return "\(name) (\(text))"
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import FlowgenCore
 import FlowgenKernel
+import FlowgenBench
 
 /// `flowgen bench`: measures flowgen's costs next to floor programs timed in the same run.
 struct BenchCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import FlowgenCore
 import FlowgenKernel
 
@@ -58,9 +59,10 @@ struct BuildCommand: ParsableCommand {
             // the same object on the same kernel build: the verifier's verdict and counts are known
             (verifiedPlan, object, remembered) = (earlier.plan, earlier.object, true)
         } else if Privileges.canLoadPrograms() {
-            let monitor = try builder.load(verbose: logOptions.verbose) { message in
-                if logOptions.verbose { Console.info(message) }
-            }
+            // the stage fitter's lines are details: shown with -v only
+            var log = Console.logger
+            log.logLevel = logOptions.verbose ? .debug : .info
+            let monitor = try builder.load(verbose: logOptions.verbose, log: log)
             verifiedPlan = monitor.plan
             object = monitor.object
         } else {

@@ -48,9 +48,9 @@ struct CollectCommand: ParsableCommand {
         let instance = try MonitorInstance.adoptPinned(name: instance, plan: { state in
             let catalog = try FeatureCatalog(resources: resources, userPaths: state.featurePaths, allowUnsafe: state.allowUnsafeFeaturePath)
             let plan = try catalog.plan(features: state.features, maxFlows: state.maxFlows)
-            exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs, metrics: metrics) { messages.info($0) }
+            exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs, metrics: metrics, log: messages.logger)
             return plan
-        }, log: { Collecting.logLine($0, messages) })
+        }, log: messages.logger)
         guard let exporter else { throw ValidationErrorText("internal error: no exporter") }
         messages.info("collecting from instance \(instance.paths.name) [\(instance.state.featureNames.joined(separator: ","))]"
                       + ", attached to " + (instance.attachedInterfaces.isEmpty ? "nothing" : instance.attachedInterfaces.joined(separator: ", ")))

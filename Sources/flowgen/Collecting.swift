@@ -9,7 +9,7 @@ enum Collecting {
     static func run(instance: MonitorInstance, exporter: FlowExporter, options: CollectorService.Options,
                     server: MetricsServer?, metrics: CollectorMetrics, messages: MessageLog) throws {
         let service = CollectorService(instance: instance, exporter: exporter, options: options, metrics: metrics,
-                                       log: { logLine($0, messages) })
+                                       log: messages.logger)
         messages.info(instance.maps.kernelPass != nil
             ? "flows end in the kernel (pass program \(KernelFlowPass.programName)): no packet is lost between reading and removing a flow"
             : "flows are read and removed from userland: this monitor was loaded without the kernel pass (it needs BPF ring buffers and bpf_for_each_map_elem, Linux 5.13)")
@@ -35,17 +35,5 @@ enum Collecting {
         }
         // flows were lost: the exit status says so, as for any other failure
         if summary.lost > 0 { throw ExitCode.failure }
-    }
-
-    /// Pass statistics are details (-v), interface changes and evictions news (hidden by -q),
-    /// errors and warnings always shown.
-    static func logLine(_ text: String, _ messages: MessageLog) {
-        if text.hasPrefix("pass:") {
-            messages.detail(text)
-        } else if text.hasPrefix("error:") || text.hasPrefix("warning:") {
-            messages.problem(text)
-        } else {
-            messages.info(text)
-        }
     }
 }

@@ -53,8 +53,8 @@ struct LoadCommand: ParsableCommand {
                                       allowUnsafeFeaturePath: featureOptions.allowUnsafeFeaturePath,
                                       interfaces: interfaces, allInterfaces: all, directions: direction.directions, pin: true)
         let instance = try MonitorInstance.start(request, plan: plan, loadOnly: true,
-                                                 load: { try builder.load(verbose: logOptions.verbose) { messages.detail($0) } },
-                                                 log: { messages.info($0) })
+                                                 load: { try builder.load(verbose: logOptions.verbose, log: messages.logger) },
+                                                 log: messages.logger)
         defer { instance.release() }
         let state = instance.state
         messages.info("loaded instance \(state.instance) [\(state.featureNames.joined(separator: ","))], programs "

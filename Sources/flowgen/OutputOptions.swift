@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import FlowgenCore
 import FlowgenKernel
 
@@ -93,7 +94,7 @@ struct OutputOptions: ParsableArguments {
     /// per `--ipfix`. `epochOffsetNs` turns record time into Unix time; `log` receives IPFIX
     /// transport events and, at close, each destination's counters (default: standard error).
     func makeExporter(plan: Plan, epochOffsetNs: @escaping () -> Int64, metrics: CollectorMetrics? = nil,
-                      log: @escaping (String) -> Void = { Console.info($0) }) throws -> FlowExporter {
+                      log: Logger = Console.logger) throws -> FlowExporter {
         var members: [FlowExporter] = []
         if let format = format.value {
             let formatter = FlowFormatter(schema: OutputSchema(plan: plan), format: format)

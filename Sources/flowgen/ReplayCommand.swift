@@ -1,4 +1,5 @@
 import ArgumentParser
+import SystemPackage
 import Foundation
 import FlowgenCore
 import FlowgenKernel
@@ -104,7 +105,7 @@ struct ReplayCommand: ParsableCommand {
         let features = plan.features.map(\.name).joined(separator: ",")
         switch engine {
         case .kernel:
-            let monitor = try builder.load(replay: true, verbose: logOptions.verbose) { messages.detail($0) }
+            let monitor = try builder.load(replay: true, verbose: logOptions.verbose, log: messages.logger)
             messages.info("loaded \(monitor.plan.entryProgram) [\(features)]" + (monitor.object.cacheHit ? " (cached object)" : "") + " for replay")
             program = .kernel(monitor)
         case .native:
@@ -117,7 +118,7 @@ struct ReplayCommand: ParsableCommand {
         // capture timestamps are already Unix time
         let exporter = try outputOptions.makeExporter(plan: program.plan, epochOffsetNs: { 0 })
         let options = ReplayOptions(policy: expiryOptions.policy, workers: threads)
-        let replay = try CaptureReplay(program: program, exporter: exporter, options: options) { messages.detail($0) }
+        let replay = try CaptureReplay(program: program, exporter: exporter, options: options, log: messages.logger)
         let statistics = try replay.run(files: files)
         try exporter.close()
         let failed = statistics.failedFiles
@@ -177,13 +178,13 @@ struct ReplayCommand: ParsableCommand {
     static func checkReadable(_ path: String) throws {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw ValidationErrorText("cannot read capture file '\(path)': \(String(cString: strerror(errno)))")
+            throw ValidationErrorText("cannot read capture file '\(path)': \(Errno(rawValue: errno).description)")
         }
         if info.st_mode & S_IFMT == S_IFDIR {
             throw ValidationErrorText("'\(path)' is a directory, not a capture file: give the files in it (e.g. \(path)/*.pcap)")
         }
         guard access(path, R_OK) == 0 else {
-            throw ValidationErrorText("cannot read capture file '\(path)': \(String(cString: strerror(errno)))")
+            throw ValidationErrorText("cannot read capture file '\(path)': \(Errno(rawValue: errno).description)")
         }
     }
 

@@ -83,7 +83,7 @@ struct RunCommand: ParsableCommand {
         builder.verifierLogPath = featureOptions.verifierLog
         let metrics = CollectorMetrics()
         let server = try collectorOptions.makeServer(metrics)
-        let exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs, metrics: metrics) { messages.info($0) }
+        let exporter = try outputOptions.makeExporter(plan: plan, epochOffsetNs: MonotonicClock.epochOffsetNs, metrics: metrics, log: messages.logger)
         let request = InstanceRequest(name: instanceOptions.instance, features: featureOptions.features,
                                       featurePaths: featureOptions.featurePaths,
                                       allowUnsafeFeaturePath: featureOptions.allowUnsafeFeaturePath,
@@ -91,11 +91,11 @@ struct RunCommand: ParsableCommand {
         let instance: MonitorInstance
         do {
             instance = try MonitorInstance.start(request, plan: plan, load: {
-                let monitor = try builder.load(verbose: logOptions.verbose) { messages.detail($0) }
+                let monitor = try builder.load(verbose: logOptions.verbose, log: messages.logger)
                 messages.info("loaded \(monitor.plan.entryProgram) [\(plan.features.map(\.name).joined(separator: ","))]"
                               + (monitor.object.cacheHit ? " (cached object)" : ""))
                 return monitor
-            }, log: { Collecting.logLine($0, messages) })
+            }, log: messages.logger)
         } catch {
             try? exporter.close()
             throw error

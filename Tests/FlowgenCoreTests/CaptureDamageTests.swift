@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenTestSupport
 
 /// Damaged, truncated and hostile captures end in one-line errors with the byte offset, after the
 /// packets before the damage; never a crash, a hang or an allocation sized by a bogus length.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenTestSupport
 
 /// Frames used by the capture tests: a TCP segment, a UDP datagram and an IPv6 ICMP echo.
 enum CaptureFixtures {

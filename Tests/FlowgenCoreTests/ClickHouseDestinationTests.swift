@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenKernel
 
 /// `--clickhouse URL` parsing: defaults, where the password comes from, and that no message shows it.
 @Suite struct ClickHouseDestinationTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenTestSupport
 
 /// `derive:` fields: the expression language, loading, checking against the selection, and
 /// evaluation per direction in the output schema.

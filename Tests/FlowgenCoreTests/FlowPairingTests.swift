@@ -1,5 +1,6 @@
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenTestSupport
 
 /// The flat pairing against `FlowKey.reversed` (the readable definition), and the collector's
 /// choice between batch removal (quiet flows) and removal one by one (busy flows).

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Flows that reach every branch of the formatters: IPv4 and IPv6 (with runs of zero groups, and
 /// the odd v4-mapped v6 key), one-way flows, ICMP, every end reason, values that mean "no sample",

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// External programs the interoperability tests run. A missing tool fails the test (scripts/setup.sh
 /// installs nfdump and tshark), it never skips it.
@@ -187,7 +189,7 @@ func leadingNumber(_ value: String?) -> UInt64? {
         options.maxMessageSize = 256 // several messages, so sequence numbers are checked across them
         let log = LogLines()
         let exporter = try IPFIXExporter(plan: fx.plan, destination: .udp(host: "127.0.0.1", port: collector.port), options: options,
-                                         epochOffsetNs: { fx.epochOffsetNs }, log: log.append)
+                                         epochOffsetNs: { fx.epochOffsetNs }, log: log.logger)
         let flows = sampleFlows(fx)
         try exporter.export(Array(flows.prefix(2)))
         try exporter.export(Array(flows.dropFirst(2)))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenTestSupport
 
 /// A two-field template (protocol, reverse packets: 9 octets, so Data Sets need padding).
 let tinyTemplate = IPFIXTemplate(id: 256, fields: [

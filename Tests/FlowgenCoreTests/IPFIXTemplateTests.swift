@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenTestSupport
 
 /// Synthetic biflows of a plan, for IPFIX tests that need no kernel.
 struct IPFIXFixture {

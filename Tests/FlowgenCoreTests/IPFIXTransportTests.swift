@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// A clock tests move by hand.
 final class ManualClock: @unchecked Sendable {
@@ -15,14 +17,7 @@ final class ManualClock: @unchecked Sendable {
 }
 
 /// Log lines a transport wrote, from any thread.
-final class LogLines: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-
-    func append(_ line: String) { lock.withLock { lines.append(line) } }
-    var all: [String] { lock.withLock { lines } }
-    var text: String { all.joined(separator: "\n") }
-}
+typealias LogLines = CapturedLog
 
 /// Loopback sockets for collectors written in the tests.
 enum Loopback {
@@ -157,7 +152,7 @@ func eventually(_ timeout: Double = 5, _ condition: () -> Bool) -> Bool {
         let port = try Loopback.freePort(type: Int32(SOCK_DGRAM.rawValue))
         let log = LogLines()
         let udp = try IPFIXUDPTransport(host: "127.0.0.1", port: port, templates: [tinyTemplate], observationDomainID: 0,
-                                        log: log.append)
+                                        log: log.logger)
         for i in 0..<20 {
             udp.send([tinyRecord(6, UInt64(i))])
             usleep(2_000) // let the ICMP port unreachable come back
@@ -204,7 +199,7 @@ func eventually(_ timeout: Double = 5, _ condition: () -> Bool) -> Bool {
         options.reconnectMaxDelay = 0.2
         let log = LogLines()
         let tcp = try IPFIXTCPTransport(host: "127.0.0.1", port: port, templates: [tinyTemplate], observationDomainID: 0,
-                                        options: options, log: log.append)
+                                        options: options, log: log.logger)
         tcp.send((0..<8).map { tinyRecord(6, UInt64($0)) })
         #expect(tcp.statistics.queueDrops == 3 && tcp.statistics.queued == 5)
         #expect(eventually { tcp.statistics.connectFailures >= 4 }, "keeps retrying: \(tcp.statistics)")
@@ -280,7 +275,7 @@ func eventually(_ timeout: Double = 5, _ condition: () -> Bool) -> Bool {
         let path = NSTemporaryDirectory() + "ipfix-\(UUID().uuidString).ipfix"
         defer { unlink(path) }
         let log = LogLines()
-        let exporter = try IPFIXExporter(plan: fx.plan, destination: .file(path: path), epochOffsetNs: { fx.epochOffsetNs }, log: log.append)
+        let exporter = try IPFIXExporter(plan: fx.plan, destination: .file(path: path), epochOffsetNs: { fx.epochOffsetNs }, log: log.logger)
         try exporter.export(sampleFlows(fx))
         try exporter.close()
         try exporter.close()

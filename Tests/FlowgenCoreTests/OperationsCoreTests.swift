@@ -176,11 +176,6 @@ import Testing
         for counter in KernelCounter.allCases {
             #expect(text.contains("flowgen_kernel_counter_total{counter=\"\(counter.jsonName)\"}"))
         }
-        // every sample line belongs to a family announced before it
-        var announced = Set<String>()
-        for line in text.split(separator: "\n") {
-            if line.hasPrefix("# TYPE ") { announced.insert(String(line.split(separator: " ")[2])) }
-            else if !line.hasPrefix("#") { #expect(announced.contains(String(line.prefix { $0 != " " && $0 != "{" }))) }
-        }
+        // that every sample belongs to a family of the right type is checked by a real parser (PrometheusParserTests)
     }
 }

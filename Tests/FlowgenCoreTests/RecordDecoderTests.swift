@@ -1,5 +1,6 @@
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenTestSupport
 
 /// `RecordDecoder.decode(_:into:)`, which copies runs of same-size fields, against the
 /// column-by-column decoding it replaced, for plans with every field type and histograms.

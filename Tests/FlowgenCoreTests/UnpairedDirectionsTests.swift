@@ -1,5 +1,6 @@
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenTestSupport
 
 /// The store of directions waiting for their reverse, against a plain model (a queue of waiting
 /// entries per key), and the collector's walks over a table handed out in chunks against the same

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
+@testable import FlowgenBench
 
 /// The benchmark's own programs compile and pass the verifier, and one short measurement of each
 /// path gives sane figures. The benchmark itself (`flowgen bench`) is not run here.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// IPv6 BIG TCP live: with a GSO limit above 64 KiB the sender's skbs carry payload length 0 and a
 /// hop-by-hop jumbo header, which segmentation removes. flowgen must count what the wire carries.
@@ -23,12 +24,9 @@ import Testing
     @Test func bigTCPSegmentsAreCountedAsTheWireCarriesThem() throws {
         try requireRoot()
         let flowgen = try flowgenBinary()
-        let client = try NetworkNamespace(prefix: "fgbig")
-        defer { try? client.destroy() }
-        let server = try NetworkNamespace(prefix: "fgbig")
-        defer { try? server.destroy() }
-        let pair = try VethPair.connect(client, server)
-        defer { pair.destroy() }
+        let hosts = try NamespacePair(prefix: "fgbig")
+        defer { hosts.close() }
+        let (client, server, pair) = (hosts.a, hosts.b, hosts.veth)
         // BIG TCP: GSO skbs up to 150,000 bytes leave the client, GRO builds them on the server
         try client.exec(["ip", "link", "set", pair.a.name!, "gso_max_size", "150000"]).check()
         try server.exec(["ip", "link", "set", pair.b.name!, "gro_max_size", "150000"]).check()

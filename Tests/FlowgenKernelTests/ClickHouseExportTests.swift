@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// `--clickhouse` end to end on Debian's clickhouse-server 18.16, started by the test: a replayed
 /// capture lands in the table once per flow with the values of the JSON output, credentials stay
@@ -86,13 +87,12 @@ import Testing
         let plan = try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "base")
         let destination = try ClickHouseDestination(parsing: "\(server.url)/?database=default&table=spooled")
         let spool = server.directory + "/spool"
-        var messages: [String] = []
-        let lock = NSLock()
+        let messages = CapturedLog()
         func exporter() throws -> ClickHouseExporter {
             var options = ClickHouseExporter.Options()
             options.closeWait = 1
             return try ClickHouseExporter(plan: plan, destination: destination, exporterID: "lab", create: true, spoolDirectory: spool,
-                                          spoolBytes: 1 << 20, options: options, epochOffsetNs: { 0 }, log: { m in lock.withLock { messages.append(m) } })
+                                          spoolBytes: 1 << 20, options: options, epochOffsetNs: { 0 }, log: messages.logger)
         }
         let decoder = RecordDecoder(plan: plan)
         func flows(_ ids: Range<UInt64>) -> [Biflow] {
@@ -129,7 +129,7 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool).filter { $0.hasSuffix(".batch") }.isEmpty)
         #expect(try server.query("SELECT count(), uniqExact(FLOW_ID), min(FLOW_ID), max(FLOW_ID), sum(IN_PKTS) FROM default.spooled FORMAT TSV")
                 == "250\t250\t1\t250\t\((1...250).reduce(0, +))\n")
-        #expect(lock.withLock { messages.contains { $0.contains("earlier run in the spool") } }, "\(messages)")
+        #expect(messages.all.contains { $0.contains("earlier run in the spool") }, "\(messages.text)")
 
         // a spool too small for a batch: what cannot be kept is given up, logged, counted and in the metrics
         let metrics = CollectorMetrics()
@@ -137,12 +137,12 @@ import Testing
         options.closeWait = 0.5
         let small = try ClickHouseExporter(plan: plan, destination: destination, exporterID: "lab", create: false, spoolDirectory: spool + "-small",
                                            spoolBytes: 1000, options: options, metrics: metrics, epochOffsetNs: { 0 },
-                                           log: { m in lock.withLock { messages.append(m) } })
+                                           log: messages.logger)
         server.kill()
         try small.export(flows(300..<400))
         try small.close()
         #expect(small.statistics.rowsLost == 100 && small.statistics.rowsInserted == 0, "\(small.statistics)")
-        #expect(lock.withLock { messages.contains { $0.contains("error: ClickHouse: 100 flows lost") && $0.contains("spool") } }, "\(messages)")
+        #expect(messages.all.contains { $0.contains("error: ClickHouse: 100 flows lost") && $0.contains("spool") }, "\(messages.text)")
         let text = metrics.prometheusText()
         #expect(text.contains("flowgen_flows_lost_total 100\n") && text.contains("flowgen_clickhouse_flows_lost_total 100\n"), "\(text)")
     }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// `flowgen run --clickhouse` live on a veth pair, into a ClickHouse server started by the test on
 /// the monitor namespace's own loopback (so the inserts are not traffic on the monitored veth).

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The legacy dialect on Debian 12's own ClickHouse (18.16), started by the test in a temporary
 /// directory: `flowgen schema` output creates the table, and RowBinary rows read back as the flows

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The `flowgen` binary as users run it: build outputs, privileges, verifier errors, `-a`.
 @Suite(.serialized) struct CommandLineTests {
@@ -155,11 +156,9 @@ import Testing
     @Test func allInterfacesAttachesToEveryOneButLo() throws {
         try requireRoot()
         let flowgen = try flowgenBinary()
-        let a = try NetworkNamespace(prefix: "fgall")
-        defer { try? a.destroy() }
-        let b = try NetworkNamespace(prefix: "fgall")
-        defer { try? b.destroy() }
-        let veth = try VethPair.connect(a, b)
+        let hosts = try NamespacePair(prefix: "fgall")
+        defer { hosts.close() }
+        let (a, veth) = (hosts.a, hosts.veth)
         let monitor = try a.spawn([flowgen, "run", "-a", "--duration", "3", "--interval", "0", "-q"])
         defer { monitor.terminate() }
         let seen = try waitUntil(5) { try a.exec(["tc", "filter", "show", "dev", veth.nameA, "ingress"]).stdout.contains("bpf") }

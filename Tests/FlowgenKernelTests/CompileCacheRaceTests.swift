@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Cold compiles of one never-seen source racing into one cache directory, as in a full test run:
 /// threads of this process and separate `flowgen replay --engine native` processes at once. Each
@@ -24,7 +25,7 @@ import Testing
         try "name: racecheck\nfields:\n  - name: race_bytes\n    type: u64\n    aggregation: max\n    value: pkt->ip_bytes\nupdate: update.bpf.c\n"
             .write(toFile: features + "/racecheck/feature.yaml", atomically: true, encoding: .utf8)
         let capture = root + "/empty.pcap"
-        try FlowgenCore.PcapWriter(path: capture).close()
+        try PcapWriter(path: capture).close()
         let resources = try ResourceLocator.locate()
         let started = ContinuousClock.now
         var failed: [String] = []

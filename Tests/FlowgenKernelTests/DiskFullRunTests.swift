@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// `flowgen run --output` onto a real tmpfs that fills up, with real traffic on a veth pair.
 @Suite(.serialized) struct DiskFullRunTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The built `flowgen` binary next to the test executable (`swift build --build-tests` builds both).
 func flowgenBinary() throws -> String {
@@ -51,14 +52,10 @@ struct PcapTally {
     @Test func liveRunExportsBiflowsOfRealTrafficAndDetachesCleanly() throws {
         try requireRoot()
         let flowgen = try flowgenBinary()
-        let a = try NetworkNamespace(prefix: "fge2e")
-        defer { try? a.destroy() }
-        let b = try NetworkNamespace(prefix: "fge2e")
-        defer { try? b.destroy() }
-        let veth = try VethPair.connect(a, b)
-        let work = NSTemporaryDirectory() + "fge2e-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let hosts = try NamespacePair(prefix: "fge2e")
+        defer { hosts.close() }
+        let (a, b, veth) = (hosts.a, hosts.b, hosts.veth)
+        let work = hosts.work
 
         let server = try b.spawn(["python3", "-m", "http.server", "--bind", "198.18.0.2", "8080"])
         defer { server.terminate() }
@@ -146,14 +143,11 @@ struct PcapTally {
     @Test func csvAndDurationStopAndPreexistingQdiscSurvives() throws {
         try requireRoot()
         let flowgen = try flowgenBinary()
-        let a = try NetworkNamespace(prefix: "fge2e")
-        defer { try? a.destroy() }
-        let b = try NetworkNamespace(prefix: "fge2e")
-        defer { try? b.destroy() }
-        let veth = try VethPair.connect(a, b)
+        let hosts = try NamespacePair(prefix: "fge2e")
+        defer { hosts.close() }
+        let (a, veth) = (hosts.a, hosts.veth)
         try a.exec(["tc", "qdisc", "add", "dev", veth.nameA, "clsact"]).check()
-        let work = NSTemporaryDirectory() + "fge2e-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let work = hosts.work
         let monitor = try a.spawn([flowgen, "run", "-i", veth.nameA, "--direction", "egress", "--format", "csv",
                                    "--interval", "0", "--duration", "4", "--output", work, "-q"])
         defer { monitor.terminate() }

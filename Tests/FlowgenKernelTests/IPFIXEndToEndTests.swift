@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The real binary exporting the same run as JSON lines and as IPFIX to an nfcapd on the
 /// namespace's loopback: nfdump's view of every biflow must equal flowgen's JSON.
@@ -11,13 +12,10 @@ import Testing
         let flowgen = try flowgenBinary()
         let nfdump = try #require(["/usr/bin/nfdump", "/usr/local/bin/nfdump"].first { FileManager.default.isExecutableFile(atPath: $0) },
                                   "nfdump is not installed: run scripts/setup.sh")
-        let a = try NetworkNamespace(prefix: "fgipfix")
-        defer { try? a.destroy() }
-        let b = try NetworkNamespace(prefix: "fgipfix")
-        defer { try? b.destroy() }
-        let veth = try VethPair.connect(a, b)
-        let work = NSTemporaryDirectory() + "fgipfix-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        let hosts = try NamespacePair(prefix: "fgipfix")
+        defer { hosts.close() }
+        let (a, b, veth) = (hosts.a, hosts.b, hosts.veth)
+        let work = hosts.work
         try FileManager.default.createDirectory(atPath: work + "/nfcapd", withIntermediateDirectories: true)
 
         // the collector on the monitoring namespace's own loopback (flowgen does not watch lo)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The initiator of a biflow is the direction whose first packet came first, even when the two
 /// first packets come within one tick of the coarse clock (1-4 ms) that stamps the other packets:

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FlowgenCore
 import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The clone this test file belongs to (Tests/FlowgenKernelTests/InstallTests.swift is three levels down).
 private let cloneRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

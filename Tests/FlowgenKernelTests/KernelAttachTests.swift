@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// tc attachment on veth pairs inside throwaway namespaces (never the host's interfaces).
 @Suite("Kernel tc attachment")

@@ -9,7 +9,7 @@ enum KernelFixture {
     /// Fails the calling test with flowgen's own explanation when the process cannot use BPF.
     static func requireRoot() throws {
         do {
-            try LoadedPipeline.requirePrivileges()
+            try LoadedObject.requirePrivileges()
         } catch {
             Issue.record("kernel tests need root with real BPF: \(error)")
             throw error
@@ -147,11 +147,11 @@ enum KernelFixture {
     }
 
     /// Compiles and loads the counter program (into a scratch cache that is removed again).
-    static func loadCounterProgram(rodata: [String: UInt64] = [:], mapSizes: [String: UInt32] = [:]) throws -> LoadedPipeline {
+    static func loadCounterProgram(rodata: [String: UInt64] = [:], mapSizes: [String: UInt32] = [:]) throws -> LoadedObject {
         let cache = scratchCache()
         defer { removeCache(cache) }
         let object = try ClangCompiler(cacheDirectory: cache).compile(counterSource(), version: "test")
-        return try LoadedPipeline(objectPath: object.objectPath, entryProgram: "fg_entry", mapSizes: mapSizes, rodata: rodata)
+        return try LoadedObject(objectPath: object.objectPath, entryProgram: "fg_entry", mapSizes: mapSizes, rodata: rodata)
     }
 
     /// A 60-byte Ethernet/IPv4/UDP frame, 198.18.0.1:5353 -> 198.18.0.2:9999, IP total length 46.

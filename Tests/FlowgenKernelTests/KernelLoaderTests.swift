@@ -157,7 +157,7 @@ struct KernelLoaderTests {
         let object = try ClangCompiler(cacheDirectory: cache).compile(
             GeneratedSource(mainFile: "bad.bpf.c", files: ["bad.bpf.c": unchecked], entryProgram: "fg_entry"), version: "test")
         do {
-            let pipeline = try LoadedPipeline(objectPath: object.objectPath, entryProgram: "fg_entry")
+            let pipeline = try LoadedObject(objectPath: object.objectPath, entryProgram: "fg_entry")
             pipeline.close()
             Issue.record("the verifier accepted an unchecked packet read")
         } catch KernelError.verifierRejected(let program, let log, _, _) {
@@ -174,10 +174,10 @@ struct KernelLoaderTests {
         let cache = KernelFixture.scratchCache()
         defer { KernelFixture.removeCache(cache) }
         let object = try ClangCompiler(cacheDirectory: cache).compile(KernelFixture.counterSource(), version: "test")
-        #expect(throws: KernelError.self) { try LoadedPipeline(objectPath: object.objectPath, entryProgram: "fg_other") }
-        #expect(throws: KernelError.self) { try LoadedPipeline(objectPath: cache + "/nothing.o", entryProgram: "fg_entry") }
+        #expect(throws: KernelError.self) { try LoadedObject(objectPath: object.objectPath, entryProgram: "fg_other") }
+        #expect(throws: KernelError.self) { try LoadedObject(objectPath: cache + "/nothing.o", entryProgram: "fg_entry") }
         #expect(throws: KernelError.self) {
-            try LoadedPipeline(objectPath: object.objectPath, entryProgram: "fg_entry", mapSizes: ["fg_nope": 1])
+            try LoadedObject(objectPath: object.objectPath, entryProgram: "fg_entry", mapSizes: ["fg_nope": 1])
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+import FlowgenTestSupport
 
 /// Flows end in the kernel (Templates/pass.h) without losing a packet: many UDP flows that each
 /// send every 1.5 s with `--idle-timeout 1` end between almost every two packets, so packets keep

@@ -3,6 +3,7 @@ import Testing
 @testable import FlowgenKernel
 #if canImport(Glibc)
 import Glibc
+@testable import FlowgenTestSupport
 #endif
 
 /// The metrics endpoint against clients that connect and say nothing, trickle, or come by the

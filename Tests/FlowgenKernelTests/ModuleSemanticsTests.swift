@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+import FlowgenTestSupport
 
 /// The aggregation semantics of docs/modules.md on real programs: combined first/last by packet
 /// time (replayed with both engines, and live), fields that do not apply left out, and exact

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+import FlowgenTestSupport
 
 /// A private folder (0700, so flowgen trusts it as a feature path), removed afterwards.
 final class PrivateFolder {

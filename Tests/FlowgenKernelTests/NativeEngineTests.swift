@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The native build on its own (no kernel, no root): its flow table keeps the kernel map's
 /// contract, it builds through the cache under its own key, it says what to do about a helper it
@@ -33,7 +34,7 @@ import Testing
         let monitor = try Self.monitor(maxFlows: capacity)
         let table = monitor.flowTable()
         #expect(table.capacity == capacity && table.keySize == 40 && table.valueSize == monitor.plan.layout.size)
-        var g = ReplaySplitMix(seed: UInt64(capacity))
+        var g = SplitMix64(seed: UInt64(capacity))
         let candidates: [[UInt8]] = (0..<(capacity * 5 / 2)).map { i in
             key4("198.18.\(i / 250).\(i % 250)", "198.19.0.1", UInt16(truncatingIfNeeded: g.next()), 53, 17).bytes
         }
@@ -158,7 +159,7 @@ import Testing
         chmod(work, 0o1777)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let capture = work + "/crafted.pcap"
-        let writer = try FlowgenCore.PcapWriter(path: capture, linkType: .ethernet, nanosecond: true, bigEndian: false)
+        let writer = try PcapWriter(path: capture, linkType: .ethernet, nanosecond: true, bigEndian: false)
         for (t, frame) in craftedEngineCapture() { try writer.append(frame, timestampNs: t) }
         try writer.close()
         chmod(capture, 0o644)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Writes every exported flow as the JSON lines `flowgen replay` prints (all fields, in order).
 final class JSONLinesCollector: FlowExporter, @unchecked Sendable {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// nfstream 6.6 itself (installed from PyPI into .build/nfstream-venv by scripts/nfstream-venv.sh),
 /// run over a capture with accounting_mode=1, statistical_analysis=True, n_dissections=0.
@@ -198,16 +199,13 @@ enum NfstreamReference {
         let work = NSTemporaryDirectory() + "hnfs-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: work + "/www", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        var rng = ReplaySplitMix(seed: 16)
+        var rng = SplitMix64(seed: 16)
         for (i, size) in [0, 1, 700, 1460, 3000, 20_000, 150_000].enumerated() {
             try Data((0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }).write(to: URL(fileURLWithPath: work + "/www/f\(i)"))
         }
-        let a = try NetworkNamespace(prefix: "hnfs")
-        defer { try? a.destroy() }
-        let b = try NetworkNamespace(prefix: "hnfs")
-        defer { try? b.destroy() }
-        let link = try VethPair.connect(a, b)
-        defer { link.destroy() }
+        let hosts = try NamespacePair(prefix: "hnfs")
+        defer { hosts.close() }
+        let (a, b, link) = (hosts.a, hosts.b, hosts.veth)
         // loss: the client's ingress drops 1 in 20 TCP data segments of port 9000, after tcpdump's
         // tap (which sees them, then their retransmissions); the server sends one segment per skb,
         // so that the responses are some 200 segments and a drop is all but certain
@@ -261,16 +259,13 @@ enum NfstreamReference {
         let work = NSTemporaryDirectory() + "hnfs-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: work + "/www", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        var rng = ReplaySplitMix(seed: 61)
+        var rng = SplitMix64(seed: 61)
         for (i, size) in [10, 5000, 80_000].enumerated() {
             try Data((0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }).write(to: URL(fileURLWithPath: work + "/www/f\(i)"))
         }
-        let a = try NetworkNamespace(prefix: "hnfs")
-        defer { try? a.destroy() }
-        let b = try NetworkNamespace(prefix: "hnfs")
-        defer { try? b.destroy() }
-        let link = try VethPair.connect(a, b)
-        defer { link.destroy() }
+        let hosts = try NamespacePair(prefix: "hnfs")
+        defer { hosts.close() }
+        let (a, b, link) = (hosts.a, hosts.b, hosts.veth)
         for (ns, dev) in [(a, link.nameA), (b, link.nameB)] {
             try ns.exec(["ip", "link", "set", dev, "gso_max_segs", "1"]).check()
         }

@@ -2,37 +2,25 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Two namespaces joined by a veth pair, with flowgen run inside `a` through `nsenter --net` (not
 /// `ip netns exec`, which remounts /sys without the BPF filesystem that pins need). Everything it
 /// created — processes, pins and state of its instances, namespaces — goes in `close()`.
 final class OperationsLab: @unchecked Sendable {
-    let a: NetworkNamespace
-    let b: NetworkNamespace
-    let veth: VethPair
-    let work: String
+    /// The namespaces, their veth pair and the work folder (the end-to-end tests' one fixture).
+    let hosts: NamespacePair
+    var a: NetworkNamespace { hosts.a }
+    var b: NetworkNamespace { hosts.b }
+    var veth: VethPair { hosts.veth }
+    var work: String { hosts.work }
     let flowgen: String
     private var spawned: [SpawnedProcess] = []
 
     init(prefix: String = "fgops") throws {
         try requireRoot()
         flowgen = try flowgenBinary()
-        a = try NetworkNamespace(prefix: prefix)
-        do {
-            b = try NetworkNamespace(prefix: prefix)
-        } catch {
-            try? a.destroy()
-            throw error
-        }
-        do {
-            veth = try VethPair.connect(a, b)
-        } catch {
-            try? a.destroy()
-            try? b.destroy()
-            throw error
-        }
-        work = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        hosts = try NamespacePair(prefix: prefix)
     }
 
     /// The default instance name of flowgen on `veth.nameA` inside `a`.
@@ -124,9 +112,7 @@ final class OperationsLab: @unchecked Sendable {
         for name in InstanceStore.names() where name.hasSuffix("@" + a.name) || name.hasSuffix("@" + b.name) {
             Self.forget(instance: name)
         }
-        try? a.destroy()
-        try? b.destroy()
-        try? FileManager.default.removeItem(atPath: work)
+        hosts.close()
     }
 
     /// VmRSS of a process in kB, nil when it is gone.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Pinned instances, restart without loss, the management commands, `-a` following interfaces,
 /// `--config`, `--metrics`, early eviction and live malformed packets, with the real binary on

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenBench
 
 /// The replay benchmark's nfstream rows: the speed-up is nfstream's median time over
 /// `flowgen replay --features nfstream`'s, judged against issue 16's 20×, and absent rows say nothing.

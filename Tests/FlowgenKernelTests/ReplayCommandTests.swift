@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// `flowgen replay` as users run it: flows on stdout in capture time, statistics as JSON,
 /// one-line errors and exit status 1 for a damaged file whose earlier flows are still exported.
@@ -56,7 +57,7 @@ import Testing
         let frame = Packet.ethernet().ipv4().udp(sport: 9, dport: 10, payload: [1, 2, 3]).bytes()
         let good = try files.pcap("good.pcap", [(T0, frame), (T0 + 1, frame)])
         let other = Packet.ethernet().ipv4().udp(sport: 11, dport: 12).bytes()
-        let w = FlowgenCore.PcapWriter()
+        let w = PcapWriter()
         try w.append(other, timestampNs: T0 + 2)
         w.appendRaw([1, 2, 3, 4, 5])
         let damaged = try files.raw("damaged.pcap", w.bytes)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// `flowgen replay` over the tcpdump project's 830 test captures (many deliberately malformed, many
 /// link types): no file crashes or hangs the binary, every file is either processed or refused in

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Captures of the corpus whose IP packets sit behind headers other than Ethernet and VLAN
 /// (MACsec, NSH, Arista timestamps) or carry an IP length of 0 (segmentation offload, as captured

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// One direction of a conversation: sender, receiver, protocol, ports (0 for ICMP/ICMPv6).
 struct DirectionKey: Hashable, CustomStringConvertible {
@@ -119,7 +120,7 @@ enum NfdumpReference {
     }
 
     @Test func aCaptureMadeHereAgreesWithNfdump() throws {
-        var rng = ReplaySplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var packets: [(UInt64, [UInt8])] = []
         func payload(_ n: UInt64) -> [UInt8] { [UInt8](repeating: 0x61, count: Int(n)) }
         for flow in 0..<240 {
@@ -162,7 +163,7 @@ enum NfdumpReference {
         packets.sort { $0.0 < $1.0 }
         let files = try ScratchFiles()
         // an Ethernet capture cut to a 128-byte snapshot length (bytes come from the IP header) ...
-        let w = try FlowgenCore.PcapWriter(path: files.path("made.pcap"), linkType: .ethernet, nanosecond: false, snapLength: 128)
+        let w = try PcapWriter(path: files.path("made.pcap"), linkType: .ethernet, nanosecond: false, snapLength: 128)
         for (t, frame) in packets { try w.append(Array(frame.prefix(128)), timestampNs: t, originalLength: frame.count) }
         try w.close()
         try compare(files.path("made.pcap"), minimumDirections: 400)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Collects the biflows a replay exports.
 final class CollectedFlows: FlowExporter, @unchecked Sendable {
@@ -50,7 +51,7 @@ final class ScratchFiles {
     @discardableResult
     func pcap(_ name: String, _ packets: [(UInt64, [UInt8])], linkType: CaptureLinkType = .ethernet,
               nanosecond: Bool = true, bigEndian: Bool = false, family6: UInt32 = 24, bigEndianFamily: Bool = false) throws -> String {
-        let w = try FlowgenCore.PcapWriter(path: path(name), linkType: linkType, nanosecond: nanosecond, bigEndian: bigEndian)
+        let w = try PcapWriter(path: path(name), linkType: linkType, nanosecond: nanosecond, bigEndian: bigEndian)
         for (t, frame) in packets {
             try w.append(relink(frame, to: linkType, family6: family6, bigEndianFamily: bigEndianFamily), timestampNs: t)
         }
@@ -197,7 +198,7 @@ func craftedConversation() -> [(UInt64, [UInt8])] {
     @Test func resultsAreTheSameWhateverTheThreadCountAndPassesOverTheWholeTable() throws {
         // 400 flows over 20 s (UDP, TCP closed by FIN or RST, ping) with random sizes and gaps:
         // idle, active and end-of-flow expiry fire all along the capture
-        var rng = ReplaySplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var packets: [(UInt64, [UInt8])] = []
         for flow in 0..<400 {
             let host = PacketBuilder.IPv4Address([10, 1, UInt8(flow / 200), UInt8(flow % 200 + 1)])
@@ -304,7 +305,7 @@ func craftedConversation() -> [(UInt64, [UInt8])] {
         let wholeBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: whole)))
         let record = 16 + b.bytes().count
         let cut = try files.raw("2.pcap", Array(wholeBytes[..<(24 + 3 * record + 20)]))
-        let wpan = FlowgenCore.PcapWriter(linkType: CaptureLinkType(rawValue: 195))
+        let wpan = PcapWriter(linkType: CaptureLinkType(rawValue: 195))
         try wpan.append([0x41, 0xC8, 0, 0xFF, 0xFF], timestampNs: T0)
         let foreign = try files.raw("3.pcap", wpan.bytes)
         let good4 = try files.pcap("4.pcap", (0..<2).map { (T0 + 2 * sec + UInt64($0) * msec, c.bytes()) })
@@ -334,10 +335,10 @@ func craftedConversation() -> [(UInt64, [UInt8])] {
         packets.append((T0 + 4, udp.bytes()))                      // a 9002-byte jumbo frame: run cut short, counted in full
         packets.append((T0 + 5, Array(udp.bytes()[..<60])))        // snapshot length 60: counted in full too
         let eth = try files.pcap("eth.pcap", packets)
-        let raw = FlowgenCore.PcapWriter(linkType: .raw)
+        let raw = PcapWriter(linkType: .raw)
         try raw.append([0x55, 1, 2, 3], timestampNs: T0 + 6)      // IP version 5
         try raw.append([], timestampNs: T0 + 7)                   // nothing captured
-        let sll = FlowgenCore.PcapWriter(linkType: .linuxSLL)
+        let sll = PcapWriter(linkType: .linuxSLL)
         try sll.append([0, 0, 3, 0x38, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 1, 2, 3, 4], timestampNs: T0 + 8) // netlink
         let r = try replay([eth, try files.raw("raw.pcap", raw.bytes), try files.raw("sll.pcap", sll.bytes)], features: "")
         let s = r.statistics
@@ -353,15 +354,3 @@ func craftedConversation() -> [(UInt64, [UInt8])] {
     }
 }
 
-/// SplitMix64, so the random captures are the same on every run.
-struct ReplaySplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// The uid of the "other user" who plants files (nobody).
 private let otherUser: uid_t = 65534
@@ -46,7 +47,7 @@ struct SecurityTests {
     }
 
     func capture(_ path: String) throws {
-        let writer = try FlowgenCore.PcapWriter(path: path, linkType: .ethernet, nanosecond: true, bigEndian: false)
+        let writer = try PcapWriter(path: path, linkType: .ethernet, nanosecond: true, bigEndian: false)
         for (t, frame) in craftedEngineCapture() { try writer.append(frame, timestampNs: t) }
         try writer.close()
     }

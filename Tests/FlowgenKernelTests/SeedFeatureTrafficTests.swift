@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// A TC program of the test's own that drops about 1 in 20 TCP segments carrying data to or from
 /// port 9000, so Linux TCP retransmits across it (the kernel here has no netem).

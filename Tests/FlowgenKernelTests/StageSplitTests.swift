@@ -3,6 +3,7 @@ import Testing
 import CLibBPF
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Feature modules heavy enough to force splits under a small stage budget.
 func writeHeavyModules() throws -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// `flowgen status` run from outside the instance's namespace and under `ip netns exec`.
 @Suite(.serialized) struct StatusCommandTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// Namespace tests need root; without it they fail (never skip), as DESIGN.md requires of privileged tests.
 private func requireRoot() throws {

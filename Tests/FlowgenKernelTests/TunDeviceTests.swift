@@ -4,6 +4,7 @@ import Testing
 @testable import FlowgenKernel
 #if canImport(Glibc)
 import Glibc
+@testable import FlowgenTestSupport
 #endif
 
 /// `flowgen run` on a device without an Ethernet header (a tun device, `link/none`, like WireGuard,

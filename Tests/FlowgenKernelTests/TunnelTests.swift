@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowgenCore
 @testable import FlowgenKernel
+@testable import FlowgenTestSupport
 
 /// One direction of a flow with `--features tunnel`: the tunnel (type, id) and the 5-tuple flowgen
 /// keys on (the inner one for a tunnelled packet, ports 0 for ICMP and later fragments).

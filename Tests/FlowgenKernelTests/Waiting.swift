@@ -1,5 +1,6 @@
 import Foundation
 import FlowgenKernel
+import FlowgenTestSupport
 
 /// Waits for what a test needs (a filter attached, a socket listening, a line in a log, a flow
 /// exported) instead of sleeping a fixed time, which is too short on a loaded machine and wasted

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SystemPackage
 #elseif canImport(Musl)
 import Musl
 #endif
@@ -28,7 +29,7 @@ final class CaptureInput {
     init(path: String, chunk: Int = 1 << 20) throws {
         self.path = path
         fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CaptureError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw CaptureError.unreadable(path: path, reason: Errno(rawValue: errno).description) }
         var info = stat()
         if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
             close(fd)
@@ -106,7 +107,7 @@ final class CaptureInput {
             let n = read(fd, storage + end, capacity - end)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CaptureError.unreadable(path: path, reason: "\(String(cString: strerror(errno))) at byte \(offset + UInt64(end - start))")
+                throw CaptureError.unreadable(path: path, reason: "\(Errno(rawValue: errno).description) at byte \(offset + UInt64(end - start))")
             }
             if n == 0 { atEOF = true } else { end += n }
         }

@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 
-/// Writes classic pcap files (tests, fixtures, benchmark captures): µs or ns timestamps, either
+/// Writes classic pcap files (`flowgen test` vectors, tests, fixtures, benchmark captures): µs or ns timestamps, either
 /// byte order. Records are buffered and written in large chunks, so million-packet files are quick.
 public final class PcapWriter {
     /// The file's link type.

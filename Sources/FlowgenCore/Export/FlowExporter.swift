@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// Receives the biflows a collector ends (JSON/CSV/text writers, IPFIX).
 public protocol FlowExporter: AnyObject {
@@ -226,7 +227,7 @@ public final class FlowTextWriter {
                 var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                 _ = poll(&ready, 1, -1)
             default:
-                throw ExportError.write(String(cString: strerror(err)))
+                throw ExportError.write(Errno(rawValue: err).description)
             }
         }
     }

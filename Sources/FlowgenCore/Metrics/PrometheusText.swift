@@ -11,6 +11,7 @@ public enum PrometheusText {
     /// The exposition text of `s`.
     public static func render(_ s: CollectorMetrics.Snapshot) -> String {
         var out = ""
+        // `labels` follows the family name as written: `{name="value"}`, or a summary's `_sum`/`_count`
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for sample in samples { out += name + sample.labels + " " + sample.value + "\n" }
@@ -42,8 +43,10 @@ public enum PrometheusText {
         one("flowgen_clickhouse_flows_spooled", "gauge", "Biflows kept in the ClickHouse spool on disk until the server takes them.", "\(s.sinkFlowsSpooled)")
         one("flowgen_clickhouse_flows_lost_total", "counter", "Biflows the ClickHouse output gave up (spool full, a batch refused 5 times).", "\(s.sinkFlowsLost)")
         one("flowgen_flows_pending", "gauge", "Ended biflows whose export failed, kept to be written again at the next pass.", "\(s.flowsPending)")
-        one("flowgen_poll_duration_seconds_sum", "counter", "Total time spent in collector passes.", format(s.pollSecondsTotal))
-        one("flowgen_poll_duration_seconds_count", "counter", "Collector passes.", "\(s.passes)")
+        // a summary without quantiles: the exposition format puts `_sum` and `_count` under one
+        // family of type summary; as two counters a scraper saw two unrelated series
+        family("flowgen_poll_duration_seconds", "summary", "Time spent in collector passes.",
+               [("_sum", format(s.pollSecondsTotal)), ("_count", "\(s.passes)")])
         one("flowgen_last_poll_duration_seconds", "gauge", "Duration of the latest collector pass.", format(s.lastPollSeconds))
         one("flowgen_interfaces_attached", "gauge", "Interfaces the monitor is attached to.", "\(s.interfacesAttached)")
         family("flowgen_kernel_counter_total", "counter", "Every failure and event counter of the kernel program, by name.",

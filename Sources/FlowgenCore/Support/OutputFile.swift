@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,11 +29,11 @@ public enum OutputFile {
             let code = errno
             throw Refused(path: path, reason: code == ELOOP
                 ? "it is a symlink, and flowgen never writes through one: remove it, or choose another output folder"
-                : String(cString: strerror(code)))
+                : Errno(rawValue: code).description)
         }
         var info = stat()
         do {
-            guard fstat(fd, &info) == 0 else { throw Refused(path: path, reason: String(cString: strerror(errno))) }
+            guard fstat(fd, &info) == 0 else { throw Refused(path: path, reason: Errno(rawValue: errno).description) }
             try checkOwnFile(info, path)
         } catch {
             close(fd)
@@ -47,7 +48,7 @@ public enum OutputFile {
     public static func replace(_ path: String, with data: Data, mode: mode_t = 0o640) throws {
         let temporary = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw Refused(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw Refused(path: path, reason: Errno(rawValue: errno).description) }
         do {
             try data.withUnsafeBytes { try FlowTextWriter.writeAll($0, to: fd) }
         } catch {
@@ -57,7 +58,7 @@ public enum OutputFile {
         }
         close(fd)
         guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = Errno(rawValue: errno).description
             unlink(temporary)
             throw Refused(path: path, reason: reason)
         }

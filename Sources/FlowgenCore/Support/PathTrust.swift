@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -146,7 +147,7 @@ public struct PathTrust: Sendable, Equatable {
     private func info(_ component: String, path: String) throws -> stat {
         var st = stat()
         guard lstat(component, &st) == 0 else {
-            throw Untrusted(path: path, component: component, reason: "cannot be examined (\(String(cString: strerror(errno))))")
+            throw Untrusted(path: path, component: component, reason: "cannot be examined (\(Errno(rawValue: errno).description))")
         }
         return st
     }
@@ -155,7 +156,7 @@ public struct PathTrust: Sendable, Equatable {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink(component, &buffer, buffer.count - 1)
         guard n >= 0 else {
-            throw Untrusted(path: path, component: component, reason: "cannot be read as a symlink (\(String(cString: strerror(errno))))")
+            throw Untrusted(path: path, component: component, reason: "cannot be read as a symlink (\(Errno(rawValue: errno).description))")
         }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import FlowgenCore
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -341,7 +342,7 @@ public struct ClangCompiler: Sendable {
     // MARK: - Files and processes
 
     /// Creates `path` and any missing folder above it, each mode 0700 (the umask cannot widen it).
-    static func makeDirectory(_ path: String) throws {
+    package static func makeDirectory(_ path: String) throws {
         var info = stat()
         if stat(path, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFDIR else {
@@ -360,23 +361,16 @@ public struct ClangCompiler: Sendable {
     /// partial file and the file is readable by this user only.
     static func writeAtomically(_ data: Data, to path: String) throws {
         let temporary = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw KernelError.cacheFailed(path: path, reason: "cannot write (\(KernelError.errnoDescription(errno)))")
+        do {
+            let fd = try FileDescriptor.open(FilePath(temporary), .writeOnly, options: [.create, .exclusiveCreate, .noFollow, .closeOnExec],
+                                             permissions: [.ownerReadWrite])
+            try fd.closeAfter { _ = try fd.writeAll(data) }
+        } catch let error as Errno {
+            unlink(temporary)
+            throw KernelError.cacheFailed(path: path, reason: "cannot write (\(error))")
         }
-        var written = 0
-        var code: Int32 = 0
-        data.withUnsafeBytes { raw in
-            while written < raw.count {
-                let n = write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { code = n < 0 ? errno : EIO; break }
-                written += n
-            }
-        }
-        close(fd)
-        guard written == data.count, rename(temporary, path) == 0 else {
-            if code == 0 { code = errno }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
             unlink(temporary)
             throw KernelError.cacheFailed(path: path, reason: "cannot write (\(KernelError.errnoDescription(code)))")
         }
@@ -388,43 +382,30 @@ public struct ClangCompiler: Sendable {
         var stderr: String
     }
 
-    /// Runs a program directly (no shell, so generated names never meet shell parsing).
+    /// How long one clang run may take before it is killed: a compile of the largest pipeline takes
+    /// seconds, so this only ends a clang that hangs, which would otherwise hang `flowgen run` with it.
+    static let runTimeout: Duration = .seconds(600)
+
+    /// Runs a program directly through the launcher (no shell, so generated names never meet shell parsing).
     static func run(_ executable: String, arguments: [String], workingDirectory: String?,
                     temporaryDirectory: String? = nil) throws -> RunResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        var environment: [String: String]?
         if let temporaryDirectory {
-            var environment = ProcessInfo.processInfo.environment
-            for name in ["TMPDIR", "TMP", "TEMP"] { environment[name] = temporaryDirectory }
-            process.environment = environment
+            environment = ProcessInfo.processInfo.environment
+            for name in ["TMPDIR", "TMP", "TEMP"] { environment?[name] = temporaryDirectory }
         }
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        process.standardInput = FileHandle.nullDevice
+        let output: ChildProcess.Output
         do {
-            try process.run()
-        } catch {
-            throw KernelError.clangFailedToStart(path: executable, reason: error.localizedDescription)
+            output = try ChildProcess.run(executable, arguments, environment: environment, workingDirectory: workingDirectory,
+                                          timeout: runTimeout)
+        } catch .cannotStart(_, let code) {
+            throw KernelError.clangFailedToStart(path: executable, reason: KernelError.errnoDescription(code))
+        } catch .timedOut {
+            throw KernelError.compileFailed(log: "\(executable) did not finish within \(runTimeout) and was killed: "
+                                            + "check that the machine is not out of memory, or set FLOWGEN_CLANG to another clang")
         }
-        // stdout is drained on another thread so neither pipe can fill up and stall clang.
-        let stdoutBox = OutputBox()
-        let reader = Thread { stdoutBox.data = outPipe.fileHandleForReading.readDataToEndOfFile(); stdoutBox.done.signal() }
-        reader.start()
-        let errData = errPipe.fileHandleForReading.readDataToEndOfFile()
-        stdoutBox.done.wait()
-        process.waitUntilExit()
-        return RunResult(status: process.terminationStatus,
-                         stdout: String(decoding: stdoutBox.data, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
-    }
-
-    /// Hand-off slot for the stdout reader thread; the semaphore orders the write before the read.
-    private final class OutputBox: @unchecked Sendable {
-        var data = Data()
-        let done = DispatchSemaphore(value: 0)
+        // a signal (the OOM killer's SIGKILL) shows as a failure with the signal number, as before
+        return RunResult(status: output.termination.bySignal ? 128 + output.termination.status : output.termination.status,
+                         stdout: output.stdoutText, stderr: output.stderrText)
     }
 }

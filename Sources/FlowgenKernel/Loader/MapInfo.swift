@@ -10,7 +10,7 @@ public struct MapInfo: Sendable, Equatable {
     public var valueSize: UInt32
     /// Capacity in entries, after any size override given at load.
     public var maxEntries: UInt32
-    /// File descriptor, valid while the owning `LoadedPipeline` is open.
+    /// File descriptor, valid while the owning `LoadedObject` is open.
     public var fd: Int32
 
     /// Creates a map description.

@@ -1,10 +1,10 @@
-/// A program of a loaded object as the kernel sees it (the fd stays owned by its `LoadedPipeline`).
+/// A program of a loaded object as the kernel sees it (the fd stays owned by its `LoadedObject`).
 public struct ProgramHandle: Sendable, Equatable {
     /// Function name of the program in the C source.
     public var name: String
     /// ELF section it came from, e.g. `tc`.
     public var section: String
-    /// File descriptor, valid while the owning `LoadedPipeline` is open.
+    /// File descriptor, valid while the owning `LoadedObject` is open.
     public var fd: Int32
     /// Kernel program id (what `bpftool prog show` and tc filter listings print).
     public var id: UInt32

@@ -8,7 +8,7 @@ import Musl
 /// Runs a loaded TC program over packet bytes with `BPF_PROG_TEST_RUN` (offline replay, kernel tests).
 ///
 /// Each call is one independent system call with its own buffers, so one value may be used from
-/// many threads at once. The program fd is borrowed: keep its `LoadedPipeline` open meanwhile.
+/// many threads at once. The program fd is borrowed: keep its `LoadedObject` open meanwhile.
 public struct ProgramTestRun: Sendable {
     /// The `__sk_buff` fields the kernel lets a test run set (everything else must stay zero, or it
     /// answers EINVAL). Replay sets `tstamp` to the capture time so the program sees pcap time.

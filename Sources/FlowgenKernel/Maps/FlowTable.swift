@@ -11,7 +11,7 @@ import Musl
 /// Whole-table reads use `BPF_MAP_LOOKUP_BATCH` (or `LOOKUP_AND_DELETE_BATCH`) in chunks, straight
 /// into the snapshot's flat arrays (sized for the map's capacity: untouched pages cost no memory, and
 /// nothing is copied afterwards); kernels or map types without batch support fall back to
-/// `get_next_key` + lookup. The fd stays owned by whoever opened the map (usually a `LoadedPipeline`).
+/// `get_next_key` + lookup. The fd stays owned by whoever opened the map (usually a `LoadedObject`).
 /// Calls are independent system calls, so the value may be used from several threads.
 public struct FlowTable: Sendable {
     /// Map file descriptor (not owned).
@@ -42,7 +42,7 @@ public struct FlowTable: Sendable {
     }
 
     /// Wraps the map `map` of a loaded pipeline, taking sizes from the object.
-    public init(pipeline: LoadedPipeline, map: String) throws {
+    public init(pipeline: LoadedObject, map: String) throws {
         let info = try pipeline.mapInfo(map)
         self.init(fd: info.fd, keySize: Int(info.keySize), valueSize: Int(info.valueSize), maxEntries: Int(info.maxEntries), name: map)
     }

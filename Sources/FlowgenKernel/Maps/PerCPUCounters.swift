@@ -23,7 +23,7 @@ public struct PerCPUCounters: Sendable {
     }
 
     /// Wraps the map `map` of a loaded pipeline, checking it is a per-CPU array of u64.
-    public init(pipeline: LoadedPipeline, map: String) throws {
+    public init(pipeline: LoadedObject, map: String) throws {
         let info = try pipeline.mapInfo(map)
         guard info.type == 6 else {
             throw KernelError.wrongMapType(map: map, expected: "percpu_array", actual: info.typeName)

@@ -7,14 +7,14 @@ public final class LoadedMonitor {
     /// The compiled object it came from.
     public let object: CompiledObject
     /// The libbpf object that owns programs and maps.
-    public let pipeline: LoadedPipeline
+    public let pipeline: LoadedObject
 
     /// Loads `object` and checks it against `plan`.
     public init(plan: Plan, object: CompiledObject, replay: Bool = false, verbose: Bool = false) throws {
         self.object = object
         var rodata: [String: UInt64] = [:]
         if replay { rodata["fg_cfg_replay"] = 1 }
-        pipeline = try LoadedPipeline(objectPath: object.objectPath, entryProgram: plan.entryProgram,
+        pipeline = try LoadedObject(objectPath: object.objectPath, entryProgram: plan.entryProgram,
                                       mapSizes: ["fg_flows": UInt32(plan.maxFlows)],
                                       rodata: rodata,
                                       leavingOut: KernelFlowPass.kernelSupports ? [] : [KernelFlowPass.programName, KernelFlowPass.configMap, KernelFlowPass.ringMap],

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import FlowgenCore
 
 /// The build steps after planning: generate C from the plan, compile it (cached), load and verify it,
@@ -41,7 +42,7 @@ public struct MonitorBuilder {
     /// the returned monitor's plan carries the stages and their `verified_insns`.
     /// A refusal names the module line the verifier log points at and, with `verifierLogPath`,
     /// writes the whole log there.
-    public func load(replay: Bool = false, verbose: Bool = false, log: @escaping (String) -> Void = { _ in }) throws -> LoadedMonitor {
+    public func load(replay: Bool = false, verbose: Bool = false, log: Logger = .silent) throws -> LoadedMonitor {
         do {
             return try StageFitter(plan: plan, policy: stages, resources: resources, compiler: compiler, log: log)
                 .load(replay: replay, verbose: verbose)

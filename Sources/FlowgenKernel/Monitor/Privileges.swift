@@ -2,11 +2,11 @@
 public enum Privileges {
     /// Throws a message that says to use sudo when CAP_BPF/CAP_NET_ADMIN are missing.
     public static func require() throws {
-        try LoadedPipeline.requirePrivileges()
+        try LoadedObject.requirePrivileges()
     }
 
     /// True when loading programs should work.
     public static func canLoadPrograms() -> Bool {
-        (try? LoadedPipeline.requirePrivileges()) != nil
+        (try? LoadedObject.requirePrivileges()) != nil
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import FlowgenCore
 
@@ -29,11 +30,11 @@ public struct StageFitter {
     public let policy: StagePolicy
     let resources: ResourceLocator
     let compiler: ClangCompiler
-    let log: (String) -> Void
+    let log: Logger
 
     /// Creates a fitter.
     public init(plan: Plan, policy: StagePolicy, resources: ResourceLocator, compiler: ClangCompiler,
-                log: @escaping (String) -> Void = { _ in }) {
+                log: Logger = .silent) {
         self.plan = plan
         self.policy = policy
         self.resources = resources
@@ -62,7 +63,7 @@ public struct StageFitter {
                 throw MonitorError.doesNotFit(reason: reason, hint: "allow tail-called stages with --max-stages N (N > 1), raise --stage-budget, or select fewer features" + log)
             }
         }
-        log("one program does not fit (\(reason)); measuring features to split them into stages")
+        log.debug("one program does not fit (\(reason)); measuring features to split them into stages")
         let (fixed, costs) = try measure(replay: replay)
         guard !costs.isEmpty else {
             throw MonitorError.doesNotFit(reason: reason, hint: "no feature can move to a later stage; select fewer features")
@@ -87,12 +88,12 @@ public struct StageFitter {
                 let split = try Planner().split(plan, into: [fixed + inEntry] + later)
                 switch try attempt(split, replay: replay, verbose: verbose) {
                 case let .success(monitor):
-                    log("split into \(monitor.plan.stages.count) stages: " + monitor.plan.stages.map { "\($0.program) [\($0.features.joined(separator: ","))] \($0.verifiedInstructions ?? 0) insns" }.joined(separator: "; "))
+                    log.debug("\("split into \(monitor.plan.stages.count) stages: " + monitor.plan.stages.map { "\($0.program) [\($0.features.joined(separator: ","))] \($0.verifiedInstructions ?? 0) insns" }.joined(separator: "; "))")
                     remember(key, monitor.plan, replay: replay)
                     return monitor
                 case let .failure(failure):
                     reason = failure.description
-                    log("\(count) stages do not fit: \(reason)")
+                    log.debug("\(count) stages do not fit: \(reason)")
                     if failure.program == Planner.entryProgram, let heaviest = inEntry.max(by: { costs[$0]! < costs[$1]! }) {
                         inEntry.removeAll { $0 == heaviest }
                         movedOut = true
@@ -159,7 +160,7 @@ public struct StageFitter {
                 cost = n
             }
             costs[module.name] = max(1, cost)
-            log("feature \(module.name): \(costs[module.name]!) verified instructions as a stage of its own")
+            log.debug("feature \(module.name): \(costs[module.name]!) verified instructions as a stage of its own")
         }
         return (fixed, costs)
     }

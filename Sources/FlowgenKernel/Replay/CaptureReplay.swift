@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import FlowgenCore
 
@@ -25,18 +26,18 @@ public final class CaptureReplay {
         didSet { source.presentsEveryEntry = plainPasses }
     }
     private let queue: ReplayExportQueue
-    private let log: (String) -> Void
+    private let log: Logger
 
     /// Creates a replay through a kernel monitor; flows go to `exporter` (timestamps are capture
     /// time: use an epoch offset of 0).
     public convenience init(monitor: LoadedMonitor, exporter: FlowExporter, options: ReplayOptions = ReplayOptions(),
-                            log: @escaping (String) -> Void = { _ in }) throws {
+                            log: Logger = .silent) throws {
         try self.init(program: .kernel(monitor), exporter: exporter, options: options, log: log)
     }
 
     /// Creates a replay through `program` (kernel or native); flows go to `exporter`.
     public init(program: ReplayProgram, exporter: FlowExporter, options: ReplayOptions = ReplayOptions(),
-                log: @escaping (String) -> Void = { _ in }) throws {
+                log: Logger = .silent) throws {
         self.program = program
         self.options = options
         self.log = log
@@ -86,7 +87,7 @@ public final class CaptureReplay {
         done.wait()
         if let error = barrier.error { throw error }
         let workersDone = MonotonicClock.nowNs()
-        log(String(format: "packets run in %.3f s", Double(workersDone - started) / 1e9))
+        log.debug("\(String(format: "packets run in %.3f s", Double(workersDone - started) / 1e9))")
 
         var statistics = session.statistics
         statistics.workers = count
@@ -94,8 +95,9 @@ public final class CaptureReplay {
         let exportedAtEnd = try collector.flushAll(reason: .endOfCapture)
         let collected = MonotonicClock.nowNs()
         try queue.drain()
-        log(String(format: "end of capture: %d remaining flows collected in %.3f s, written %.3f s later", exportedAtEnd,
-                   Double(collected - workersDone) / 1e9, Double(MonotonicClock.nowNs() - collected) / 1e9))
+        let line = String(format: "end of capture: %d remaining flows collected in %.3f s, written %.3f s later", exportedAtEnd,
+                   Double(collected - workersDone) / 1e9, Double(MonotonicClock.nowNs() - collected) / 1e9)
+        log.debug("\(line)")
         let totals = workers.map(\.total).reduce(ReplayCounters(), +)
         statistics.packetsRead = totals.owned
         statistics.packetsRun = totals.run

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import FlowgenCore
 
@@ -8,7 +9,7 @@ final class ReplaySession: @unchecked Sendable {
     let files: [String]
     let collector: FlowCollector
     let source: ReplayFlowSource
-    let log: (String) -> Void
+    let log: Logger
     /// Run every pass (tests compare the skipping schedule with it).
     let plainPasses: Bool
     var statistics = ReplayStatistics()
@@ -18,7 +19,7 @@ final class ReplaySession: @unchecked Sendable {
     private(set) var quietUntil: UInt64 = 0
 
     init(files: [String], collector: FlowCollector, source: ReplayFlowSource, plainPasses: Bool = false,
-         log: @escaping (String) -> Void) {
+         log: Logger) {
         self.files = files
         self.collector = collector
         self.source = source
@@ -41,8 +42,9 @@ final class ReplaySession: @unchecked Sendable {
         let newFlows = FlowDeadline.add(now, min(policy.idleTimeoutNs, policy.activeTimeoutNs))
         quietUntil = plainPasses ? 0 : min(source.nextDeadline(), newFlows)
         let ms = Double(MonotonicClock.nowNs() - started) / 1e6
-        log("pass at capture time \(now) ns: \(source.lastRead.entries) directions, \(source.lastRead.presented) could end, "
-            + "\(r.exported) flows exported, " + String(format: "%.1f ms", ms))
+        let line = "pass at capture time \(now) ns: \(source.lastRead.entries) directions, \(source.lastRead.presented) could end, "
+            + "\(r.exported) flows exported, " + String(format: "%.1f ms", ms)
+        log.debug("\(line)")
     }
 
     /// Records a file every worker has finished.
@@ -52,6 +54,6 @@ final class ReplaySession: @unchecked Sendable {
         let file = ReplayStatistics.File(path: files[index], format: first.format, linkTypes: first.linkTypes,
                                          packets: packets, error: first.error?.description)
         statistics.files.append(file)
-        log("\(files[index]): \(packets) packets" + (file.error.map { ", stopped: \($0)" } ?? ""))
+        log.debug("\(files[index]): \(packets) packets\(file.error.map { ", stopped: \($0)" } ?? "")")
     }
 }

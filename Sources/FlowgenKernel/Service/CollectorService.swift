@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import FlowgenCore
 
@@ -71,14 +72,14 @@ public final class CollectorService {
     public let options: Options
     /// Operator metrics (also served by `--metrics`).
     public let metrics: CollectorMetrics
-    private let log: (String) -> Void
+    private let log: Logger
     private var evicted: UInt64 = 0
     private var failedPasses: UInt64 = 0
     private var lastFailure: String?
 
     /// Creates the service; nothing runs until `run(until:)`.
     public init(instance: MonitorInstance, exporter: FlowExporter, options: Options, metrics: CollectorMetrics = CollectorMetrics(),
-                log: @escaping (String) -> Void = { _ in }) {
+                log: Logger = .silent) {
         self.instance = instance
         self.options = options
         self.metrics = metrics
@@ -131,13 +132,13 @@ public final class CollectorService {
             let seconds = Date().timeIntervalSince(t0)
             evicted += UInt64(result.evicted)
             if result.evicted > 0 {
-                log("table above \(Int(options.highWater * 100))% of \(capacity): exported the \(result.evicted) idlest flows early (lack of resources)")
+                log.info("table above \(Int(options.highWater * 100))% of \(capacity): exported the \(result.evicted) idlest flows early (lack of resources)")
             }
             if result.poll.exported > 0 { instance.recordLastFlowID(collector.nextFlowID - 1) }
             if let kernel = collector.lastKernelReport {
-                log("pass: \(result.poll.entries) directions, \(result.poll.exported) flows exported (\(kernel.successorDirections) successor directions), \(result.poll.active) directions active, \(Int(seconds * 1000)) ms")
+                log.debug("pass: \(result.poll.entries) directions, \(result.poll.exported) flows exported (\(kernel.successorDirections) successor directions), \(result.poll.active) directions active, \(Int(seconds * 1000)) ms")
             } else {
-                log("pass: \(result.poll.entries) directions, \(result.poll.exported) flows exported, \(result.poll.active) active, \(Int(seconds * 1000)) ms")
+                log.debug("pass: \(result.poll.entries) directions, \(result.poll.exported) flows exported, \(result.poll.active) active, \(Int(seconds * 1000)) ms")
             }
             lastFailure = nil
             let exported = collector.exportedTotal, evicted = self.evicted, lost = collector.lostTotal
@@ -157,7 +158,7 @@ public final class CollectorService {
         } catch {
             failedPasses += 1
             let message = "\(error)"
-            if message != lastFailure { log("error: collector pass failed (retried next interval): \(message)") }
+            if message != lastFailure { log.error("error: collector pass failed (retried next interval): \(message)") }
             lastFailure = message
             let seconds = Date().timeIntervalSince(t0)
             let lost = collector.lostTotal, pending = collector.pendingCount
@@ -176,7 +177,7 @@ public final class CollectorService {
         do {
             try instance.syncInterfaces(strict: false)
         } catch {
-            log("warning: checking interfaces failed: \(error)")
+            log.warning("warning: checking interfaces failed: \(error)")
         }
         let count = instance.attachedInterfaces.count
         // counters stay fresh for --metrics even with --interval 0 (no passes until stop)
@@ -202,7 +203,7 @@ public final class CollectorService {
                 try collector.flushAll(reason: .forced)
                 return .success(Int(collector.exportedTotal - before))
             } catch {
-                if failure == nil || "\(error)" != "\(failure!)" { log("error: exporting the remaining flows failed: \(error)") }
+                if failure == nil || "\(error)" != "\(failure!)" { log.error("error: exporting the remaining flows failed: \(error)") }
                 failure = error
             }
         }
@@ -218,29 +219,29 @@ public final class CollectorService {
             instance.detachAll()
             switch flushRetrying() {
             case let .success(n):
-                log("stopped: exported \(n) remaining flows, \(collector.exportedTotal) in all")
+                log.info("stopped: exported \(n) remaining flows, \(collector.exportedTotal) in all")
             case .failure:
                 if instance.state.pinned {
                     let lost = collector.abandonPending()
                     instance.release()
-                    log("error: \(lost) flows of the failed batch are lost; the other remaining flows stay in the pinned table of instance \(instance.paths.name): export them with `flowgen collect --instance \(instance.paths.name)` once the output works")
+                    log.error("error: \(lost) flows of the failed batch are lost; the other remaining flows stay in the pinned table of instance \(instance.paths.name): export them with `flowgen collect --instance \(instance.paths.name)` once the output works")
                     return
                 }
                 let lost = (try? collector.abandonAll()) ?? collector.abandonPending()
-                log("error: \(lost) remaining flows could not be written and are lost")
+                log.error("error: \(lost) remaining flows could not be written and are lost")
             }
             instance.removeFromKernel()
         case .leaveInstance:
             _ = try? instance.syncInterfaces(strict: false)
             if instance.state.attachments.isEmpty {
                 let n = try collector.flushAll(reason: .forced)
-                log("stopped: nothing is attached any more, so every flow was exported (\(n) remaining, \(collector.exportedTotal) in all)")
+                log.info("stopped: nothing is attached any more, so every flow was exported (\(n) remaining, \(collector.exportedTotal) in all)")
             } else {
                 pass()
-                log("stopped: \(collector.exportedTotal) flows exported in all; active flows stay in the table for the next collector")
+                log.info("stopped: \(collector.exportedTotal) flows exported in all; active flows stay in the table for the next collector")
             }
             let lost = collector.abandonPending()
-            if lost > 0 { log("error: \(lost) ended flows could not be written and are lost (they had left the table)") }
+            if lost > 0 { log.error("error: \(lost) ended flows could not be written and are lost (they had left the table)") }
             instance.recordLastFlowID(collector.nextFlowID - 1)
             instance.release()
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import FlowgenCore
 #if canImport(Glibc)
 import Glibc
@@ -67,7 +68,7 @@ public final class MetricsServer: @unchecked Sendable {
             throw MetricsServerError.badAddress(address, "'\(host)' is not a numeric IPv4 or IPv6 address")
         }
         let socket = Glibc.socket(family, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw MetricsServerError.cannotListen(address, String(cString: strerror(errno))) }
+        guard socket >= 0 else { throw MetricsServerError.cannotListen(address, Errno(rawValue: errno).description) }
         _ = fcntl(socket, F_SETFD, FD_CLOEXEC)
         // accept(2) must never wait: poll says when a connection is there, and one that is gone by then is skipped
         _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
@@ -84,7 +85,7 @@ public final class MetricsServer: @unchecked Sendable {
         // nothing) until accepted, the oldest idle ones then making way; a short backlog would
         // instead drop a scrape's SYN and delay it by a whole retransmission
         guard bound == 0, listen(socket, SOMAXCONN) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = Errno(rawValue: errno).description
             close(socket)
             throw MetricsServerError.cannotListen(address, reason)
         }

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import FlowgenCore
 #if canImport(Glibc)
@@ -20,12 +21,12 @@ public final class MonitorInstance: @unchecked Sendable {
     /// True when an earlier process loaded the programs.
     public let adopted: Bool
     private var lock: FileLock?
-    private let log: (String) -> Void
+    private let log: Logger
     /// (interface, direction) pairs where someone else's filter blocks flowgen: not retried every scan.
     private var blocked = Set<String>()
 
     private init(paths: InstancePaths, maps: MonitorMaps, state: InstanceState, adopted: Bool, lock: FileLock,
-                 log: @escaping (String) -> Void) {
+                 log: Logger) {
         self.paths = paths
         self.maps = maps
         self.state = state
@@ -41,7 +42,7 @@ public final class MonitorInstance: @unchecked Sendable {
     /// existing pinned instance is an error. A plain run's state left by a killed process is cleaned
     /// up first (its filters detached). On any failure nothing of this call stays attached or pinned.
     public static func start(_ request: InstanceRequest, plan: Plan, loadOnly: Bool = false,
-                             load: () throws -> LoadedMonitor, log: @escaping (String) -> Void) throws -> MonitorInstance {
+                             load: () throws -> LoadedMonitor, log: Logger) throws -> MonitorInstance {
         ManagedFilter.quietLibbpf()
         // before the name derived from them is used, and before a NUL could cut one short in if_nametoindex
         for name in request.interfaces { try InterfaceName.validate(name) }
@@ -60,7 +61,7 @@ public final class MonitorInstance: @unchecked Sendable {
                         throw InstanceError.featuresDiffer(name: paths.name, pinned: existing.featureNames, requested: wanted)
                     }
                     if existing.maxFlows != plan.maxFlows {
-                        log("warning: instance \(paths.name) keeps its flow table of \(existing.maxFlows) directions (--max-flows \(plan.maxFlows) applies after `flowgen purge`)")
+                        log.warning("warning: instance \(paths.name) keeps its flow table of \(existing.maxFlows) directions (--max-flows \(plan.maxFlows) applies after `flowgen purge`)")
                     }
                     var state = existing
                     state.interfaces = request.interfaces
@@ -83,7 +84,7 @@ public final class MonitorInstance: @unchecked Sendable {
     /// the plan from the state's own features (and feature paths); the pinned flow table is checked
     /// against its decoder.
     public static func adoptPinned(name: String?, plan: (InstanceState) throws -> Plan,
-                                   log: @escaping (String) -> Void) throws -> MonitorInstance {
+                                   log: Logger) throws -> MonitorInstance {
         ManagedFilter.quietLibbpf()
         let paths = try InstancePaths(name: name ?? soleInstance(pinnedOnly: true))
         guard FileManager.default.fileExists(atPath: paths.stateFile) else {
@@ -144,7 +145,7 @@ public final class MonitorInstance: @unchecked Sendable {
     }
 
     private static func create(_ request: InstanceRequest, plan: Plan, paths: InstancePaths, lock: FileLock,
-                               load: () throws -> LoadedMonitor, log: @escaping (String) -> Void) throws -> MonitorInstance {
+                               load: () throws -> LoadedMonitor, log: Logger) throws -> MonitorInstance {
         guard let namespace = AttachmentNamespace.currentIdentity() else {
             throw KernelError.namespaceFailed(name: "current", reason: "/proc/thread-self/ns/net is not readable")
         }
@@ -179,7 +180,7 @@ public final class MonitorInstance: @unchecked Sendable {
     }
 
     private static func adopt(_ state: InstanceState, plan: Plan, paths: InstancePaths, lock: FileLock,
-                              log: @escaping (String) -> Void) throws -> MonitorInstance {
+                              log: Logger) throws -> MonitorInstance {
         if let here = AttachmentNamespace.currentIdentity(), here.inode != state.namespace.inode || here.device != state.namespace.device {
             throw InstanceError.otherNamespace(name: paths.name, inode: state.namespace.inode)
         }
@@ -203,14 +204,14 @@ public final class MonitorInstance: @unchecked Sendable {
 
     /// Detaches the filters a killed plain run left (only those still running its programs) and
     /// forgets its state.
-    private static func cleanUpStale(_ state: InstanceState, _ paths: InstancePaths, log: (String) -> Void) throws {
+    private static func cleanUpStale(_ state: InstanceState, _ paths: InstancePaths, log: Logger) throws {
         if let here = AttachmentNamespace.currentIdentity(), here.inode != state.namespace.inode || here.device != state.namespace.device {
             throw InstanceError.otherNamespace(name: paths.name, inode: state.namespace.inode)
         }
         let found = ManagedFilter.detach(state.attachments)
         let removed = zip(state.attachments, found).filter { $0.1 == .ours }.map { "\($0.0.interface) \($0.0.direction)" }
         if !removed.isEmpty {
-            log("removed the filters a stopped flowgen run (pid \(state.collectorPID.map(String.init) ?? "?")) left on \(removed.joined(separator: ", "))")
+            log.info("removed the filters a stopped flowgen run (pid \(state.collectorPID.map(String.init) ?? "?")) left on \(removed.joined(separator: ", "))")
         }
         InstanceStore.removeStateFiles(paths)
     }
@@ -254,11 +255,11 @@ public final class MonitorInstance: @unchecked Sendable {
                 case .interfaceGone:
                     if !forgotten.contains(record.interface) { forgotten.append(record.interface) }
                 case .absent:
-                    log("flowgen's filter on \(record.interface) \(record.direction) was removed by someone else")
+                    log.info("flowgen's filter on \(record.interface) \(record.direction) was removed by someone else")
                 case let .replaced(programID):
                     let key = record.interface + " " + record.direction
                     if blocked.insert(key).inserted {
-                        log("warning: \(key) now runs BPF program id \(programID) at flowgen's handle and priority: left alone")
+                        log.warning("warning: \(key) now runs BPF program id \(programID) at flowgen's handle and priority: left alone")
                     }
                 }
             }
@@ -266,7 +267,7 @@ public final class MonitorInstance: @unchecked Sendable {
             state.attachments = keep
             if !unwanted.isEmpty {
                 ManagedFilter.detach(unwanted)
-                log("detached from \(Set(unwanted.map(\.interface)).sorted().joined(separator: ", ")) (no longer monitored)")
+                log.info("detached from \(Set(unwanted.map(\.interface)).sorted().joined(separator: ", ")) (no longer monitored)")
             }
             for name in wanted.sorted() {
                 var added = false
@@ -286,7 +287,7 @@ public final class MonitorInstance: @unchecked Sendable {
                     } catch {
                         if strict { throw error }
                         blocked.insert(key)
-                        log("warning: cannot attach to \(key): \(error)")
+                        log.warning("warning: cannot attach to \(key): \(error)")
                     }
                 }
                 if added { attached.append(name) }
@@ -300,9 +301,9 @@ public final class MonitorInstance: @unchecked Sendable {
             _ = try? InstanceStore.lockedWrite(paths) { try InstanceStore.atomicWrite(state.json(), to: paths.stateFile) }
             throw error
         }
-        for name in forgotten { log("\(name) is gone: forgotten") }
+        for name in forgotten { log.info("\(name) is gone: forgotten") }
         if !attached.isEmpty {
-            log("attached to \(attached.joined(separator: ", ")) (\(state.directions.joined(separator: "+")))")
+            log.info("attached to \(attached.joined(separator: ", ")) (\(state.directions.joined(separator: "+")))")
         }
         return (attached, forgotten)
     }

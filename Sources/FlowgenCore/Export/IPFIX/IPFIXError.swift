@@ -1,3 +1,4 @@
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,9 +32,9 @@ public enum IPFIXError: Error, CustomStringConvertible, Equatable {
         case let .unresolvable(host, why):
             return "IPFIX collector '\(host)' does not resolve: \(why)"
         case let .socket(op, err):
-            return "IPFIX \(op) failed: \(String(cString: strerror(err)))"
+            return "IPFIX \(op) failed: \(Errno(rawValue: err).description)"
         case let .file(path, err):
-            return "cannot open IPFIX file '\(path)': \(String(cString: strerror(err))); choose another path"
+            return "cannot open IPFIX file '\(path)': \(Errno(rawValue: err).description); choose another path"
         case let .fileRefused(refused):
             return "IPFIX file refused: \(refused); choose another path"
         case let .templateTooLarge(n):

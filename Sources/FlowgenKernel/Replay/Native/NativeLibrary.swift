@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import FlowgenCore
 #if canImport(Glibc)
 import Glibc
@@ -116,7 +117,7 @@ final class NativeLibrary {
             throw NativeError.loadFailed(path: path, reason: "refused: \(untrusted.description); remove the cache entry or choose a cache of your own with --cache-dir")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw NativeError.loadFailed(path: path, reason: "cannot read it (\(String(cString: strerror(errno))))")
+            throw NativeError.loadFailed(path: path, reason: "cannot read it (\(Errno(rawValue: errno).description))")
         }
         let name = "\((path as NSString).lastPathComponent).\(getpid())-\(UInt64.random(in: 0...UInt64.max)).so"
         var reasons: [String] = []
@@ -124,7 +125,7 @@ final class NativeLibrary {
             let copy = (directory as NSString).appendingPathComponent(name)
             let fd = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o700)
             guard fd >= 0 else {
-                reasons.append("\(directory): \(String(cString: strerror(errno)))")
+                reasons.append("\(directory): \(Errno(rawValue: errno).description)")
                 continue
             }
             var written = 0
@@ -135,7 +136,7 @@ final class NativeLibrary {
                     written += n
                 }
             }
-            let reason = String(cString: strerror(errno))
+            let reason = Errno(rawValue: errno).description
             close(fd)
             if written == data.count { return copy }
             unlink(copy)
