@@ -11,7 +11,7 @@ struct BuildCommand: ParsableCommand {
         discussion: """
         Without --emit, prints a summary of the build. The kernel verifies the program when flowgen runs as root; otherwise the object is only compiled. Objects are cached by content, so a second identical build does not run clang.
 
-          flowgen build --features tcp,icmp --emit plan   plan as JSON, verified_insns
+          flowgen build --features tcp,icmp --emit plan   plan as JSON, verified_insns, each module's cost
           flowgen build --features tcp --emit c           the generated C
           flowgen build --features tcp -o mon.o           object + mon.manifest.json
         """)
@@ -73,7 +73,14 @@ struct BuildCommand: ParsableCommand {
         }
         switch emit {
         case .plan:
-            print(PlanDocument(plan: verifiedPlan).json(), terminator: "")
+            // each module's share: record bytes from the plan; verified instructions when this run may load
+            // (the variants without each module are verified once, then remembered like any build)
+            var cost = ModuleCostReport(plan: plan)
+            if Privileges.canLoadPrograms() {
+                cost = try ModuleCostMeasurer(plan: plan, resources: catalog.resources, compiler: builder.compiler, stages: planOptions.stagePolicy)
+                    .measure { line in if !logOptions.quiet { Console.info(line) } }
+            }
+            print(PlanDocument(plan: verifiedPlan, cost: cost).json(), terminator: "")
         case .obj:
             guard isatty(STDOUT_FILENO) == 0 else {
                 throw ValidationError("--emit obj writes binary data: redirect it to a file, or use -o FILE.o")
