@@ -110,7 +110,7 @@ public struct ModuleCostReport: Sendable, Equatable {
         var lines: [[String]] = [["module", "record B", "share", "verified insns", "share", ""]]
         for row in rows {
             let note = row.alwaysOn ? "always on: the program of the always-on modules alone"
-                : row.removedWith.isEmpty ? "" : "with " + row.removedWith.joined(separator: ",") + ", which require it"
+                : row.removedWith.isEmpty ? "" : "with " + row.removedWith.joined(separator: ",") + (row.removedWith.count == 1 ? ", which requires it" : ", which require it")
             lines.append([row.feature, String(row.recordBytes), Self.share(row.recordBytes, of: recordSize),
                           row.verifiedInstructions.map(String.init) ?? "-", Self.share(row.verifiedInstructions, of: totalVerifiedInstructions), note])
         }
