@@ -103,4 +103,38 @@ import Testing
         let text = modules.render()
         #expect(text.contains("Per module, existing flow") && text.contains("Per module, new flow"), "\(text)")
     }
+
+    /// The per-module figure is the median of per-round differences, worked out by hand: base
+    /// 60, 70, 80 ns and base+m 70, 75, 100 ns give differences 10, 5, 20, median 10 (the difference
+    /// of the medians would say 5). A default module's row (measured by leaving the others out)
+    /// is not set against base; a module's requirements are listed with it.
+    @Test func perModuleFiguresArePairedDifferencesOfTheSameRounds() throws {
+        func cell(_ values: [Double], tracked: Bool = true) -> KernelBenchResult.Cell {
+            .init(traffic: BenchTraffic.ipv4TCP.rawValue, tracked: tracked, samples: BenchSamples(values),
+                  nsPerPacket: BenchSamples(values).median, ratioToMinimal: nil, netRatioToMinimal: nil)
+        }
+        func row(_ label: String, _ kind: String, _ selection: String, _ features: [String], _ insns: [Int],
+                 _ existing: [Double], _ fresh: [Double]) -> KernelBenchResult.Row {
+            .init(label: label, kind: kind, selection: selection, features: features, unavailable: nil, verifiedInstructions: insns,
+                  existingFlow: [cell(existing)], newFlow: [cell(fresh)], existingFlowTarget: nil, newFlowTarget: nil)
+        }
+        let base = ["base", "ipv4", "ipv6"]
+        let result = KernelBenchResult(
+            method: .init(existingFlowRepeat: 1, existingFlowRepetitions: 3, newFlowBatch: 1, newFlowRepetitions: 3,
+                          maxFlows: 16, newFlowDriverOverhead: [:]),
+            rows: [row("base", "preset", "", base, [100], [60, 70, 80], [500, 400, 450]),
+                   row("base+ipv4 (-ipv6)", "module", "-ipv6", ["base", "ipv4"], [60], [50, 50, 50], [300, 300, 300]),
+                   row("base+m", "module", "m", base + ["m"], [150], [70, 75, 100], [530, 410, 500]),
+                   row("base+n", "module", "n", base + ["dep", "n"], [90, 40], [61, 71, 81], [400, 400, 400])])
+        let modules = try #require(ModuleOverBase(kernel: result))
+        #expect(modules.inBase == ["ipv4"])
+        let m = try #require(modules.rows.first { $0.module == "m" })
+        #expect(m.existingFlow[BenchTraffic.ipv4TCP.rawValue] == 10)
+        #expect(m.newFlow[BenchTraffic.ipv4TCP.rawValue] == 30) // 30, 10, 50
+        #expect(m.verifiedInstructions == 50)
+        let n = try #require(modules.rows.first { $0.module == "n" })
+        #expect(n.added == ["dep", "n"] && n.verifiedInstructions == 30) // 90 + 40 − 100
+        #expect(n.newFlow[BenchTraffic.ipv4TCP.rawValue] == -50) // −100, 0, −50
+        #expect(modules.render().contains("n (+dep)"))
+    }
 }
