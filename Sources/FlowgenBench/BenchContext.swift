@@ -31,7 +31,8 @@ public final class BenchContext {
     /// because building and verifying every module (some of them hundreds of thousands of verified
     /// instructions) takes longer than the minute the quick profile has.
     public var featureSets: [BenchFeatureSet] {
-        options.quick ? presetSets : BenchFeatureSet.all(catalog: catalog, presets: presets)
+        if let modules = options.modules { return ModuleOverBase.sets(modules, catalog: catalog, presets: presets) }
+        return options.quick ? presetSets : BenchFeatureSet.all(catalog: catalog, presets: presets)
     }
 
     /// The presets alone (base, seed, all, ...); in the quick profile only those with targets.

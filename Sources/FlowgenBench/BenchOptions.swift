@@ -19,6 +19,9 @@ public struct BenchOptions: Sendable {
     public var allowUnsafeFeaturePath = false
     /// The clang driver and object cache used for flowgen's programs and the floors alike.
     public var compiler: ClangCompiler
+    /// When set, the kernel section measures base and base+each of these modules only (`--only modules`):
+    /// the per-module rows without the presets and combinations, in either profile.
+    public var modules: [String]? = nil
     /// The `flowgen` binary, for the build and replay sections (nil: those parts that spawn it are skipped).
     public var flowgenExecutable: String?
 

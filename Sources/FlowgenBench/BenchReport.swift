@@ -43,7 +43,7 @@ public struct BenchReport: Codable, Sendable {
             out += "WARNING: this flowgen is a debug build: collector, build and replay figures are not representative; use `swift build -c release`\n"
         }
         out += "\n"
-        if let kernel { out += kernel.render() }
+        if let kernel { out += kernel.render() + (ModuleOverBase(kernel: kernel)?.render() ?? "") }
         if let stages { out += stages.render() + "\n" }
         if let e2e { out += e2e.render() + "\n" }
         if let collector { out += collector.render() + "\n" }
@@ -64,10 +64,12 @@ public struct BenchReport: Codable, Sendable {
         struct Document: Encodable {
             let report: BenchReport
             let misses: [String]
+            /// the kernel section's per-module figures over base (derived from its samples)
+            let modulesOverBase: ModuleOverBase?
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try encoder.encode(Document(report: self, misses: misses))
+        return try encoder.encode(Document(report: self, misses: misses, modulesOverBase: kernel.flatMap(ModuleOverBase.init(kernel:))))
     }
 }

@@ -16,6 +16,7 @@ struct BenchCommand: ParsableCommand {
 
           flowgen bench --quick                      everything, in about a minute
           flowgen bench --only kernel --json k.json  per-packet cost, all numbers
+          flowgen bench --only modules               ns/packet each module adds over base (also in the full kernel section)
         """)
 
     @OptionGroup var compilerOptions: CompilerOptions
@@ -23,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Fewer repetitions and smaller inputs (about a minute in all); same methods.")
     var quick = false
 
-    @Option(help: ArgumentHelp("Run only these sections (comma-separated).", valueName: "kernel|e2e|collector|build|replay|clickhouse"))
+    @Option(help: ArgumentHelp("Run only these sections (comma-separated).", valueName: "kernel|e2e|collector|build|replay|clickhouse|modules"))
     var only: String?
 
     @Option(help: ArgumentHelp("Also write every number (samples included) as JSON to FILE.", valueName: "file"))
@@ -46,13 +47,22 @@ struct BenchCommand: ParsableCommand {
 
     func sections() throws -> [BenchSection] {
         guard let only else { return BenchSection.allCases }
-        return try only.split(separator: ",").map {
-            let name = $0.trimmingCharacters(in: .whitespaces)
-            guard let section = BenchSection(rawValue: name) else {
-                throw ValidationError("unknown section '\(name)' for --only; choose from \(BenchSection.allCases.map(\.rawValue).joined(separator: ", "))")
+        var sections: [BenchSection] = []
+        for part in only.split(separator: ",") {
+            let name = part.trimmingCharacters(in: .whitespaces)
+            // `modules` is the kernel section cut down to base and base+each module
+            guard let section = name == "modules" ? .kernel : BenchSection(rawValue: name) else {
+                throw ValidationError("unknown section '\(name)' for --only; choose from \((BenchSection.allCases.map(\.rawValue) + ["modules"]).joined(separator: ", "))")
             }
-            return section
+            if !sections.contains(section) { sections.append(section) }
         }
+        return sections
+    }
+
+    /// `--only modules` without `kernel`: the kernel section measures only base and base+each module.
+    var modulesOnly: Bool {
+        let names = (only ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        return names.contains("modules") && !names.contains("kernel")
     }
 
     func run() throws {
@@ -60,6 +70,7 @@ struct BenchCommand: ParsableCommand {
                                    compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir))
         if quick { options.useQuickProfile() }
         options.sections = try sections()
+        if modulesOnly { options.modules = [] }
         options.featurePaths = featurePaths
         options.allowUnsafeFeaturePath = allowUnsafeFeaturePath
         options.flowgenExecutable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

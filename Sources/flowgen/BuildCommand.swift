@@ -12,7 +12,8 @@ struct BuildCommand: ParsableCommand {
         discussion: """
         Without --emit, prints a summary of the build. The kernel verifies the program when flowgen runs as root; otherwise the object is only compiled. Objects are cached by content, so a second identical build does not run clang.
 
-          flowgen build --features tcp,icmp --emit plan   plan as JSON, verified_insns
+          flowgen build --features tcp,icmp --emit plan   plan as JSON, verified_insns, each module's record bytes
+          flowgen build --features tcp --emit plan --cost also each module's verified instructions (slow once)
           flowgen build --features tcp --emit c           the generated C
           flowgen build --features tcp -o mon.o           object + mon.manifest.json
         """)
@@ -32,8 +33,12 @@ struct BuildCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Write the object to FILE.o and its layout manifest to FILE.manifest.json.", valueName: "file.o"))
     var output: String?
 
+    @Flag(help: ArgumentHelp("With --emit plan: also give each module's verified instructions, by verifying the selection without each module (root; one verification per module the first time, remembered after)."))
+    var cost = false
+
     func validate() throws {
         try CommandLineText.refuseControlCharacters([output], option: "--output")
+        if cost && emit != .plan { throw ValidationError("--cost goes with --emit plan (or use `flowgen features --cost --features LIST`)") }
     }
 
     func run() throws {
@@ -76,7 +81,20 @@ struct BuildCommand: ParsableCommand {
         }
         switch emit {
         case .plan:
-            print(PlanDocument(plan: verifiedPlan).json(), terminator: "")
+            // each module's share: record bytes from the plan; verified instructions with --cost when this run
+            // may load (the variants without each module are verified once, then remembered like any build)
+            // verifying a variant per module takes minutes for a large selection the first time: only when asked
+            var cost = ModuleCostReport(plan: plan)
+            if self.cost && Privileges.canLoadPrograms() {
+                do {
+                    cost = try ModuleCostMeasurer(plan: plan, resources: catalog.resources, compiler: builder.compiler, stages: planOptions.stagePolicy)
+                        .measure { line in if !logOptions.quiet { Console.info(line) } }
+                } catch {
+                    // the plan itself was verified: a variant that fails leaves the figures out, not the plan
+                    Console.warn("per-module verified instructions left out (cost.modules[].verified_insns is null): \(error); `flowgen features --cost` shows the failure in full")
+                }
+            }
+            print(PlanDocument(plan: verifiedPlan, cost: cost).json(), terminator: "")
         case .obj:
             guard isatty(STDOUT_FILENO) == 0 else {
                 throw ValidationError("--emit obj writes binary data: redirect it to a file, or use -o FILE.o")

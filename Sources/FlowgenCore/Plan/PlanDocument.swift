@@ -6,8 +6,14 @@ public struct PlanDocument: Sendable {
     /// The plan to describe.
     public let plan: Plan
 
+    /// Each module's record bytes and verified instructions (`build --emit plan`; the manifest has none).
+    public let cost: ModuleCostReport?
+
     /// Creates a document.
-    public init(plan: Plan) { self.plan = plan }
+    public init(plan: Plan, cost: ModuleCostReport? = nil) {
+        self.plan = plan
+        self.cost = cost
+    }
 
     /// A JSON-serialisable dictionary.
     public var object: [String: Any] {
@@ -49,7 +55,7 @@ public struct PlanDocument: Sendable {
             ["name": "ip_version", "offset": 37, "size": 1],
             ["name": "pad", "offset": 38, "size": 2],
         ]
-        return [
+        var document: [String: Any] = [
             "flowgen_version": FlowgenVersion.string,
             "entry": plan.entryProgram,
             "features": plan.features.map(\.name),
@@ -67,6 +73,8 @@ public struct PlanDocument: Sendable {
             }),
             "counters": KernelCounter.allCases.map(\.jsonName),
         ]
+        if let cost { document["cost"] = cost.object }
+        return document
     }
 
     /// Pretty-printed JSON text with sorted keys (stable across runs).
