@@ -44,7 +44,7 @@ struct fg_pass_cfg {
 	__u64 marked;         /* directions marked closing by this run */
 	__u64 closing;        /* directions found closing (marked earlier) */
 	__u64 moved;          /* directions copied to the ring and deleted */
-	__u64 successors;     /* successor directions moved */
+	__u64 successors;     /* move: successor directions moved; mark: successors in the table */
 	__u64 evicted;        /* flows marked as lack of resources */
 	__u64 full;           /* the ring filled and the walk stopped: 1 among the successors, 2 after them */
 	__u64 ages[FG_PASS_AGE_BUCKETS]; /* FG_PASS_AGES: flows by log2 of their quiet time in 2^20 ns */
@@ -174,8 +174,10 @@ static __always_inline __u32 fg_end_reason(const struct fg_walk *w, int tcp, __u
 static long fg_mark_one(struct bpf_map *map, struct fg_flow_key *key, struct fg_record *rec, struct fg_walk *w)
 {
 	w->entries++;
-	if (key->pad) /* a successor: moved once its direction is gone */
+	if (key->pad) { /* a successor: moved once its direction is gone */
+		w->successors++;
 		return 0;
+	}
 	__u64 word = READ_ONCE_U64(rec->packets);
 	if (word & FG_CLOSING) {
 		w->closing++;

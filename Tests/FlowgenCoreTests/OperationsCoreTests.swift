@@ -144,6 +144,30 @@ import Testing
         #expect(calm.evicted == 0 && calm.poll.exported == 0)
     }
 
+    @Test func insertReserveLowersTheMarksByTwiceTheLargestArrivalBetweenPasses() {
+        var reserve = InsertReserve()
+        // a 64-direction table at 90%/80%: 57 and 51 until a pass has seen new directions arrive
+        #expect(reserve.marks(high: 57, low: 51, capacity: 64) == (57, 51))
+        reserve.note(entries: 40, left: 40)
+        #expect(reserve.peak == 0)
+        // 5 arrived (45 found, 40 left before): 10 kept free, so at most 54 remain; low keeps its gap of 6
+        reserve.note(entries: 45, left: 45)
+        #expect(reserve.peak == 5 && reserve.reserve == 10)
+        #expect(reserve.marks(high: 57, low: 51, capacity: 64) == (54, 48))
+        // a pass that found 55 (10 beyond the 45 left) and evicted down to 48, then one with nothing new: the peak is 10
+        reserve.note(entries: 55, left: 48)
+        reserve.note(entries: 48, left: 48)
+        #expect(reserve.peak == 10 && reserve.marks(high: 57, low: 51, capacity: 64) == (44, 38))
+        // a table roomy enough keeps its marks; eviction off stays off
+        #expect(reserve.marks(high: 900, low: 800, capacity: 1000) == (900, 800))
+        #expect(reserve.marks(high: .max, low: 51, capacity: 64) == (.max, 51))
+        // more arriving between passes than the table holds: evict down to nothing rather than below
+        #expect(reserve.marks(high: 9, low: 8, capacity: 10) == (0, 0))
+        // a burst is forgotten after `window` passes without one
+        for _ in 0..<InsertReserve.window { reserve.note(entries: 48, left: 48) }
+        #expect(reserve.peak == 0 && reserve.marks(high: 57, low: 51, capacity: 64) == (57, 51))
+    }
+
     @Test func numberingResumesAfterAnEarlierCollector() throws {
         let plan = try FeatureCatalog(resources: ResourceLocator.locate()).plan(features: "tcp")
         let table = MemoryFlowTable(plan: plan)

@@ -331,8 +331,7 @@ enum NfstreamReference {
             // packet's time since the first within the gap tolerance below; the merged order of two
             // packets of opposite directions less than that apart is the stamping point's to decide
             let (theirs, mine) = (Self.earlyPackets(r), Self.earlyPackets(o))
-            if theirs.map({ $0.map(\.size) }) != mine.map({ $0.map(\.size) })
-                || zip(theirs, mine).contains(where: { zip($0, $1).contains { abs($0.ms - $1.ms) > Self.liveGapSlack } }) {
+            if !Self.earlyPacketsAgree(theirs, mine) {
                 diff.append("\(key): early packets (size, ms) by direction nfstream \(theirs), flowgen \(mine)")
             }
             for (column, value) in r where NfstreamReference.compared(column) && !column.hasPrefix("splt_") {
@@ -360,6 +359,23 @@ enum NfstreamReference {
 
     /// The early packets (`splt_*`) of one flow's output split by direction: each packet's size
     /// and its time in ms since the flow's first packet (the running sum of the gaps).
+    /// The early packets of a live flow as the two tools saw them, per direction: sizes equal and
+    /// times within the slack over the packets both kept; where the early list ends (its tenth
+    /// place) two packets of opposite directions closer than the slack may fall either side of it,
+    /// so a direction may keep one packet more or less, if that packet is within the slack of the
+    /// list's last time. Both lists hold the same number of packets.
+    static func earlyPacketsAgree(_ a: [[(size: Int, ms: Int)]], _ b: [[(size: Int, ms: Int)]]) -> Bool {
+        guard a.count == b.count, a.joined().count == b.joined().count else { return false }
+        let end = ([a, b].flatMap { $0.joined().map(\.ms) }.max() ?? 0)
+        for (x, y) in zip(a, b) {
+            let common = min(x.count, y.count)
+            guard zip(x.prefix(common), y.prefix(common)).allSatisfy({ $0.size == $1.size && abs($0.ms - $1.ms) <= liveGapSlack }) else { return false }
+            let extra = x.count > y.count ? x.dropFirst(common) : y.dropFirst(common)
+            guard extra.count <= 1, extra.allSatisfy({ end - $0.ms <= liveGapSlack }) else { return false }
+        }
+        return true
+    }
+
     static func earlyPackets(_ flow: [String: Any]) -> [[(size: Int, ms: Int)]] {
         let directions = flow["splt_direction"] as? [Int] ?? [], sizes = flow["splt_ps"] as? [Int] ?? []
         let gaps = flow["splt_piat_ms"] as? [Int] ?? []

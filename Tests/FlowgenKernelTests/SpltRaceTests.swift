@@ -8,6 +8,20 @@ import Testing
 /// lost), and each CPU's packets keep their sending order.
 @Suite(.serialized) struct SpltRaceTests {
     @Test func twoCPUsNeverShareOrLoseASlot() throws {
+        // On a loaded machine the two threads may happen to run one after the other (seen once in a
+        // full run beside four builds): the whole race is tried again, up to three times, until it
+        // happens; every try must keep every slot exact.
+        var interleaved = 0
+        for attempt in 1...3 where interleaved == 0 {
+            interleaved = try raceOnce()
+            print("splt race, try \(attempt): \(interleaved) of 300 flows took both CPUs' packets interleaved")
+        }
+        // the race itself happened: some flows took packets of both CPUs alternately
+        #expect(interleaved > 0, "the two CPUs never raced on one flow in three tries")
+    }
+
+    /// One race on 300 fresh flows; the number of flows whose slots interleave the two CPUs' packets.
+    func raceOnce() throws -> Int {
         let h = try ProgramHarness(features: "splt")
         let flows = 300
         // each flow's first packet (payload 0) from one CPU, so both then race on updates in place
@@ -40,8 +54,6 @@ import Testing
             #expect(mine == mine.sorted() && theirs == theirs.sorted(), "flow \(f): a CPU's packets out of order: \(payloads)")
             if !mine.isEmpty && !theirs.isEmpty && payloads.firstIndex(of: theirs[0])! < payloads.firstIndex(of: mine.last!)! { interleaved += 1 }
         }
-        // the race itself happened: some flows took packets of both CPUs alternately
-        #expect(interleaved > 0, "the two CPUs never raced on one flow")
-        print("splt race: \(interleaved) of \(flows) flows took both CPUs' packets interleaved")
+        return interleaved
     }
 }

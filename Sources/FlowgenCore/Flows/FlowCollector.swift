@@ -32,6 +32,9 @@ public struct EvictingPollResult: Sendable, Equatable {
     public var poll: PollResult
     /// Biflows exported early with end reason "lack of resources".
     public var evicted: Int
+    /// Directions the pass left in the table (`InsertReserve` takes what the next pass finds beyond
+    /// them as new).
+    public var left = 0
 }
 
 /// Drains a flow table, pairs directions into biflows, ends flows (FIN/RST, idle, active timeout)
@@ -119,13 +122,14 @@ public final class FlowCollector {
             lastKernelReport = r
             // active: the directions left (the kernel pairs only the flows it ends)
             return EvictingPollResult(poll: PollResult(entries: r.entries, exported: Int(nextFlowID - before),
-                                                       active: max(0, r.entries - r.movedDirections)), evicted: r.evicted)
+                                                       active: max(0, r.entries - r.movedDirections)), evicted: r.evicted,
+                                      left: max(0, r.entries - r.movedDirections - r.successorDirections))
         }
         // the ages of active flows matter only when the table may be above its high-water mark
         let first = try walk(.poll(now: now, notingAges: highWater < .max))
         var result = PollResult(entries: first.entries, exported: first.ended, active: first.active)
         let remaining = first.entries - first.removedDirections
-        guard remaining > highWater else { return EvictingPollResult(poll: result, evicted: 0) }
+        guard remaining > highWater else { return EvictingPollResult(poll: result, evicted: 0, left: remaining) }
         // the age at which to stop: the idlest flows first, until at most lowWater directions remain
         var left = remaining, count = 0, age: UInt64 = 0
         for packed in first.ages.sorted() where left > lowWater {
@@ -133,11 +137,11 @@ public final class FlowCollector {
             count += 1
             age = packed
         }
-        guard count > 0 else { return EvictingPollResult(poll: result, evicted: 0) }
+        guard count > 0 else { return EvictingPollResult(poll: result, evicted: 0, left: remaining) }
         let second = try walk(.evict(now: now, age: age, count: count))
         result.exported += second.ended
         result.active = second.active
-        return EvictingPollResult(poll: result, evicted: second.evicted)
+        return EvictingPollResult(poll: result, evicted: second.evicted, left: second.entries - second.removedDirections)
     }
 
     /// Exports every flow in the table with `reason` (flows already ended by FIN/RST keep "end of flow"),

@@ -10,7 +10,8 @@ import Glibc
 /// A pass runs `fg_pass_run` (a TC program, run with BPF_PROG_TEST_RUN) to mark the ended flows'
 /// directions closing, waits for an RCU grace period (every packet program that counted before the
 /// cut has then returned), and runs it again to move the closing directions (and the successors of
-/// earlier ones) into the ring buffer `fg_ended` and delete them. The ring is mapped into this
+/// earlier ones) into the ring buffer `fg_ended` and delete them; a pass that finds nothing to
+/// move (nothing ended or closing, no successor) skips the wait and the move. The ring is mapped into this
 /// process: its records are read in place, exported, and only then released (the consumer
 /// position moves), so a collector killed meanwhile leaves them to the next one.
 public final class KernelFlowPass: KernelFlowEnding {
@@ -216,9 +217,14 @@ public final class KernelFlowPass: KernelFlowEnding {
             if remaining > highWater {
                 report.evicted = try evict(base, remaining: remaining, lowWater: lowWater)
             }
-            try barrier()
-            base.phase = .move
-            try moveAll(base, &report, deliver)
+            // nothing to move (no flow ended, none closing from before, no successor): the grace
+            // period (tens of ms on a busy machine, while new flows keep filling the table) and the
+            // move's walks are skipped; a successor made meanwhile is seen by the next pass's mark
+            if marked.marked + marked.closing + marked.successors + report.evicted > 0 {
+                try barrier()
+                base.phase = .move
+                try moveAll(base, &report, deliver)
+            }
         case let .flush(reason):
             // rounds until nothing is left: the second move of a round takes the successors of
             // directions the first one deleted (once no packet program can still write them)

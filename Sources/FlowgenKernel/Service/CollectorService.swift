@@ -74,6 +74,8 @@ public final class CollectorService {
     public let metrics: CollectorMetrics
     private let log: Logger
     private var evicted: UInt64 = 0
+    /// Room kept for the directions that arrive between passes (lowers the marks under a high insert rate).
+    private var reserve = InsertReserve()
     private var failedPasses: UInt64 = 0
     private var lastFailure: String?
 
@@ -126,14 +128,17 @@ public final class CollectorService {
     public func pass() {
         let t0 = Date()
         let capacity = instance.maps.capacity
-        let (high, low) = options.marks(capacity: capacity)
+        let configured = options.marks(capacity: capacity)
+        let (high, low) = reserve.marks(high: configured.high, low: configured.low, capacity: capacity)
         do {
             let result = try collector.poll(now: MonotonicClock.nowNs(), highWater: high, lowWater: low)
             let seconds = Date().timeIntervalSince(t0)
             evicted += UInt64(result.evicted)
             if result.evicted > 0 {
-                log.info("table above \(Int(options.highWater * 100))% of \(capacity): exported the \(result.evicted) idlest flows early (lack of resources)")
+                let room = high < configured.high ? " (\(high) directions: \(reserve.reserve) kept free for the new ones that arrive between passes)" : ""
+                log.info("table above \(Int(options.highWater * 100))% of \(capacity)\(room): exported the \(result.evicted) idlest flows early (lack of resources)")
             }
+            reserve.note(entries: result.poll.entries, left: result.left)
             if result.poll.exported > 0 { instance.recordLastFlowID(collector.nextFlowID - 1) }
             if let kernel = collector.lastKernelReport {
                 log.debug("pass: \(result.poll.entries) directions, \(result.poll.exported) flows exported (\(kernel.successorDirections) successor directions), \(result.poll.active) directions active, \(Int(seconds * 1000)) ms")
