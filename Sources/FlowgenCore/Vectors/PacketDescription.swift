@@ -181,14 +181,15 @@ struct PacketDescription {
         guard let node = map["flags"] else { return [.ack] }
         let s = try r.text(node, "flags")
         if let n = VectorReader.parseUnsigned(s), n <= 255 { return PacketBuilder.TCPFlags(rawValue: UInt8(n)) }
-        var flags: UInt8 = 0
+        let letters: [Character: PacketBuilder.TCPFlags] = ["F": .fin, "S": .syn, "R": .rst, "P": .psh, "A": .ack, "U": .urg, "E": .ece, "C": .cwr]
+        var flags: PacketBuilder.TCPFlags = []
         for c in s {
-            guard let bit = ["F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40, "C": 0x80][String(c)] else {
+            guard let flag = letters[c] else {
                 throw r.error(node, "`flags` letter '\(c)' is not a TCP flag; use F S R P A U E C (e.g. SA), or a number")
             }
-            flags |= UInt8(bit)
+            flags.insert(flag)
         }
-        return PacketBuilder.TCPFlags(rawValue: flags)
+        return flags
     }
 
     /// `options:` as a list of `mss=1460`, `ws=7`, `sackok`, `sack=L-R[/L-R...]`, `ts=VAL/ECR`, `nop`, `eol`, `raw=HEX`.
