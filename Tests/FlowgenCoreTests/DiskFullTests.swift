@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenKernel
 import FlowgenTestSupport
 
 /// Output on a real, tiny tmpfs: what a full disk does to the collector's files and counts.
