@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+import FlowgenKernel
 import FlowgenTestSupport
 
 /// The reader against the tcpdump project's 830 test captures (many deliberately malformed) in
