@@ -3,9 +3,11 @@ import PackageDescription
 
 // flowgen: declarative feature modules -> generated TC program -> biflow export.
 // FlowgenCore is pure Swift (no libbpf, no sockets, no threads): features, plan, codegen, records,
-// flows, formatting; of I/O it keeps only the text output's file writer and the capture reader.
-// FlowgenKernel owns every other fd: BPF objects, the launcher, the IPFIX and ClickHouse transports
-// and exporters, the metrics server. The executable only parses options.
+// flows, formatting, the exporter protocol, capture parsing; of file I/O it keeps reading modules,
+// configuration and test vectors, and writing a new module's scaffold and the vectors' captures (PcapWriter).
+// FlowgenKernel owns every other fd: BPF objects, the launcher, capture files (CaptureFile), the text,
+// IPFIX and ClickHouse exporters and their transports, the output files (OutputFile), the metrics
+// server. The executable only parses options.
 // Tooling stays out of those two: FlowgenTestSupport (network namespaces, veth pairs, the capture
 // writers and the IPFIX decoder the tests check against) serves both test targets and the benchmark;
 // FlowgenBench is `flowgen bench`. The product libraries import neither.

@@ -1,5 +1,6 @@
 import Foundation
 import FlowgenCore
+import FlowgenKernel
 import Logging
 
 /// Progress and error messages: stderr by default, or the --log file; flows never go here.

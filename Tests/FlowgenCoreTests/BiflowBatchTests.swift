@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+import FlowgenKernel
 @testable import FlowgenTestSupport
 
 /// The batch path of export: `BiflowBatch` against the `Biflow`s it stands for, and every

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+import FlowgenKernel
+import FlowgenTestSupport
 
 /// The reader against the tcpdump project's 830 test captures (many deliberately malformed) in
 /// `Tests/Captures`: every file ends, cleanly or with a one-line error, and where Wireshark's
@@ -15,16 +17,9 @@ import Testing
         try #require(names.count >= 800, "the capture corpus is missing at \(Self.corpus)")
 
         // capinfos (wireshark-common, installed with tshark): one process for every file
-        let capinfos = Process()
-        capinfos.executableURL = URL(fileURLWithPath: "/usr/bin/capinfos")
-        capinfos.arguments = ["-c", "-T", "-M", "-r"] + names.map { Self.corpus + "/" + $0 }
-        let out = Pipe(), err = Pipe()
-        capinfos.standardOutput = out
-        capinfos.standardError = err
-        try capinfos.run()
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        capinfos.waitUntilExit()
+        let capinfos = try ProcessRunner.run(["/usr/bin/capinfos", "-c", "-T", "-M", "-r"] + names.map { Self.corpus + "/" + $0 },
+                                             timeout: .seconds(300))
+        let errors = capinfos.stderr, text = capinfos.stdout
         var reference: [String: Int] = [:]
         for line in text.split(separator: "\n") {
             let f = line.split(separator: "\t")

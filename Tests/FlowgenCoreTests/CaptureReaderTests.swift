@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+import FlowgenKernel
 @testable import FlowgenTestSupport
 
 /// Frames used by the capture tests: a TCP segment, a UDP datagram and an IPv6 ICMP echo.
@@ -52,7 +53,7 @@ enum CaptureFixtures {
         let w = PcapWriter(linkType: CaptureLinkType(rawValue: 0x1000_0001)) // FCS length bits set, link type 1
         try w.append(CaptureFixtures.frames[0], timestampNs: CaptureFixtures.t0)
         try w.write(toFile: path)
-        let all = try CaptureReader.readAll(path: path)
+        let all = try CaptureReader(path: path).readAll()
         #expect(all.count == 1 && all[0].linkType == .ethernet && all[0].bytes == CaptureFixtures.frames[0])
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+import FlowgenTestSupport
 
 /// The modern dialect (IPv4, IPv6, DateTime64, LowCardinality) against a current ClickHouse engine:
 /// chdb, ClickHouse run in-process from Python, installed by scripts/setup.sh in .build/venv. The
@@ -19,20 +20,11 @@ import Testing
 
     /// Runs a chdb script with `arguments`, returns its standard output.
     static func chdb(_ script: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try python())
-        process.arguments = ["-c", script] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ClickHouseError.schema("chdb failed: " + String(decoding: errors, as: UTF8.self))
+        let result = try ProcessRunner.run([try python(), "-c", script] + arguments, timeout: .seconds(300))
+        guard result.succeeded else {
+            throw ClickHouseError.schema("chdb failed: " + result.stderr)
         }
-        return String(decoding: data, as: UTF8.self)
+        return result.stdout
     }
 
     static let script = """

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenKernel
+import FlowgenTestSupport
 
 /// Output on a real, tiny tmpfs: what a full disk does to the collector's files and counts.
 @Suite(.serialized) struct DiskFullTests {
@@ -19,12 +21,8 @@ import Testing
     }
 
     func run(_ argv: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
+        guard let result = try? ProcessRunner.run(argv, timeout: .seconds(30)), !result.terminatedBySignal else { return -1 }
+        return result.status
     }
 
     /// A table of `flows` one-way TCP flows, idle since second 1, and a collector exporting JSON lines into `dir`.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenKernel
 
 /// The write side of the byte path: headers, batches larger than one write, non-blocking
 /// descriptors, errors, and the dated files of `TextFlowExporter`.

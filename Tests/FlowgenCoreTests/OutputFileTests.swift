@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+@testable import FlowgenKernel
 
 @Suite struct OutputFileTests {
     /// A JSON-lines exporter writing into `dir`, and the path of today's file.

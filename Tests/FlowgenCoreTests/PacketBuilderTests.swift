@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowgenCore
+import FlowgenTestSupport
 
 /// Reads a big-endian 16-bit field, so assertions name offsets the way RFC diagrams do.
 private func be16(_ bytes: [UInt8], _ offset: Int) -> UInt16 {
@@ -392,17 +393,10 @@ struct PacketBuilderTests {
         try Data(file).write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
-        process.arguments = ["-n", "-r", url.path, "-V",
-                             "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return String(decoding: data, as: UTF8.self)
+        let result = try ProcessRunner.run(["/usr/bin/tshark", "-n", "-r", url.path, "-V",
+                                            "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
+                                            "-o", "udp.check_checksum:TRUE"], timeout: .seconds(60))
+        #expect(result.succeeded, "tshark: \(result.stderr)")
+        return result.stdout
     }
 }

@@ -122,13 +122,11 @@ struct KernelCompilerTests {
         // what a compile of another version left when it was killed, and one still running (this process)
         let other = try compiler.compile(KernelFixture.counterSource(), version: "two")
         try FileManager.default.removeItem(atPath: other.sourceDirectory)
-        let gone = Process()
-        gone.executableURL = URL(fileURLWithPath: "/bin/true")
-        try gone.run()
-        gone.waitUntilExit()
-        let abandoned = other.sourceDirectory + ".tmp-\(gone.processIdentifier)-1"
+        let gone = try ChildProcess("/bin/true", [])
+        try #require(gone.wait(timeout: .seconds(10)) != nil, "/bin/true did not end within 10 s")
+        let abandoned = other.sourceDirectory + ".tmp-\(gone.pid)-1"
         let running = other.sourceDirectory + ".tmp-\(getpid())-2"
-        let unrelated = cache + "/" + key + ".tmp-\(gone.processIdentifier)-3"
+        let unrelated = cache + "/" + key + ".tmp-\(gone.pid)-3"
         for path in [abandoned, running, unrelated] {
             try FileManager.default.createDirectory(atPath: path + "/sub", withIntermediateDirectories: true)
         }

@@ -1,12 +1,21 @@
 #if canImport(Glibc)
 import Glibc
-import SystemPackage
 #elseif canImport(Musl)
 import Musl
 #endif
 
-/// The bytes of a capture, read ahead in large chunks from a file (or served from memory), so record
-/// parsing works on a contiguous window and never issues a system call per packet.
+/// Where a capture's bytes come from when they are not in memory: FlowgenKernel's `CaptureFile`
+/// (a file opened by path). Core parses; the code that opens and reads files lives with the other I/O.
+public protocol CaptureSource: AnyObject {
+    /// Reads up to `count` bytes into `buffer`; returns how many, 0 at the end. Throws the reason, worded
+    /// for a user, when the read fails (the reader adds the path and the byte offset).
+    func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int
+    /// Releases the source early; reads after it are not made.
+    func close()
+}
+
+/// The bytes of a capture, read ahead in large chunks from a `CaptureSource` (or served from memory), so
+/// record parsing works on a contiguous window and never issues a system call per packet.
 ///
 /// `window(_:)` guarantees at most the bytes asked for: callers bound every length before asking, and
 /// the buffer never grows past `maxWindow`, so no length in a damaged file can make it allocate wildly.
@@ -15,53 +24,43 @@ final class CaptureInput {
     static let maxWindow = 16 * 1024 * 1024 + 64
 
     let path: String
-    private var fd: Int32
+    private var source: CaptureSource?
     private var storage: UnsafeMutableRawPointer
     private var capacity: Int
     private var start = 0          // first unconsumed byte in storage
     private var end = 0            // one past the last valid byte in storage
     private var atEOF = false
-    private let fromMemory: Bool
     /// File offset of `storage[start]`: the byte the next window starts at.
     private(set) var offset: UInt64 = 0
 
-    /// Opens `path` for reading.
-    init(path: String, chunk: Int = 1 << 20) throws {
-        self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CaptureError.unreadable(path: path, reason: Errno(rawValue: errno).description) }
-        var info = stat()
-        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw CaptureError.unreadable(path: path, reason: "is a directory")
-        }
+    /// Reads `source`, called `name` in errors.
+    init(source: CaptureSource, name: String, chunk: Int = 1 << 20) {
+        path = name
+        self.source = source
         capacity = chunk
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-        fromMemory = false
     }
 
     /// Serves `bytes` as if they were a file called `name`.
     init(bytes: [UInt8], name: String) {
         path = name
-        fd = -1
         capacity = max(bytes.count, 1)
         let memory = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         bytes.withUnsafeBytes { if let base = $0.baseAddress { memory.copyMemory(from: base, byteCount: bytes.count) } }
         storage = memory
         end = bytes.count
         atEOF = true
-        fromMemory = true
     }
 
     deinit {
-        if fd >= 0 { close(fd) }
+        source?.close()
         storage.deallocate()
     }
 
-    /// Closes the file early (reads then behave as at end of file).
+    /// Closes the source early (reads then behave as at end of file).
     func release() {
-        if fd >= 0 { close(fd) }
-        fd = -1
+        source?.close()
+        source = nil
         atEOF = true
     }
 
@@ -104,10 +103,12 @@ final class CaptureInput {
             start = 0
         }
         while end - start < count && !atEOF {
-            let n = read(fd, storage + end, capacity - end)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CaptureError.unreadable(path: path, reason: "\(Errno(rawValue: errno).description) at byte \(offset + UInt64(end - start))")
+            guard let source else { atEOF = true; break }
+            let n: Int
+            do {
+                n = try source.read(into: storage + end, count: capacity - end)
+            } catch {
+                throw CaptureError.unreadable(path: path, reason: "\(error) at byte \(offset + UInt64(end - start))")
             }
             if n == 0 { atEOF = true } else { end += n }
         }

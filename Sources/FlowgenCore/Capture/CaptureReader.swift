@@ -49,9 +49,10 @@ public final class CaptureReader {
     var interfaces: [PcapngInterface] = []
     var lastTimestampNs: UInt64 = 0
 
-    /// Opens a capture file and reads its header (pcap) or first section header (pcapng).
-    public convenience init(path: String) throws {
-        try self.init(input: CaptureInput(path: path))
+    /// Reads a capture from `source` (a file: FlowgenKernel's `CaptureReader(path:)`); `name` stands
+    /// for it in errors. Reads the header (pcap) or first section header (pcapng).
+    public convenience init(source: CaptureSource, name: String) throws {
+        try self.init(input: CaptureInput(source: source, name: name))
     }
 
     /// Reads a capture held in memory; `name` stands for the path in errors.
@@ -94,11 +95,10 @@ public final class CaptureReader {
     /// Closes the file now (also done when the reader is released).
     public func close() { input.release() }
 
-    /// Every packet of a file, copied out (tests and small files).
-    static func readAll(path: String) throws -> [(timestampNs: UInt64, linkType: CaptureLinkType, bytes: [UInt8])] {
-        let reader = try CaptureReader(path: path)
+    /// Every packet not yet read, copied out (tests and small files).
+    func readAll() throws -> [(timestampNs: UInt64, linkType: CaptureLinkType, bytes: [UInt8])] {
         var out: [(UInt64, CaptureLinkType, [UInt8])] = []
-        while let p = try reader.next() { out.append((p.timestampNs, p.linkType, Array(p.bytes))) }
+        while let p = try next() { out.append((p.timestampNs, p.linkType, Array(p.bytes))) }
         return out
     }
 

@@ -231,8 +231,3 @@ public final class LoadedObject: @unchecked Sendable {
         if rc < 0 { throw KernelError.systemCall(operation: "setting .rodata constants", code: -rc) }
     }
 }
-
-/// The former name of `LoadedObject` ("pipeline" read as the whole monitor, which is `LoadedMonitor`),
-/// kept so that code written against it still builds.
-@available(*, deprecated, renamed: "LoadedObject")
-public typealias LoadedPipeline = LoadedObject

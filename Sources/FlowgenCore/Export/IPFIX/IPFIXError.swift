@@ -13,8 +13,9 @@ public enum IPFIXError: Error, CustomStringConvertible, Equatable {
     case socket(String, Int32)
     /// The IPFIX file could not be opened (path, errno).
     case file(String, Int32)
-    /// The IPFIX file was refused (a symlink, another user's file, not a regular file).
-    case fileRefused(OutputFile.Refused)
+    /// The IPFIX file was refused (a symlink, another user's file, not a regular file): the refusal, as
+    /// `OutputFile.Refused` words it (a string, as that type lives with the file code in FlowgenKernel).
+    case fileRefused(String)
     /// The plan's fields do not fit in one IPFIX record or template (the limit is 65535 octets).
     case templateTooLarge(Int)
     /// More than 16383 flowgen elements would be needed (reverse ids use bit 0x4000).

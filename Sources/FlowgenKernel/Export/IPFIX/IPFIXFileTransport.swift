@@ -32,7 +32,7 @@ public final class IPFIXFileTransport: IPFIXTransport {
         do {
             fd = try OutputFile.openForAppend(path).fd
         } catch let refused as OutputFile.Refused {
-            throw IPFIXError.fileRefused(refused)
+            throw IPFIXError.fileRefused(refused.description)
         }
         write(encoder.encode(templates: templates, records: [], exportTime: clock.unixSeconds()))
     }
