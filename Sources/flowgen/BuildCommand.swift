@@ -87,7 +87,7 @@ struct BuildCommand: ParsableCommand {
             var cost = ModuleCostReport(plan: plan)
             if self.cost && Privileges.canLoadPrograms() {
                 do {
-                    cost = try ModuleCostMeasurer(plan: plan, resources: catalog.resources, compiler: builder.compiler, stages: planOptions.stagePolicy)
+                    cost = try ModuleCostMeasurer(builder: builder)
                         .measure { line in if !logOptions.quiet { Console.info(line) } }
                 } catch {
                     // the plan itself was verified: a variant that fails leaves the figures out, not the plan

@@ -68,8 +68,8 @@ struct FeaturesCommand: ParsableCommand {
             Console.warn("verified instructions not measured: loading into the kernel needs root (CAP_BPF); run as root (sudo) for them")
             return
         }
-        let measurer = ModuleCostMeasurer(plan: plan, resources: catalog.resources,
-                                          compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir))
+        let measurer = ModuleCostMeasurer(builder: MonitorBuilder(plan: plan, resources: catalog.resources,
+                                                                  compiler: ClangCompiler(clang: compilerOptions.clang, cacheDirectory: compilerOptions.cacheDir)))
         let report = try measurer.measure { line in if !quiet { Console.info(line) } }
         print(report.table(), terminator: "")
         print("verified insns: what leaving the module out (with those requiring it) saves; not additive, see docs/commands.md")

@@ -106,8 +106,9 @@ import Testing
         let nothing = try lab.flowgen(["unload", "-i", lab.veth.nameA])
         #expect(!nothing.succeeded && nothing.stderr.contains("nothing attached"), "\(nothing.stderr)")
 
-        // nothing attached any more: collect exports every flow, with every packet
-        let final = try lab.flowgen(["collect", "--duration", "0.5", "--format", "json", "-q"])
+        // nothing attached any more: collect exports every flow, with every packet (named: other
+        // suites of the same run, e.g. KernelPassLossTests, may have an instance pinned meanwhile)
+        let final = try lab.flowgen(["collect", "--instance", lab.instance, "--duration", "0.5", "--format", "json", "-q"])
         #expect(final.succeeded, "\(final.stderr)")
         let flows = try final.stdout.split(separator: "\n").compactMap {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]

@@ -5,21 +5,15 @@ import FlowgenCore
 /// remembered verdicts of `flowgen build`, so a second measurement of the same selection on the same
 /// kernel loads nothing.
 public struct ModuleCostMeasurer {
+    /// The build of the whole selection; each variant is built the same way (templates, compiler,
+    /// cache, stage policy) with its own plan.
+    public let builder: MonitorBuilder
     /// The plan to measure.
-    public let plan: Plan
-    /// Where templates live.
-    public let resources: ResourceLocator
-    /// The clang driver and its cache.
-    public let compiler: ClangCompiler
-    /// How far each variant may be split into stages (as `build` would).
-    public let stages: StagePolicy
+    public var plan: Plan { builder.plan }
 
-    /// Creates a measurer.
-    public init(plan: Plan, resources: ResourceLocator, compiler: ClangCompiler, stages: StagePolicy = StagePolicy()) {
-        self.plan = plan
-        self.resources = resources
-        self.compiler = compiler
-        self.stages = stages
+    /// Creates a measurer for the selection `builder` builds.
+    public init(builder: MonitorBuilder) {
+        self.builder = builder
     }
 
     /// The report with every figure; needs root (CAP_BPF) for the variants not verified before.
@@ -55,7 +49,7 @@ public struct ModuleCostMeasurer {
     }
 
     func builder(_ plan: Plan) -> MonitorBuilder {
-        MonitorBuilder(plan: plan, resources: resources, compiler: compiler, stages: stages)
+        MonitorBuilder(plan: plan, resources: builder.resources, compiler: builder.compiler, stages: builder.stages)
     }
 
     /// Verified instructions of every stage, summed; nil when a stage has none.
