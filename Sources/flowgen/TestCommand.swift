@@ -69,8 +69,8 @@ struct TestCommand: ParsableCommand {
         var selected: [FeatureModule] = []
         for name in modules {
             guard let module = byName[name] else {
-                let hint = NameSuggestion.closest(to: name, among: Array(byName.keys)).map { "did you mean '\($0)'? " } ?? ""
-                throw ValidationErrorText("unknown module '\(name)'; \(hint)(`flowgen features` lists them; add yours with --feature-path DIR)")
+                let hint = NameSuggestion.closest(to: name, among: Array(byName.keys)).map { "; did you mean '\($0)'?" } ?? ""
+                throw ValidationErrorText("unknown module '\(name)'\(hint) (`flowgen features` lists them; add yours with --feature-path DIR)")
             }
             if TestVector.files(inModule: module.directory).isEmpty {
                 throw ValidationErrorText("module '\(name)' has no test vectors: add \(module.directory)/tests/NAME.yaml (docs/modules.md, \"Test vectors\")")
