@@ -76,9 +76,13 @@ import Testing
         kill(monitor.pid, SIGTERM)
         #expect(monitor.wait(timeout: .seconds(60)) == 0, "\(monitor.output())")
         let clientEnd = try Self.tcpCounters(client), serverEnd = try Self.tcpCounters(server)
-        let clientSegs = clientEnd["OutSegs"]! - clientStart["OutSegs"]!
-        let serverSegs = serverEnd["OutSegs"]! - serverStart["OutSegs"]!
-        let retransmitted = clientEnd["RetransSegs"]! - clientStart["RetransSegs"]! + serverEnd["RetransSegs"]! - serverStart["RetransSegs"]!
+        // OutSegs leaves retransmitted segments out (they are RetransSegs: tcp_transmit_skb counts a
+        // segment in OutSegs only past snd_nxt), the wire and tcpi_segs_out carry both
+        let clientRetrans = clientEnd["RetransSegs"]! - clientStart["RetransSegs"]!
+        let serverRetrans = serverEnd["RetransSegs"]! - serverStart["RetransSegs"]!
+        let clientSegs = clientEnd["OutSegs"]! - clientStart["OutSegs"]! + clientRetrans
+        let serverSegs = serverEnd["OutSegs"]! - serverStart["OutSegs"]! + serverRetrans
+        let retransmitted = clientRetrans + serverRetrans
         #expect(segsOut == clientSegs, "the socket and the namespace agree on the segments sent")
         #expect(retransmitted > 0 || bytesSent == payload)
 
