@@ -121,7 +121,13 @@ public struct ClickHouseHTTP: Sendable {
             let n = recv(fd, &chunk, chunk.count, 0)
             if n > 0 { answer.append(contentsOf: chunk[0..<n]); continue }
             if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw ClickHouseError.unreachable(destination.description, "no answer: \(Errno(rawValue: errno).description)") }
+            if n < 0 {
+                // a server that answers before reading the whole body (a refused login) and closes
+                // resets the connection: the answer that came before the reset is its answer
+                let code = errno
+                if code == ECONNRESET, !answer.isEmpty, let response = try? Self.parse(answer, from: destination.description) { return response }
+                throw ClickHouseError.unreachable(destination.description, "no answer: \(Errno(rawValue: code).description)")
+            }
             break
         }
         return try Self.parse(answer, from: destination.description)
