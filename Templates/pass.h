@@ -27,6 +27,19 @@
 #define FG_PASS_AGES  3
 #define FG_PASS_AGE_BUCKETS 64
 
+/* The packet word of a direction the move has copied out, set just before its delete. A hash
+ * map's walk goes on from an element's `next` as it was when the callback started; when the
+ * callback deletes the flow's other direction too and that one came next in the bucket, the walk
+ * still visits it after its deletion (measured: 18 to 21 directions of 1,280 flows moved twice
+ * with 64 buckets). The mark makes that visit a no-op. A packet that still holds the element adds
+ * and takes back only the low bits, so the mark stays whole. */
+#define FG_MOVED (FG_CLOSING | (7ULL << FG_REASON_SHIFT))
+
+static __always_inline int fg_moved(__u64 word)
+{
+	return (word & FG_MOVED) == FG_MOVED;
+}
+
 /* What the collector asks of a run, and what the run did. One entry of fg_pass; the collector
  * writes the first half, the program the second. */
 struct fg_pass_cfg {
@@ -300,7 +313,7 @@ static long fg_move_one(struct bpf_map *map, struct fg_flow_key *key, struct fg_
 	if (key->pad)
 		return 0;
 	__u64 word = READ_ONCE_U64(rec->packets);
-	if (!(word & FG_CLOSING))
+	if (!(word & FG_CLOSING) || fg_moved(word))
 		return 0;
 	__u32 reason = (word >> FG_REASON_SHIFT) & 7;
 	struct fg_flow_key rk;
@@ -320,9 +333,11 @@ static long fg_move_one(struct bpf_map *map, struct fg_flow_key *key, struct fg_
 		w->full = 1;
 		return 1;
 	}
+	__sync_fetch_and_or(&rec->packets, FG_MOVED);
 	bpf_map_delete_elem(&fg_flows, &k);
 	w->moved++;
 	if (rev) {
+		__sync_fetch_and_or(&rev->packets, FG_MOVED);
 		bpf_map_delete_elem(&fg_flows, &rk);
 		w->moved++;
 	}
@@ -347,7 +362,7 @@ static __always_inline __u32 fg_successor_reason(const struct fg_walk *w, int tc
 
 static long fg_move_successor(struct bpf_map *map, struct fg_flow_key *key, struct fg_record *rec, struct fg_walk *w)
 {
-	if (!key->pad)
+	if (!key->pad || fg_moved(READ_ONCE_U64(rec->packets)))
 		return 0;
 	/* packet programs may still write a successor whose direction closes but is not yet deleted */
 	struct fg_flow_key main = *key;
@@ -373,9 +388,11 @@ static long fg_move_successor(struct bpf_map *map, struct fg_flow_key *key, stru
 		w->full = 1;
 		return 1;
 	}
+	__sync_fetch_and_or(&rec->packets, FG_MOVED);
 	bpf_map_delete_elem(&fg_flows, &k);
 	w->successors++;
 	if (rev) {
+		__sync_fetch_and_or(&rev->packets, FG_MOVED);
 		bpf_map_delete_elem(&fg_flows, &rk);
 		w->successors++;
 	}
