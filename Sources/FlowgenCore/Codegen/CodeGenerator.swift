@@ -164,7 +164,7 @@ public struct CodeGenerator: Sendable {
             let initial: String?
             let hasBit = sampling.fieldBits[f.name] != nil
             if let explicit = f.initial {
-                initial = explicit
+                initial = f.type.cLiteral(explicit)
             } else {
                 switch f.aggregation {
                 case .min: initial = f.type.cMax

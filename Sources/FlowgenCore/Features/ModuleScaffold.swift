@@ -65,6 +65,8 @@ public struct ModuleScaffold: Sendable {
             aggregation: max
             unit: octets
             json: { forward: \(prefix)_MAX_PAYLOAD_IN, reverse: \(prefix)_MAX_PAYLOAD_OUT, combined: \(prefix)_MAX_PAYLOAD }
+          # A field without output names is module state the body keeps (a previous value, a time):
+          # declare it with `export: false` instead of `json:`; every field says one or the other.
         # C run for every packet the module applies to (a field with `value:` instead needs none).
         update: update.bpf.c
 
