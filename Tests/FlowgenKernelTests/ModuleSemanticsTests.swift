@@ -323,13 +323,13 @@ import FlowgenTestSupport
     @Test func aReturnOrGotoOutOfABodyIsRefusedAtItsLine() throws {
         let root = NSTemporaryDirectory() + "fm-ret-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
-        for (name, body, line, word) in [("fm_ret", "/* leaves early */\nif (pkt->ttl == 0)\n\treturn;\nFG_SET(fm_ret_x, 1);\n", 3, "must_not_return"),
-                                         ("fm_jmp", "if (pkt->ttl == 0)\n\tgoto out;\nFG_SET(fm_jmp_x, 1);\nout:;\n", 2, "must_not_use_goto")] {
+        for (name, body, line, word) in [("fm_ret", "/* leaves early */\nif (pkt->ttl == 0)\n\treturn;\nFG_SET(fm_ret_x, 1);\n", 3, "a module body must not `return`"),
+                                         ("fm_jmp", "if (pkt->ttl == 0)\n\tgoto out;\nFG_SET(fm_jmp_x, 1);\nout:;\n", 2, "a module body must not `goto`")] {
             try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
             try "name: \(name)\nfields:\n  - name: \(name)_x\n    type: u32\n    aggregation: sum\n    export: false\nupdate: update.bpf.c\n"
                 .write(toFile: root + "/\(name)/feature.yaml", atomically: true, encoding: .utf8)
             try body.write(toFile: root + "/\(name)/update.bpf.c", atomically: true, encoding: .utf8)
-            // clang refuses it: no root needed
+            // refused when the module loads, before any C is compiled: no root needed
             let built = try ProcessRunner.run([try flowgenBinary(), "build", "--feature-path", root, "--allow-unsafe-feature-path", "--features", name,
                                                "--cache-dir", root + "/cache"])
             #expect(built.status != 0 && built.stderr.contains("\(root)/\(name)/update.bpf.c:\(line):") && built.stderr.contains(word), "\(built.stderr)")

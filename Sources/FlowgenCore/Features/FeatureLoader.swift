@@ -197,6 +197,14 @@ public struct FeatureLoader: Sendable {
         }
         module.update = try reader.cFile(map, "update", directory: directory)
         module.helpers = try reader.cFile(map, "helpers", directory: directory)
+        // the module's C uses the module API only (Templates/module.h)
+        if let body = module.update { try ModuleSource.check(body, .body, module: module) }
+        if let helpers = module.helpers { try ModuleSource.check(helpers, .helpers, module: module) }
+        for field in module.fields {
+            guard let value = field.value else { continue }
+            let at = field.location.split(separator: ":", omittingEmptySubsequences: false)
+            try ModuleSource.check(SourceText(text: value, file: at.dropLast().joined(separator: ":"), line: Int(at.last ?? "1") ?? 1), .expression, module: module)
+        }
         let updatedByBody = module.update != nil
         for field in module.fields where field.value == nil && !updatedByBody {
             throw FeatureError.malformed(file: specPath, line: Int(field.location.split(separator: ":").last ?? "1") ?? 1,

@@ -77,7 +77,7 @@ public struct ModuleScaffold: Sendable {
     public var bodyText: String {
         """
         /* \(name): runs once per TCP or UDP packet (applies_to in feature.yaml), with `pkt` the parsed
-         * packet (struct fg_pkt in Templates/flowgen.h) and `rec` this direction's record. FG_SET(field,
+         * packet (struct fg_pkt in Templates/module.h, the module API) and `rec` this direction's record. FG_SET(field,
          * value) updates a field as its aggregation says. A body must not `return`: the modules after
          * it run in the same program. See docs/modules.md, "Writing a module". */
         if (pkt->ip_bytes >= 1000)
