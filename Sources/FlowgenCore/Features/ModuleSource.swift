@@ -86,7 +86,7 @@ public enum ModuleSource {
                 ?? (token.text.hasPrefix("fg_agg_") || token.text.hasPrefix("FG_AGG_") ? "FG_SET(field, v)" : nil)
                 ?? (token.text.hasPrefix("FG_BIN_") ? "FG_ADD_BIN(field, bin, n)" : nil)
                 ?? (token.text.hasPrefix("FG_PARAM_") ? "only this module's own parameters (\(own.filter { $0.hasPrefix("FG_PARAM_") }.sorted().joined(separator: ", ")))" : nil)
-                ?? "only \(api.map(\.name).joined(separator: ", ")); names of a module's own start with something else than fg_/FG_ (flowgen's)"
+                ?? "a module may use only \(api.map(\.name).joined(separator: ", ")), its own parameters and defines; a name of the module's own must not start with fg_/FG_, which are flowgen's: prefix it with the module's name"
             throw refuse("module '\(module.name)' uses `\(token.text)`, which is internal to flowgen, not in the module API (Templates/module.h): \(use)")
         }
     }
