@@ -35,24 +35,6 @@ static __always_inline void fg_count(__u32 counter)
 		*c += 1; /* per-CPU: no atomic needed */
 }
 
-/* The record of the opposite direction of this packet's flow (TCP/UDP port swap), or NULL.
- * For metrics that pair the directions in the kernel: RTT from TCP timestamps, DNS latency. */
-static __always_inline struct fg_record *fg_flow_reverse(const struct fg_pkt *pkt)
-{
-	struct fg_flow_key rev = {};
-	__builtin_memcpy(rev.src, pkt->key.dst, 16);
-	__builtin_memcpy(rev.dst, pkt->key.src, 16);
-	rev.sport = pkt->key.dport;
-	rev.dport = pkt->key.sport;
-	rev.proto = pkt->key.proto;
-	rev.ip_version = pkt->key.ip_version;
-#ifdef FG_WITH_TUNNEL
-	rev.tunnel_id = pkt->key.tunnel_id;
-	rev.tunnel_type = pkt->key.tunnel_type;
-#endif
-	return bpf_map_lookup_elem(&fg_flows, &rev);
-}
-
 {{FEATURE_HELPERS}}
 static __always_inline void fg_record_init(struct fg_record *rec, struct __sk_buff *skb, struct fg_pkt *pkt)
 {

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* flowgen's thin layer between generated C and the kernel.
+/* flowgen's thin layer between generated C and the kernel: INTERNAL to flowgen.
  *
- * Feature bodies and templates reach maps, time and atomics ONLY through the
- * FG_* macros and fg_* inline functions below. Keeping this layer narrow is what
- * lets the same generated C later be compiled natively for offline replay.
+ * Module bodies and helpers files use only Templates/module.h (included at the end of this
+ * file), which `flowgen` enforces when it loads a module; everything defined here (the flow key's
+ * layout, the clock state, the fg_agg_* aggregation macros, atomics, the packet-word bits) is
+ * flowgen's own and may change. Templates reach maps, time and atomics through this layer, which
+ * is what lets the same generated C be compiled natively for offline replay.
  *
  * Parsing contract (written once, here): fg_parse() fills struct fg_pkt with
  * offsets, never pointers, so the context can cross tail calls; every reader
@@ -70,30 +72,6 @@ _Static_assert(sizeof(struct fg_flow_key) == 48, "flow key layout is shared with
 _Static_assert(sizeof(struct fg_flow_key) == 40, "flow key layout is shared with userland");
 #endif
 
-/* What fg_parse() learnt about one packet. Offsets are from skb->data. */
-struct fg_pkt {
-	struct fg_flow_key key;
-	__u64 now;           /* ns, CLOCK_MONOTONIC (or capture time in replay) */
-	__u64 now_precise;   /* ns, read on demand by fg_now_precise() (0: not yet) */
-	__u32 ip_bytes;      /* IP bytes on the wire, all GSO segments together */
-	__u32 segs;          /* wire packets: gso_segs for GSO skbs, else 1 */
-	__u32 flow_label;    /* IPv6 flow label, 0 for IPv4 */
-	__u32 tcp_seq;
-	__u32 tcp_ack;
-	__u16 l3_off;
-	__u16 l4_off;        /* 0 when the transport header is absent (non-first fragment) */
-	__u16 payload_off;   /* first byte after the transport header, 0 if unknown */
-	__u16 tcp_window;    /* raw, unscaled */
-	__u8  l4_proto;
-	__u8  ttl;           /* TTL or hop limit */
-	__u8  tos;           /* TOS or traffic class */
-	__u8  tcp_flags;
-	__u8  icmp_type;
-	__u8  icmp_code;
-	__u8  fragment;      /* 1 for a non-first fragment */
-	__u8  jumbo;         /* 1 when a hop-by-hop jumbo option (IPv6 BIG TCP) follows the IPv6
-	                      * header: the kernel strips it from every wire segment of a GSO skb */
-};
 
 /* --- maps, time and atomics: the only kernel-facing vocabulary of feature bodies --- */
 
@@ -252,46 +230,6 @@ static __always_inline __u64 fg_now(struct __sk_buff *skb)
 #endif
 }
 
-/* ns-precise time for a module that needs it on some packets only (when a TCP sequence hole
- * opens, for a DNS query or response, an RTT sample): the packet's own time when every packet
- * is stamped precisely (FG_PRECISE_TIME) or replayed, else bpf_ktime_get_ns() read on the first
- * call for this packet and kept in it. The other packets pay nothing for the precise clock
- * (~45 ns here): base+tcp_retrans no longer costs as much as base+precise_time. */
-static __always_inline __u64 fg_now_precise(struct fg_pkt *pkt)
-{
-#ifdef FG_PRECISE_TIME
-	return pkt->now;
-#else
-	if (fg_cfg_replay)
-		return pkt->now;
-	if (!pkt->now_precise)
-		pkt->now_precise = bpf_ktime_get_ns();
-	return pkt->now_precise;
-#endif
-}
-
-/* The wire sizes of a GSO skb's segments: segs - 1 of `*full` bytes (headers + gso_size) and a
- * last one of `*last` (the rest); for a plain packet both are its IP bytes. The headers are the
- * ones every segment repeats: a BIG TCP jumbo header (pkt->jumbo) is in the skb only. Sizes that
- * do not add up (a test run without gso_size) are split in equal shares. */
-static __always_inline void fg_segment_sizes(struct __sk_buff *skb, const struct fg_pkt *pkt, __u32 *full, __u32 *last)
-{
-	*full = *last = pkt->ip_bytes;
-	if (pkt->segs <= 1)
-		return;
-	__u32 hdrs = pkt->payload_off > pkt->l3_off ? pkt->payload_off - pkt->l3_off : 0;
-	if (pkt->jumbo && hdrs > 8)
-		hdrs -= 8;
-	__u32 f = skb->gso_size ? hdrs + skb->gso_size : pkt->ip_bytes / pkt->segs;
-	__u64 head = (__u64)(pkt->segs - 1) * f;
-	if (head >= pkt->ip_bytes || pkt->ip_bytes - head > f) {
-		f = pkt->ip_bytes / pkt->segs;
-		head = (__u64)(pkt->segs - 1) * f;
-	}
-	*full = f;
-	*last = pkt->ip_bytes - (__u32)head;
-}
-
 /* Largest offset FG_PTR accepts: keeps variable offsets provably below the
  * verifier's 64 KiB packet-pointer limit, even after adding a length. */
 #define FG_MAX_PACKET_OFFSET 0x7fff
@@ -306,39 +244,7 @@ static __always_inline void fg_segment_sizes(struct __sk_buff *skb, const struct
 #define FG_PKT_DATA(skb) ((void *)(long)(skb)->data)
 #endif
 
-/* The packet bytes [off, off+len) if they are inside the packet, else NULL. */
-#ifdef FG_NATIVE
-/* Native build: C defines a pointer only up to one past its buffer, so the bounds are compared as
- * offsets and the pointer is formed once it is known to be inside the packet (the BPF form below
- * would form data + off + len past the end first: undefined behaviour the compiler may exploit). */
-#define FG_PTR(skb, off, len) ({ \
-	void *_d = FG_PKT_DATA(skb); \
-	__u64 _size = (__u64)((char *)(skb)->data_end - (char *)_d); \
-	__u32 _o = (off); \
-	void *_p = (void *)0; \
-	if (_o <= FG_MAX_PACKET_OFFSET && (__u64)_o + (__u64)(len) <= _size) \
-		_p = (char *)_d + _o; \
-	_p; })
-#else
-/* BPF: the verifier proves packet accesses from a packet pointer compared with data_end, so the
- * pointer is formed first and compared after (it is never dereferenced unless inside). */
-#define FG_PTR(skb, off, len) ({ \
-	void *_d = FG_PKT_DATA(skb); \
-	void *_e = (void *)(long)(skb)->data_end; \
-	__u32 _o = (off); \
-	void *_p = (void *)0; \
-	if (_o <= FG_MAX_PACKET_OFFSET) { \
-		_p = _d + _o; \
-		if (_p + (len) > _e) \
-			_p = (void *)0; \
-	} \
-	_p; })
-#endif
-
-/* Copies the packet bytes [off, off+len) to dst; 0 if they are all in the packet. len must be
- * a constant or provably between 1 and the size of dst.
- * For walks over variable offsets (TCP options), where clang may re-derive a packet pointer
- * that the verifier did not see checked; FG_PTR stays the way to read fixed headers. */
-#define FG_LOAD(skb, off, dst, len) bpf_skb_load_bytes((skb), (off), (dst), (len))
+/* The module API (what bodies and helpers files may use) builds on the internals above. */
+#include "module.h"
 
 #endif /* FLOWGEN_H */

@@ -2,7 +2,7 @@
  * Entropy is estimated per packet over the 16 high nibbles, in 1/256 bits
  * (0 = one nibble value only, 1024 = all 16 equally likely), and summed; divide
  * by PAYLOAD_PKTS for the mean. log2 comes from a table: no floats in BPF. */
-static const __u16 fg_log2_q8[257] = {
+static const __u16 payload_log2_q8[257] = {
 	0, 0, 256, 406, 512, 594, 662, 719, 768, 812, 850, 886, 918, 947, 975, 1000,
 	1024, 1046, 1068, 1087, 1106, 1124, 1142, 1158, 1174, 1189, 1203, 1217, 1231, 1244, 1256, 1268,
 	1280, 1291, 1302, 1313, 1324, 1334, 1343, 1353, 1362, 1372, 1380, 1389, 1398, 1406, 1414, 1422,
@@ -43,10 +43,10 @@ if (n > 0) {
 		__u32 c = nib[k];
 		if (c > 256)
 			c = 256;
-		sum += (__u64)c * fg_log2_q8[c];
+		sum += (__u64)c * payload_log2_q8[c];
 	}
 	__u32 nn = n > 256 ? 256 : n;
-	__u64 h = fg_log2_q8[nn] - sum / n;
+	__u64 h = payload_log2_q8[nn] - sum / n;
 	FG_SET(payload_pkts, 1);
 	FG_SET(payload_bytes_sampled, n);
 	FG_SET(payload_printable, printable);

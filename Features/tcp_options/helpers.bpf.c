@@ -1,7 +1,7 @@
 /* The TCP option walk as a bpf_loop callback, one byte position per step: the
  * verifier checks one step instead of every possible option sequence (an
  * open-coded walk over 40 bytes does not fit its 1M-instruction budget). */
-struct fg_tcpopt_walk {
+struct tcpopt_walk {
 	__u8 opt[40];
 	__u32 optlen;
 	__u32 next;        /* where the next option starts */
@@ -15,14 +15,14 @@ struct fg_tcpopt_walk {
 	__u32 tsecr;
 };
 
-static __always_inline __u32 fg_tcpopt_u32(const __u8 *b)
+static __always_inline __u32 tcpopt_u32(const __u8 *b)
 {
 	return ((__u32)b[0] << 24) | ((__u32)b[1] << 16) | ((__u32)b[2] << 8) | b[3];
 }
 
-static long fg_tcpopt_step(__u64 index, void *ctx)
+static long tcpopt_step(__u64 index, void *ctx)
 {
-	struct fg_tcpopt_walk *w = ctx;
+	struct tcpopt_walk *w = ctx;
 	__u32 p = index;
 	if (p >= 40 || p >= w->optlen)
 		return 1;
@@ -53,8 +53,8 @@ static long fg_tcpopt_step(__u64 index, void *ctx)
 		w->sack_blocks += (len - 2) / 8;
 		w->seen |= 8;
 	} else if (kind == 8 && len == 10 && p <= 30) {
-		w->tsval = fg_tcpopt_u32(&w->opt[p + 2]);
-		w->tsecr = fg_tcpopt_u32(&w->opt[p + 6]);
+		w->tsval = tcpopt_u32(&w->opt[p + 2]);
+		w->tsecr = tcpopt_u32(&w->opt[p + 6]);
 		w->seen |= 16;
 	} else {
 		w->unknown++;

@@ -1,11 +1,11 @@
 /* Every option of the segment: options area [l4_off + 20, l4_off + doff*4),
- * copied to the stack and walked by fg_tcpopt_step (helpers.bpf.c). */
-struct fg_tcpopt_walk w = {};
+ * copied to the stack and walked by tcpopt_step (helpers.bpf.c). */
+struct tcpopt_walk w = {};
 w.optlen = pkt->payload_off > pkt->l4_off + 20 ? pkt->payload_off - pkt->l4_off - 20 : 0;
 if (w.optlen > 40)
 	w.optlen = 40;
-if (w.optlen && bpf_skb_load_bytes(skb, pkt->l4_off + 20, w.opt, w.optlen) == 0)
-	bpf_loop(40, fg_tcpopt_step, &w, 0);
+if (w.optlen && FG_LOAD(skb, pkt->l4_off + 20, w.opt, w.optlen) == 0)
+	bpf_loop(40, tcpopt_step, &w, 0);
 __u32 count = w.count, unknown = w.unknown, sack_blocks = w.sack_blocks, seen = w.seen;
 __u32 mss = w.mss, wscale = w.wscale, tsval = w.tsval, tsecr = w.tsecr;
 FG_SET(tcpopt_options, count);

@@ -4,7 +4,7 @@ const __u64 ooo_window_ns = 3000000; /* a gap filled sooner than this after it o
 __u32 hdrs = pkt->payload_off - pkt->l3_off;
 __u32 data;
 if (pkt->segs > 1)
-	data = skb->len > pkt->payload_off ? skb->len - pkt->payload_off : 0;
+	data = fg_pkt_len(skb) > pkt->payload_off ? fg_pkt_len(skb) - pkt->payload_off : 0;
 else
 	data = pkt->ip_bytes > hdrs ? pkt->ip_bytes - hdrs : 0;
 __u32 seq = pkt->tcp_seq;

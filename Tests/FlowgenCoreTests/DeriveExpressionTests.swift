@@ -72,10 +72,12 @@ import Testing
             type: u16
             aggregation: max
             value: pkt->tcp_window
+            export: false
           - name: shift
             type: u8
             aggregation: last
             value: "0"
+            export: false
           - name: scaled
             derive: "peer.shift ? raw << shift : raw"
             aggregation: max

@@ -6,7 +6,7 @@ import Testing
 @Suite struct FeatureLimitTests {
     /// `count` u64 sum fields as compact YAML, about 50 bytes each.
     static func manyFields(_ count: Int) -> String {
-        "name: big\nfields:\n" + (0..<count).map { "  - { name: f\($0), aggregation: sum, value: \"1\" }\n" }.joined()
+        "name: big\nfields:\n" + (0..<count).map { "  - { name: f\($0), aggregation: sum, value: \"1\", export: false }\n" }.joined()
     }
 
     /// The error `body` throws, which must be an `overLimit` of `limit`; nil (and an issue) otherwise.
@@ -104,8 +104,8 @@ import Testing
         let long = String(repeating: "1+", count: 512) + "1"    // 1025 characters
         try expectMalformed("name: m\nfields:\n  - name: x\n    aggregation: sum\n    value: \"\(long)\"\n",
                             line: 5, containing: "is 1025 characters long; at most 1024 (limit: expression length)")
-        try expectMalformed("name: m\nfields:\n  - name: x\n    aggregation: sum\n    value: \"1\"\n  - name: d\n    derive: \"\(long)\"\n",
-                            line: 7, containing: "is 1025 characters long; at most 1024 (limit: expression length)")
+        try expectMalformed("name: m\nfields:\n  - name: x\n    aggregation: sum\n    value: \"1\"\n    export: false\n  - name: d\n    derive: \"\(long)\"\n",
+                            line: 8, containing: "is 1025 characters long; at most 1024 (limit: expression length)")
         // derive nests 32 deep, not 33: parentheses, calls, unary operators and ?: alike
         for nest in [{ (n: Int) in String(repeating: "(", count: n) + "1" + String(repeating: ")", count: n) },
                      { (n: Int) in String(repeating: "max(", count: n) + "1" + String(repeating: ")", count: n) },

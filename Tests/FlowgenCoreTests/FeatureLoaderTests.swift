@@ -81,7 +81,7 @@ func expectMalformed(_ yaml: String, line: Int, containing text: String, sourceL
         try expectMalformed("name: m\nfields:\n  - name: x\n    type: u128\n    aggregation: sum\n", line: 4, containing: "unknown type 'u128'")
         try expectMalformed("name: m\nfields:\n  - name: x\n    aggregation: median\n    value: 1\n", line: 4, containing: "unknown aggregation 'median'")
         try expectMalformed("name: m\nfields:\n  - name: x\n    aggregation: histogram\n    value: 1\n", line: 4, containing: "bins")
-        try expectMalformed("name: m\nfields:\n  - name: x\n    aggregation: sum\n", line: 3, containing: "no `value:`")
+        try expectMalformed("name: m\nfields:\n  - name: x\n    aggregation: sum\n    export: false\n", line: 3, containing: "no `value:`")
         try expectMalformed("name: m\nfields:\n  - name: x\n    aggregation: sum\n    value: 1; 2\n", line: 5, containing: "single C expression")
         try expectMalformed("name: m\nfields:\n  - name: x\n    aggregation: sum\n    value: 1\n    json: { forward: [A, B] }\n", line: 6, containing: "needs 1 name")
         try expectMalformed("name: other\n", line: 1, containing: "must match its folder")

@@ -19,8 +19,8 @@ import Testing
       - { name: edges, type: list, default: [64, 256, 1024], min: 1, max: 65535, summary: bin edges }
       - { name: scale, default: 3, min: 0, max: 8 }
     fields:
-      - { name: fvh_bins, type: u64, aggregation: histogram, bins: $edges+1, value: "0" }
-      - { name: fvh_sum, type: u64, aggregation: sum, value: "pkt->ip_bytes >> FG_PARAM_FVH_SCALE" }
+      - { name: fvh_bins, type: u64, aggregation: histogram, bins: $edges+1, value: "0", export: false }
+      - { name: fvh_sum, type: u64, aggregation: sum, value: "pkt->ip_bytes >> FG_PARAM_FVH_SCALE", export: false }
 
     """
 

@@ -16,8 +16,8 @@ import Testing
         try expectMalformed(field + "    value: \"1 // 2\"\n", line: 5, containing: "no comments")
         try expectMalformed(field + "    value: \"1 /* 2 */\"\n", line: 5, containing: "no comments")
         try expectMalformed(field + "    value: \"1 \\\\\"\n", line: 5, containing: "no trailing backslash")
-        try expectMalformed(field + "    value: \"1\"\n    initial: \"0\\n#pragma once\"\n", line: 6, containing: "`initial` must be a C expression on one line")
-        // `none:` is a number, so no text of it reaches the C
+        // `initial:` and `none:` are numbers, so no text of them reaches the C
+        try expectMalformed(field + "    value: \"1\"\n    initial: \"0\\n#pragma once\"\n", line: 6, containing: "`initial` must be a number")
         try expectMalformed(field + "    value: \"1\"\n    none: \"0\\n#x\"\n", line: 6, containing: "`none` must be a number")
     }
 

@@ -144,6 +144,7 @@ func makeFile(_ path: String, _ text: String = "x", mode: mode_t = 0o644, owner:
         type: u64
         aggregation: sum
         value: "1"
+        export: false
     helpers: helpers.bpf.c
     """
 

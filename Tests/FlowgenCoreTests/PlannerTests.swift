@@ -63,6 +63,7 @@ import Testing
           - name: syn_packets
             type: u32
             aggregation: sum
+            export: false
         update: update.bpf.c
         """, files: ["update.bpf.c": "if (pkt->tcp_flags & 0x02)\n\tFG_SET(syn_packets, 1);\n"], root: root)
         let module = try FeatureLoader.load(specPath: path)

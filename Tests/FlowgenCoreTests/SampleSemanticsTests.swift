@@ -38,6 +38,7 @@ import Testing
         value: pkt->tos
         json: { forward: FM_LAST_IN, reverse: FM_LAST_OUT, combined: FM_LAST }
       - name: fm_state
+        export: false
         type: u32
         aggregation: min
         value: pkt->ttl
@@ -188,8 +189,8 @@ import Testing
     @Test func theQuotedLineNamesTheModuleWhoseFileHoldsIt() throws {
         let root = temporaryModuleRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        for (name, body) in [("fm_one", "/* one */\nFG_SET(fm_one_x, 1);\n"), ("fm_two", "/* two */\n__u8 *p = (__u8 *)(long)skb->data;\nFG_SET(fm_two_x, p[100]);\n")] {
-            _ = try writeModule(name, yaml: "name: \(name)\nfields:\n  - name: \(name)_x\n    type: u32\n    aggregation: sum\nupdate: update.bpf.c\n",
+        for (name, body) in [("fm_one", "/* one */\nFG_SET(fm_one_x, 1);\n"), ("fm_two", "/* two */\n__u8 *p = FG_PTR(skb, 0, 1);\nFG_SET(fm_two_x, p[100]);\n")] {
+            _ = try writeModule(name, yaml: "name: \(name)\nfields:\n  - name: \(name)_x\n    type: u32\n    aggregation: sum\n    export: false\nupdate: update.bpf.c\n",
                                 files: ["update.bpf.c": body], root: root)
         }
         let catalog = try FeatureCatalog(resources: ResourceLocator.locate(), userPaths: [root], allowUnsafe: true)
@@ -197,7 +198,7 @@ import Testing
         let log = """
         ; FG_SET(fm_one_x, 1); @ update.bpf.c:2
         12: (b7) r1 = 1
-        ; __u8 *p = (__u8 *)(long)skb->data; @ update.bpf.c:2
+        ; __u8 *p = FG_PTR(skb, 0, 1); @ update.bpf.c:2
         459: (61) r1 = *(u32 *)(r6 +76)       ; R1=pkt(r=0) R6=ctx()
         ; FG_SET(fm_two_x, p[100]); @ update.bpf.c:3
         460: (71) r1 = *(u8 *)(r1 +100)

@@ -48,18 +48,22 @@ import Testing
       - name: n
         type: u32
         aggregation: sum
+        export: false
       - name: t
         type: u64
         aggregation: histogram
         bins: 3
+        export: false
       - name: s
         type: u32
         aggregation: histogram
         bins: 3
+        export: false
       - name: o
         type: u32
         aggregation: histogram
         bins: 3
+        export: false
       - name: early
         sequence: { length: 3, count: n, time: t, size: s, order: o }
         json: { forward: [E_DIR, E_SIZE, E_GAP] }
@@ -76,10 +80,10 @@ import Testing
                             line: 5, containing: "under `forward` only")
         let root = temporaryModuleRoot()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let spec = try writeModule("short", yaml: module.replacingOccurrences(of: "bins: 3\n  - name: o", with: "bins: 2\n  - name: o")
+        let spec = try writeModule("short", yaml: module.replacingOccurrences(of: "bins: 3\n    export: false\n  - name: o", with: "bins: 2\n    export: false\n  - name: o")
             .replacingOccurrences(of: "name: seq", with: "name: short"), files: ["u.bpf.c": "/* set by the test */\n"], root: root)
         let modules = try FeatureLoader(searchPaths: [ResourceLocator.locate().features, root]).loadAll()
-        #expect(throws: FeatureError.malformed(file: spec, line: 19, message:
+        #expect(throws: FeatureError.malformed(file: spec, line: 23, message:
             "field 'early': sequence `size` 's' has 2 elements, needs 3 (a histogram with bins: 3 for an array)")) {
             try FeatureSelection("short", available: modules)
         }

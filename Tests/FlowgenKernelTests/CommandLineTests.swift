@@ -141,10 +141,10 @@ import Testing
         let root = NSTemporaryDirectory() + "fgbad-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createDirectory(atPath: root + "/bad", withIntermediateDirectories: true)
-        try "name: bad\nfields:\n  - name: first_byte\n    type: u64\n    aggregation: max\nupdate: update.bpf.c\n"
+        try "name: bad\nfields:\n  - name: first_byte\n    type: u64\n    aggregation: max\n    export: false\nupdate: update.bpf.c\n"
             .write(toFile: root + "/bad/feature.yaml", atomically: true, encoding: .utf8)
-        // reads packet data without a bounds check: the verifier must refuse it
-        try "__u8 *p = (void *)(long)skb->data + pkt->l4_off;\nFG_SET(first_byte, *p);\n"
+        // reads packet data past the bytes FG_PTR checked: the verifier must refuse it
+        try "__u8 *p = FG_PTR(skb, pkt->l4_off, 1);\nif (p)\n\tFG_SET(first_byte, p[64]);\n"
             .write(toFile: root + "/bad/update.bpf.c", atomically: true, encoding: .utf8)
         let r = try ProcessRunner.run([try flowgenBinary(), "build", "--feature-path", root, "--features", "bad"])
         #expect(!r.stderr.contains("measuring features"), "an unsafe program is not a reason to split")

@@ -22,7 +22,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let features = root + "/features"
         try FileManager.default.createDirectory(atPath: features + "/racecheck", withIntermediateDirectories: true)
-        try "name: racecheck\nfields:\n  - name: race_bytes\n    type: u64\n    aggregation: max\n    value: pkt->ip_bytes\nupdate: update.bpf.c\n"
+        try "name: racecheck\nfields:\n  - name: race_bytes\n    type: u64\n    aggregation: max\n    value: pkt->ip_bytes\n    export: false\nupdate: update.bpf.c\n"
             .write(toFile: features + "/racecheck/feature.yaml", atomically: true, encoding: .utf8)
         let capture = root + "/empty.pcap"
         try PcapWriter(path: capture).close()

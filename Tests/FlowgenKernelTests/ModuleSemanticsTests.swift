@@ -185,6 +185,7 @@ import FlowgenTestSupport
           - name: \(name)_ticket
             type: u32
             aggregation: sum
+            export: false
           - name: \(name)_hmax
             type: u32
             aggregation: max
@@ -204,6 +205,7 @@ import FlowgenTestSupport
           - name: \(name)_lost
             type: u32
             aggregation: sum
+            export: false
         update: update.bpf.c
         helpers: helpers.bpf.c
         """
@@ -298,7 +300,7 @@ import FlowgenTestSupport
         try "name: fm_bad\nfields:\n  - name: fm_bad_x\n    type: u32\n    aggregation: sum\n    json: { forward: FM_BAD_IN }\nupdate: update.bpf.c\n"
             .write(toFile: root + "/fm_bad/feature.yaml", atomically: true, encoding: .utf8)
         // line 3 reads a packet byte without checking the packet is that long: the verifier refuses it
-        try "/* reads past the packet check */\n__u8 *p = (__u8 *)(long)skb->data;\nFG_SET(fm_bad_x, p[100]);\n"
+        try "/* reads past the packet check */\n__u8 *p = FG_PTR(skb, 0, 1);\nif (p) FG_SET(fm_bad_x, p[100]);\n"
             .write(toFile: root + "/fm_bad/update.bpf.c", atomically: true, encoding: .utf8)
         let log = root + "/verifier.log"
         let flowgen = try flowgenBinary()
@@ -306,10 +308,10 @@ import FlowgenTestSupport
                                        "--cache-dir", root + "/cache", "--verifier-log", log])
         #expect(r.status != 0)
         let first = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
-        #expect(first.contains("module 'fm_bad' (fm_bad/update.bpf.c:3: FG_SET(fm_bad_x, p[100]);)") && first.contains("outside of the packet"), "\(r.stderr)")
+        #expect(first.contains("module 'fm_bad' (fm_bad/update.bpf.c:3: if (p) FG_SET(fm_bad_x, p[100]);)") && first.contains("outside of the packet"), "\(r.stderr)")
         #expect(r.stderr.contains("the whole log is in \(log)") && !r.stderr.contains("error value"), "\(r.stderr)")
         let text = try String(contentsOfFile: log, encoding: .utf8)
-        #expect(text.contains("R1 offset is outside of the packet") && text.contains("; FG_SET(fm_bad_x, p[100]); @ update.bpf.c:3"))
+        #expect(text.contains("R1 offset is outside of the packet") && text.contains("; if (p) FG_SET(fm_bad_x, p[100]); @ update.bpf.c:3"))
         let mode = try FileManager.default.attributesOfItem(atPath: log)[.posixPermissions] as? Int
         #expect(mode == 0o600)
         // without the option, the message says how to get the whole log
@@ -321,13 +323,13 @@ import FlowgenTestSupport
     @Test func aReturnOrGotoOutOfABodyIsRefusedAtItsLine() throws {
         let root = NSTemporaryDirectory() + "fm-ret-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
-        for (name, body, line, word) in [("fm_ret", "/* leaves early */\nif (pkt->ttl == 0)\n\treturn;\nFG_SET(fm_ret_x, 1);\n", 3, "must_not_return"),
-                                         ("fm_jmp", "if (pkt->ttl == 0)\n\tgoto out;\nFG_SET(fm_jmp_x, 1);\nout:;\n", 2, "must_not_use_goto")] {
+        for (name, body, line, word) in [("fm_ret", "/* leaves early */\nif (pkt->ttl == 0)\n\treturn;\nFG_SET(fm_ret_x, 1);\n", 3, "a module body must not `return`"),
+                                         ("fm_jmp", "if (pkt->ttl == 0)\n\tgoto out;\nFG_SET(fm_jmp_x, 1);\nout:;\n", 2, "a module body must not `goto`")] {
             try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
-            try "name: \(name)\nfields:\n  - name: \(name)_x\n    type: u32\n    aggregation: sum\nupdate: update.bpf.c\n"
+            try "name: \(name)\nfields:\n  - name: \(name)_x\n    type: u32\n    aggregation: sum\n    export: false\nupdate: update.bpf.c\n"
                 .write(toFile: root + "/\(name)/feature.yaml", atomically: true, encoding: .utf8)
             try body.write(toFile: root + "/\(name)/update.bpf.c", atomically: true, encoding: .utf8)
-            // clang refuses it: no root needed
+            // refused when the module loads, before any C is compiled: no root needed
             let built = try ProcessRunner.run([try flowgenBinary(), "build", "--feature-path", root, "--allow-unsafe-feature-path", "--features", name,
                                                "--cache-dir", root + "/cache"])
             #expect(built.status != 0 && built.stderr.contains("\(root)/\(name)/update.bpf.c:\(line):") && built.stderr.contains(word), "\(built.stderr)")

@@ -132,7 +132,7 @@ import Testing
         let root = NSTemporaryDirectory() + "fgnativehelper-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         try FileManager.default.createDirectory(atPath: root + "/cookie", withIntermediateDirectories: true)
-        try "name: cookie\nfields:\n  - name: socket_cookie\n    type: u64\n    aggregation: last\nupdate: update.bpf.c\n"
+        try "name: cookie\nfields:\n  - name: socket_cookie\n    type: u64\n    aggregation: last\n    export: false\nupdate: update.bpf.c\n"
             .write(toFile: root + "/cookie/feature.yaml", atomically: true, encoding: .utf8)
         try "FG_SET(socket_cookie, bpf_get_socket_cookie(skb));\n".write(toFile: root + "/cookie/update.bpf.c", atomically: true, encoding: .utf8)
         let resources = try ResourceLocator.locate()

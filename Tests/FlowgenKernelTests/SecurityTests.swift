@@ -31,7 +31,7 @@ struct SecurityTests {
         #ifdef FG_NATIVE
         #include <stdio.h>
         #include <unistd.h>
-        __attribute__((constructor)) static void fg_evil(void) {
+        __attribute__((constructor)) static void evil_constructor(void) {
             FILE *f = fopen("\(marker)", "w");
             if (f) { fprintf(f, "constructor ran as uid=%d\\n", (int)geteuid()); fclose(f); }
         }

@@ -6,7 +6,7 @@ public struct CodeGenerator: Sendable {
     /// Name of the generated header.
     public static let planHeader = "flowgen_plan.h"
     /// Template files copied next to the generated ones.
-    public static let sharedHeaders = ["flowgen.h", "parse.h", "tunnel.h", "pass.h"]
+    public static let sharedHeaders = ["flowgen.h", "module.h", "parse.h", "tunnel.h", "pass.h"]
 
     let resources: ResourceLocator
 
@@ -87,10 +87,8 @@ public struct CodeGenerator: Sendable {
         for slot in plan.layout.slots {
             out += "_Static_assert(__builtin_offsetof(struct fg_record, \(slot.field.name)) == \(slot.offset), \"\(slot.field.name) offset differs from the plan\");\n"
         }
-        out += "\n/* FG_SET(field, v): apply the field's declared aggregation to the flow record `rec`. */\n"
-        out += "#define FG_SET(field, v) FG_AGG_##field(rec, (v))\n"
-        out += "/* FG_ADD_BIN(field, bin, n): add n to one bin of a histogram field. */\n"
-        out += "#define FG_ADD_BIN(field, b, n) FG_BIN_##field(rec, (b), (n))\n"
+        // FG_SET and FG_ADD_BIN (module.h) expand to these per-field macros
+        out += "\n"
         let sampling = FieldSampling(modules: plan.features)
         for slot in plan.layout.slots where slot.feature != FieldSampling.owner {
             out += "#define FG_AGG_\(slot.field.name)(r, v) \(Self.aggregate(slot, sampling))\n"
@@ -164,7 +162,7 @@ public struct CodeGenerator: Sendable {
             let initial: String?
             let hasBit = sampling.fieldBits[f.name] != nil
             if let explicit = f.initial {
-                initial = explicit
+                initial = f.type.cLiteral(explicit)
             } else {
                 switch f.aggregation {
                 case .min: initial = f.type.cMax

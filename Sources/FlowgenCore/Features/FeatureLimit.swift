@@ -37,7 +37,7 @@ public struct FeatureLimit: Sendable, Equatable, CustomStringConvertible {
     /// Bins of one histogram, which is also the length of the only array fields there are: each
     /// bin is a record element and an output column per direction.
     public static let histogramBins = FeatureLimit(name: "histogram bins", maximum: 64)
-    /// Characters of one `value:`, `initial:` or `derive:` expression: the built-in ones are under
+    /// Characters of one `value:` or `derive:` expression: the built-in ones are under
     /// 100. It also bounds the nesting the recursive derive parser and evaluator meet.
     public static let expressionLength = FeatureLimit(name: "expression length", maximum: 1024)
     /// Nesting of parentheses, `min`/`max` calls, `?:` and unary operators in one `derive:`: the

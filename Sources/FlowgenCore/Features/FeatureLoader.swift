@@ -197,6 +197,14 @@ public struct FeatureLoader: Sendable {
         }
         module.update = try reader.cFile(map, "update", directory: directory)
         module.helpers = try reader.cFile(map, "helpers", directory: directory)
+        // the module's C uses the module API only (Templates/module.h)
+        if let body = module.update { try ModuleSource.check(body, .body, module: module) }
+        if let helpers = module.helpers { try ModuleSource.check(helpers, .helpers, module: module) }
+        for field in module.fields {
+            guard let value = field.value else { continue }
+            let at = field.location.split(separator: ":", omittingEmptySubsequences: false)
+            try ModuleSource.check(SourceText(text: value, file: at.dropLast().joined(separator: ":"), line: Int(at.last ?? "1") ?? 1), .expression, module: module)
+        }
         let updatedByBody = module.update != nil
         for field in module.fields where field.value == nil && !updatedByBody {
             throw FeatureError.malformed(file: specPath, line: Int(field.location.split(separator: ":").last ?? "1") ?? 1,
@@ -301,7 +309,7 @@ struct SpecReader {
 
     func field(_ node: Node) throws -> FieldSpec {
         guard let map = node.mapping else { throw error(node, "each field must be a mapping with name:, type:, aggregation:, ...") }
-        try allowOnly(["name", "type", "aggregation", "bins", "value", "initial", "json", "ipfix", "unit", "none"], in: map, what: "field")
+        try allowOnly(["name", "type", "aggregation", "bins", "value", "initial", "json", "ipfix", "unit", "none", "export"], in: map, what: "field")
         let name = try identifier(map, "name", required: true)!
         if name.hasPrefix(FieldSampling.reservedPrefix) {
             throw error(map["name"]!, "field '\(name)': names starting with '\(FieldSampling.reservedPrefix)' are reserved for flowgen's own record members; rename the field")
@@ -330,7 +338,7 @@ struct SpecReader {
                 throw error(map["aggregation"]!, "field '\(name)': a histogram needs `bins:` between 2 and \(limit.maximum) (limit: \(limit.name)), or a parameter ($n)")
             }
             if expression != nil, map["json"] != nil {
-                throw error(map["json"]!, "field '\(name)': bins set by a parameter (\(expression!)) cannot have json: names, whose number is fixed; keep it as state or write a number of bins")
+                throw error(map["json"]!, "field '\(name)': bins set by a parameter (\(expression!)) cannot have json: names, whose number is fixed; declare it `export: false` (module state) or write a number of bins")
             }
             aggregation = .histogram(bins: bins)
             count = bins
@@ -351,28 +359,54 @@ struct SpecReader {
                              location: "\(file):\(node.mark?.line ?? 1)")
         spec.binsExpression = binsExpression
         spec.value = try cExpression(map, "value")
-        spec.initial = try cExpression(map, "initial")
+        spec.initial = try number(map, "initial", field: name, type: type)
         if let unitName = try string(map, "unit") {
             guard let unit = FieldUnit(rawValue: unitName) else {
                 throw error(map["unit"]!, "field '\(name)': unknown unit '\(unitName)'; use \(FieldUnit.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             spec.unit = unit
         }
-        if let noneNode = map["none"] {
-            let text = noneNode.string ?? ""
-            let parsed = text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
-            guard let value = parsed, value <= type.max else {
-                throw error(noneNode, "field '\(name)': `none` must be a number that fits \(type.rawValue) (decimal or 0x hex)")
-            }
-            spec.none = value
-        }
+        spec.none = try number(map, "none", field: name, type: type)
         if let jsonNode = map["json"] {
             spec.json = try names(jsonNode, field: name, count: count)
+        }
+        // exported or module state is declared, not inferred from a missing `json:`
+        switch (map["json"], try bool(map, "export")) {
+        case (nil, nil):
+            throw error(node, "field '\(name)': say whether it is exported: add `json: { forward: ..., reverse: ..., combined: ... }` (output names) to export it, or `export: false` to keep it as module state that is never shown")
+        case (nil, true?):
+            throw error(map["export"]!, "field '\(name)': `export: true` needs `json:` output names; add them, or write `export: false` for module state")
+        case (_?, false?):
+            throw error(map["export"]!, "field '\(name)': `export: false` (module state) and `json:` output names contradict each other; remove one of them")
+        default:
+            break
+        }
+        if map["json"] == nil, let ipfixNode = map["ipfix"] {
+            throw error(ipfixNode, "field '\(name)': `ipfix:` of a field that is not exported (`export: false`) would never be sent; remove it, or export the field with `json:`")
         }
         if let ipfixNode = map["ipfix"] {
             spec.ipfix = try ipfix(ipfixNode, field: name)
         }
         return spec
+    }
+
+    /// A number of the field's type under `key` (`initial:`, `none:`): decimal or 0x hex, read the
+    /// same way for both, so a start value is what it says rather than C text pasted into the program.
+    func number(_ map: Node.Mapping, _ key: String, field: String, type: CType) throws -> UInt64? {
+        guard let node = map[key] else { return nil }
+        let text = node.scalar != nil ? (node.string ?? "") : ""
+        let lower = text.lowercased()
+        let hex = lower.hasPrefix("0x")
+        let digits = hex ? lower.dropFirst(2) : Substring(lower)
+        // digits only: Swift's integer parsing would also take a sign
+        let parsed = digits.allSatisfy({ $0.isHexDigit && (hex || $0.isNumber) }) ? UInt64(digits, radix: hex ? 16 : 10) : nil
+        guard let value = parsed else {
+            throw error(node, "field '\(field)': `\(key)` must be a number (decimal or 0x hex) of the field's type \(type.rawValue), not C: got \(FlowFormatter.jsonString(text)); write e.g. \(type.max) or 0x\(String(type.max, radix: 16))")
+        }
+        guard value <= type.max else {
+            throw error(node, "field '\(field)': `\(key)` \(text) does not fit the field's type \(type.rawValue) (0 to \(type.max)); use a smaller value or a wider type")
+        }
+        return value
     }
 
     /// A C file named by `key`, read from the module's folder.
@@ -402,7 +436,7 @@ struct SpecReader {
         return SourceText(text: text, file: path, line: 1)
     }
 
-    /// A `value:` or `initial:` C expression. It is pasted into generated C inside a statement and
+    /// A `value:` C expression. It is pasted into generated C inside a statement and
     /// a macro call, so it must stay one expression on one line: no `;` or braces (statements), no
     /// newline or other control character (a newline followed by `#` is a preprocessor directive,
     /// a backslash-newline joins lines), no `#` and no comments (`//` would comment out the rest

@@ -10,8 +10,8 @@ public struct FieldSpec: Sendable, Equatable {
     public var aggregation: Aggregation
     /// C expression over `pkt` giving the per-packet value (or the bin index for histograms).
     public var value: String?
-    /// C expression for the value at creation; defaults follow the aggregation.
-    public var initial: String?
+    /// The value at creation (`initial:`, a number of the field's type); nil: the aggregation's default.
+    public var initial: UInt64?
     /// Output names per direction.
     public var json: DirectionalNames
     /// IPFIX information element, if the field has one.
@@ -27,7 +27,7 @@ public struct FieldSpec: Sendable, Equatable {
 
     /// Creates a field spec.
     public init(name: String, type: CType, count: Int = 1, aggregation: Aggregation, value: String? = nil,
-                initial: String? = nil, json: DirectionalNames = DirectionalNames(), ipfix: IPFIXElement? = nil,
+                initial: UInt64? = nil, json: DirectionalNames = DirectionalNames(), ipfix: IPFIXElement? = nil,
                 unit: FieldUnit = .none, location: String = "") {
         self.name = name
         self.type = type
@@ -77,6 +77,12 @@ public enum CType: String, Sendable, CaseIterable, Codable {
         case .u32: return "0xffffffffU"
         case .u64: return "0xffffffffffffffffULL"
         }
+    }
+
+    /// `value` as a C constant of this type (`initial:` in generated C): hex with the suffix that
+    /// keeps a 64-bit value unsigned.
+    public func cLiteral(_ value: UInt64) -> String {
+        "0x" + String(value, radix: 16) + (size == 8 ? "ULL" : "U")
     }
 
     /// The largest value.

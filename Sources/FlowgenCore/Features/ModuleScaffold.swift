@@ -65,6 +65,8 @@ public struct ModuleScaffold: Sendable {
             aggregation: max
             unit: octets
             json: { forward: \(prefix)_MAX_PAYLOAD_IN, reverse: \(prefix)_MAX_PAYLOAD_OUT, combined: \(prefix)_MAX_PAYLOAD }
+          # A field without output names is module state the body keeps (a previous value, a time):
+          # declare it with `export: false` instead of `json:`; every field says one or the other.
         # C run for every packet the module applies to (a field with `value:` instead needs none).
         update: update.bpf.c
 
@@ -75,9 +77,10 @@ public struct ModuleScaffold: Sendable {
     public var bodyText: String {
         """
         /* \(name): runs once per TCP or UDP packet (applies_to in feature.yaml), with `pkt` the parsed
-         * packet (struct fg_pkt in Templates/flowgen.h) and `rec` this direction's record. FG_SET(field,
-         * value) updates a field as its aggregation says. A body must not `return`: the modules after
-         * it run in the same program. See docs/modules.md, "Writing a module". */
+         * packet and `rec` this direction's record. FG_SET(field, value) updates a field as its
+         * aggregation says. Everything a body may use is in Templates/module.h, the module API. A body
+         * must not `return`: the modules after it run in the same program. See docs/modules.md,
+         * "Writing a module". */
         if (pkt->ip_bytes >= 1000)
         \tFG_SET(\(name)_large_packets, 1);
         /* payload: the IP length less the IP and TCP/UDP headers (payload_off and l3_off are offsets
