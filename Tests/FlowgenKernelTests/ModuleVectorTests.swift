@@ -212,7 +212,10 @@ final class PrivateFolder {
         try #require(added.succeeded, "\(added.stderr)")
         defer { _ = try? ProcessRunner.run(["ip", "netns", "del", ns]) }
         _ = try ProcessRunner.run(["ip", "-n", ns, "link", "set", "lo", "up"])
-        let script = "(sleep 1.5; ping -c 12 -i 0.05 127.0.0.1 >/dev/null) & exec \(try flowgenBinary()) run -q -i lo --config \(config) --duration 4"
+        // the pings start once the filter is attached (a compile on a loaded machine takes longer
+        // than any fixed pause); --duration counts from the collector's start, after the attach
+        let waitForFilter = "for i in $(seq 1 1200); do tc filter show dev lo egress | grep -q bpf && break; sleep 0.1; done"
+        let script = "(\(waitForFilter); ping -c 12 -i 0.05 127.0.0.1 >/dev/null) & exec \(try flowgenBinary()) run -q -i lo --config \(config) --duration 4"
         let r = try ProcessRunner.run(["ip", "netns", "exec", ns, "sh", "-c", script], timeout: .seconds(120))
         #expect(r.succeeded, "\(r.stderr)")
         let flows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
