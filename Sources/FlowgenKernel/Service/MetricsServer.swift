@@ -1,3 +1,5 @@
+// CLibBPF too: its shim includes the socket headers; a release build found no SOCK_STREAM through Glibc alone
+import CLibBPF
 import Foundation
 import SystemPackage
 import FlowgenCore
