@@ -80,8 +80,17 @@ static __always_inline struct fg_record *fg_flow_new(struct __sk_buff *skb, stru
 	return rec;
 }
 
+/* fg_flow_reverse(pkt) looked up at most once per update, however many bodies ask (piat_stats and
+ * splt both do): the first call looks, the others reuse its answer. The answer is kept in the
+ * update's locals (FG_REVERSE_CACHE), not in struct fg_pkt: the verifier follows a map value's
+ * pointer through registers and the stack only, and fg_pkt reaches global functions and later
+ * stages as plain memory, where a stored pointer reads back as a number. */
+#define FG_REVERSE_CACHE struct fg_record *fg_rev __attribute__((unused)) = 0; int fg_rev_looked __attribute__((unused)) = 0
+#define FG_FLOW_REVERSE() (fg_rev_looked ? fg_rev : (fg_rev_looked = 1, fg_rev = fg_flow_reverse(pkt)))
+
 static __always_inline void fg_update(struct __sk_buff *skb, struct fg_pkt *pkt, struct fg_record *rec)
 {
+	FG_REVERSE_CACHE;
 {{FEATURE_UPDATES}}
 }
 
