@@ -62,8 +62,15 @@ static __always_inline struct fg_record *fg_flow_new(struct __sk_buff *skb, stru
 	return rec;
 }
 
+/* The update's cache of FG_FLOW_REVERSE() (Templates/module.h): kept in the update's locals, not
+ * in struct fg_pkt: the verifier follows a map value's pointer through registers and the stack
+ * only, and fg_pkt reaches global functions and later stages as plain memory, where a stored
+ * pointer reads back as a number. */
+#define FG_REVERSE_CACHE struct fg_record *fg_rev __attribute__((unused)) = 0; int fg_rev_looked __attribute__((unused)) = 0
+
 static __always_inline void fg_update(struct __sk_buff *skb, struct fg_pkt *pkt, struct fg_record *rec)
 {
+	FG_REVERSE_CACHE;
 {{FEATURE_UPDATES}}
 }
 

@@ -212,11 +212,25 @@ static __always_inline void fg_agg_minmax_sub(void *rec, __u32 off, __u32 size, 
 __u64 fg_clock_jiffies = 0;
 __u64 fg_clock_coarse_ns = 0;
 
+/* The loader sets this on kernels whose programs can read skb->tstamp_type (5.18+); older ones
+ * would refuse the read, which the verifier then never sees (a branch on a constant is dead code). */
+const volatile __u8 fg_cfg_stamps = 0;
+/* skb->tstamp_type of a CLOCK_MONOTONIC delivery time: BPF_SKB_TSTAMP_DELIVERY_MONO in 5.18's uapi,
+ * BPF_SKB_CLOCK_MONOTONIC since 6.11 (the same value; REALTIME is 0 and TAI 2). */
+#define FG_SKB_CLOCK_MONOTONIC 1
+
 static __always_inline __u64 fg_now(struct __sk_buff *skb)
 {
 	if (fg_cfg_replay)
 		return skb->tstamp;
 #ifdef FG_PRECISE_TIME
+	/* The stamp the kernel already put on the packet, when it is a CLOCK_MONOTONIC time (the clock
+	 * bpf_ktime_get_ns reads): TCP stamps every segment it sends with its departure time (on egress,
+	 * and still on a veth peer's ingress), within microseconds of the helper unless a pacing qdisc
+	 * holds the segment back until then. Reading it costs a few instructions; the helper (~30 ns
+	 * here) is left for the other packets: UDP, and a physical NIC's ingress, which clears it. */
+	if (fg_cfg_stamps && skb->tstamp_type == FG_SKB_CLOCK_MONOTONIC && skb->tstamp)
+		return skb->tstamp;
 	return bpf_ktime_get_ns();
 #else
 	__u64 jiffies = bpf_jiffies64();

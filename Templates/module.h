@@ -109,6 +109,10 @@ static __always_inline void fg__flow_key_reverse(const struct fg_flow_key *k, st
 	fg__flow_key_reverse(&(pkt)->key, &_fg_rev); \
 	(struct fg_record *)bpf_map_lookup_elem(&fg_flows, &_fg_rev); })
 
+/* FG_FLOW_REVERSE(): fg_flow_reverse(pkt) looked up at most once per packet and stage, however
+ * many bodies ask (piat_stats and splt both do): the first call looks, the others reuse its answer. */
+#define FG_FLOW_REVERSE() (fg_rev_looked ? fg_rev : (fg_rev_looked = 1, fg_rev = fg_flow_reverse(pkt)))
+
 /* --- packet access --- */
 
 /* The wire sizes of a GSO skb's segments: segs - 1 of `*full` bytes (headers + gso_size) and a

@@ -3,6 +3,7 @@
  * bodies re-check packet bounds through FG_PTR as everywhere. */
 static __always_inline void fg_update_{{N}}(struct __sk_buff *skb, struct fg_pkt *pkt, struct fg_record *rec)
 {
+	FG_REVERSE_CACHE; /* the entry's FG_FLOW_REVERSE answer is not passed on: looked up again here */
 {{UPDATES}}
 }
 

@@ -9,7 +9,7 @@ if (rec->splt_n < FG_PARAM_SPLT_N) {
 	__u32 n = pkt->segs > 1 ? pkt->segs : 1;
 	__u32 first = __sync_fetch_and_add(&rec->splt_n, n);
 	if (first < FG_PARAM_SPLT_N) {
-		struct fg_record *rev = fg_flow_reverse(pkt);
+		struct fg_record *rev = FG_FLOW_REVERSE(); /* piat_stats may have looked it up already */
 		__u32 seen = rev ? rev->splt_n : 0;
 		__u32 full, last;
 		fg_segment_sizes(skb, pkt, &full, &last);

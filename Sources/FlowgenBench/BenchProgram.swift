@@ -24,6 +24,8 @@ public final class BenchProgram {
     public let kernelPass: KernelFlowPass?
     /// Whatever owns the fds; kept alive as long as this value.
     private let owner: AnyObject
+    /// The program a driver hands the packet to, kept loaded as long as the driver.
+    private var driven: BenchProgram?
 
     /// Wraps a loaded flowgen monitor.
     public init(label: String, monitor: LoadedMonitor) throws {
@@ -50,6 +52,21 @@ public final class BenchProgram {
         jitedBytes = pipeline.programs.reduce(0) { $0 + Int($1.jitedBytes) }
         kernelPass = nil
         owner = pipeline
+    }
+
+    /// A driver program (`Templates/bench/`) whose slot 0 holds `target`: test runs of this one run
+    /// the driver, then `target`, which fills its own flow map (this program's `flowTable`).
+    public init(label: String, driver: LoadedObject, target: BenchProgram) {
+        self.label = label
+        isFloor = target.isFloor
+        fd = driver.entryFD
+        flowTable = target.flowTable
+        plan = target.plan
+        verifiedInstructions = target.verifiedInstructions
+        jitedBytes = target.jitedBytes
+        kernelPass = nil
+        owner = driver
+        driven = target
     }
 
     /// Empties the flow map; returns how many entries it held.

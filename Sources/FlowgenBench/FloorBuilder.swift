@@ -67,6 +67,15 @@ public struct FloorBuilder {
         return try BenchProgram(label: label, pipeline: pipeline, flowMap: "floor_flows")
     }
 
+    /// A stamp driver (see `stamp_driver.bpf.c`) pointed at `target`: a program whose test runs reach
+    /// `target` with a CLOCK_MONOTONIC `skb->tstamp`, as TCP's segments do, `stepNanoseconds` apart.
+    public func stamped(_ target: BenchProgram, label: String, stepNanoseconds: Int) throws -> BenchProgram {
+        let object = try compile("stamp_driver.bpf.c", entry: "bench_stamp_driver", defines: ["BENCH_STAMP_STEP": stepNanoseconds])
+        let pipeline = try LoadedObject(objectPath: object.objectPath, entryProgram: "bench_stamp_driver")
+        try NewFlowDriver.point(try pipeline.mapFD("bench_target"), at: target, driver: "stamp driver")
+        return BenchProgram(label: label, driver: pipeline, target: target)
+    }
+
     /// The new-flow driver (see `new_flow_driver.bpf.c`).
     public func newFlowDriver() throws -> NewFlowDriver {
         let object = try compile("new_flow_driver.bpf.c", entry: "bench_new_flow_driver")

@@ -28,6 +28,8 @@ public final class KernelBenchmark {
         var rows: [KernelBenchResult.Row] = []
         var programs: [BenchProgram] = [returnOnly, minimal]
         var rowOf: [Int] = []  // programs[i + 2] belongs to rows[rowOf[i]]
+        var stampBaseline: Int?  // the stamp driver pointed at return-only: its cost is taken off the stamped programs'
+        var stamped: Set<Int> = []  // programs reached through a stamp driver
         /// A program measured to explain a cost, not against a target.
         func appendDiagnostic(_ program: BenchProgram, selection: String?, features: [String]) {
             programs.append(program)
@@ -76,6 +78,25 @@ public final class KernelBenchmark {
                 appendDiagnostic(try context.floors.minimalBiflowTwin(of: set.label, maxFlows: maxFlows, recordBytes: plan.layout.size,
                                                                       preciseClock: plan.defines.contains("FG_PRECISE_TIME")),
                                  selection: nil, features: [])
+                if plan.defines.contains("FG_PRECISE_TIME") {
+                    // The preset again, its packets carrying a CLOCK_MONOTONIC skb->tstamp as TCP's do,
+                    // which the precise clock takes instead of the helper (each on a monitor of its
+                    // own, so their stamps never meet the helper's times in one record): 1 µs apart
+                    // (a busy flow: a new time on every packet, a new ms on every 1,000th, as the rows
+                    // above), and 1 ms apart (every packet opens a new ms: inter-arrival gaps and the
+                    // reverse lookup on each).
+                    if stampBaseline == nil {
+                        stampBaseline = programs.count
+                        appendDiagnostic(try context.floors.stamped(returnOnly, label: "stamp driver → return-only", stepNanoseconds: 0),
+                                         selection: nil, features: [])
+                    }
+                    for (suffix, step) in [("mono stamps 1 µs apart", 1_000), ("mono stamps 1 ms apart", 1_000_000)] {
+                        let own = try context.loadMonitor(set, maxFlows: maxFlows)
+                        stamped.insert(programs.count)
+                        appendDiagnostic(try context.floors.stamped(own, label: "\(set.label) [\(suffix)]", stepNanoseconds: step),
+                                         selection: set.selection, features: row.features)
+                    }
+                }
             }
             if set.kind == .preset && set.selection == "" {
                 // Diagnostic twin of base: the same program with the replay clock (skb->tstamp instead of
@@ -108,6 +129,7 @@ public final class KernelBenchmark {
                 }
             }
             for program in programs { try program.clearFlows() }
+            Self.subtractDriver(of: stamped, baseline: stampBaseline, floor: 0, from: &existing)
 
             context.log("kernel: \(traffic.rawValue), new flow")
             var fresh = [[Double]](repeating: [], count: programs.count)
@@ -117,6 +139,7 @@ public final class KernelBenchmark {
                 }
             }
 
+            Self.subtractDriver(of: stamped, baseline: stampBaseline, floor: 0, from: &fresh)
             // Ratios are medians of per-round ratios: each round measures every program within a few
             // hundred milliseconds, so a program and the floor it is divided by share the machine's
             // state of that moment, which a ratio of two medians taken minutes apart would not.
@@ -153,5 +176,18 @@ public final class KernelBenchmark {
             newFlowBatch: options.newFlowBatch, newFlowRepetitions: options.newFlowRepetitions,
             maxFlows: maxFlows, newFlowDriverOverhead: overhead)
         return KernelBenchResult(method: method, rows: rows)
+    }
+
+    /// Takes a driver's own cost off the programs run through it, round by round: what the driver
+    /// pointed at return-only (`baseline`) costs over `floor` (return-only itself; new flow: the
+    /// new-flow driver pointed at return-only) in the same round. The samples then read as the
+    /// program's own, as if the test run had handed it the stamped skb.
+    static func subtractDriver(of driven: Set<Int>, baseline: Int?, floor: Int, from samples: inout [[Double]]) {
+        guard let baseline else { return }
+        for i in driven {
+            for r in samples[i].indices where r < samples[baseline].count && r < samples[floor].count {
+                samples[i][r] -= samples[baseline][r] - samples[floor][r]
+            }
+        }
     }
 }

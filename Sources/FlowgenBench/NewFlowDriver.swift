@@ -25,10 +25,15 @@ public final class NewFlowDriver {
 
     /// Makes the driver tail-call `program` from now on.
     public func target(_ program: BenchProgram) throws {
+        try Self.point(slotsFD, at: program, driver: "new-flow driver")
+    }
+
+    /// Puts `program` into slot 0 of a driver's `bench_target` program array (`slotsFD`).
+    static func point(_ slotsFD: Int32, at program: BenchProgram, driver: String) throws {
         var key: UInt32 = 0
         var value = UInt32(bitPattern: program.fd)
         if bpf_map_update_elem(slotsFD, &key, &value, 0) != 0 {
-            throw KernelError.mapOperationFailed(map: "bench_target", operation: "pointing the new-flow driver at \(program.label)", code: errno)
+            throw KernelError.mapOperationFailed(map: "bench_target", operation: "pointing the \(driver) at \(program.label)", code: errno)
         }
     }
 

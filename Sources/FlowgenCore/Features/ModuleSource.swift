@@ -13,6 +13,7 @@ public enum ModuleSource {
         ("FG_ADD_BIN", "`FG_ADD_BIN(field, bin, n)`: add `n` to one bin of a histogram (the last bin takes larger indexes)"),
         ("fg_now_precise", "`fg_now_precise(pkt)`: the packet's ns time, read once per packet when needed (`pkt->now` is the coarse clock unless `FG_PRECISE_TIME`)"),
         ("fg_flow_reverse", "`fg_flow_reverse(pkt)`: the other direction's record of this TCP/UDP flow, or NULL"),
+        ("FG_FLOW_REVERSE", "`FG_FLOW_REVERSE()`: the same, looked up at most once per packet and stage however many bodies ask"),
         ("FG_PTR", "`FG_PTR(skb, off, len)`: pointer to packet bytes `[off, off+len)`, NULL if they are not in the packet"),
         ("FG_LOAD", "`FG_LOAD(skb, off, dst, len)`: copy packet bytes to `dst`; 0 when all were there (walks over variable offsets)"),
         ("fg_segment_sizes", "`fg_segment_sizes(skb, pkt, &full, &last)`: the IP sizes of a GSO skb's wire segments"),

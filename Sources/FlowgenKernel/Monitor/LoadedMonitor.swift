@@ -1,4 +1,7 @@
 import FlowgenCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A verified, loaded monitor: the pipeline, its plan (with verifier counts) and its flow table.
 public final class LoadedMonitor {
@@ -13,7 +16,7 @@ public final class LoadedMonitor {
     public init(plan: Plan, object: CompiledObject, replay: Bool = false, verbose: Bool = false) throws {
         self.object = object
         var rodata: [String: UInt64] = [:]
-        if replay { rodata["fg_cfg_replay"] = 1 }
+        if replay { rodata["fg_cfg_replay"] = 1 } else if Self.kernelReadsTstampType { rodata["fg_cfg_stamps"] = 1 }
         pipeline = try LoadedObject(objectPath: object.objectPath, entryProgram: plan.entryProgram,
                                       mapSizes: ["fg_flows": UInt32(plan.maxFlows)],
                                       rodata: rodata,
@@ -27,6 +30,18 @@ public final class LoadedMonitor {
         self.plan = checked
         try checkLayout()
     }
+
+    /// Whether TC programs of the running kernel may read `__sk_buff.tstamp_type` (Linux 5.18+), so
+    /// that the precise clock takes a packet's CLOCK_MONOTONIC stamp instead of the helper
+    /// (`fg_cfg_stamps`, flowgen.h). An older kernel's verifier would refuse the read.
+    static let kernelReadsTstampType: Bool = {
+        var names = utsname()
+        uname(&names)
+        let release = withUnsafeBytes(of: &names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard numbers.count == 2 else { return false }
+        return (numbers[0], numbers[1]) >= (5, 18)
+    }()
 
     /// Fails when the object's `struct fg_record` / `fg_flow_key` differ from what the decoder expects.
     func checkLayout() throws {
