@@ -168,15 +168,21 @@ public final class KernelFlowPass: KernelFlowEnding {
             if header & (1 << 31) != 0 { break } // still being written: never, as runs are synchronous
             let length = UInt64(header & 0x3FFF_FFFF)
             if header & (1 << 30) == 0 {
-                if count == startsRoom {
+                if count + 2 > startsRoom {
                     let grown = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: startsRoom * 2)
                     grown.moveInitialize(from: starts, count: count)
                     starts.deallocate()
                     starts = grown
                     startsRoom *= 2
                 }
-                (starts + count).initialize(to: UnsafeRawPointer(data + Int(position & mask) + 8))
+                let record = UnsafeRawPointer(data + Int(position & mask) + 8)
+                (starts + count).initialize(to: record)
                 count += 1
+                // a flow's two directions share one record (struct fg_ended_pair): the second is its second half
+                if record.load(as: UInt32.self) & EndedDirections.pairFlag != 0 {
+                    (starts + count).initialize(to: record + Int(length / 2))
+                    count += 1
+                }
             }
             position += (length + 8 + 7) & ~7
         }
