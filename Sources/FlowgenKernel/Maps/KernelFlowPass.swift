@@ -229,6 +229,9 @@ public final class KernelFlowPass: KernelFlowEnding {
             if marked.marked + marked.closing + marked.successors + report.evicted > 0 {
                 try barrier()
                 base.phase = .move
+                // no successor in the table at the mark: the move's walk of them (a read of the
+                // whole table) is skipped; one a packet makes meanwhile waits for the next pass
+                base.skipSuccessors = marked.successors == 0
                 try moveAll(base, &report, deliver)
             }
         case let .flush(reason):
@@ -240,7 +243,11 @@ public final class KernelFlowPass: KernelFlowEnding {
                 if round == 0 { report.entries = marked.entries }
                 let before = report.movedDirections + report.successorDirections
                 try barrier()
-                try moveAll(base, &report, deliver)
+                // the first move walks the successors only when the mark found some; the second
+                // always does (packets may have made some since), over a table then nearly empty
+                var first = base
+                first.skipSuccessors = marked.successors == 0
+                try moveAll(first, &report, deliver)
                 try barrier()
                 try moveAll(base, &report, deliver)
                 if marked.entries == 0 && report.movedDirections + report.successorDirections == before { break }
