@@ -15,8 +15,9 @@
  *     fg_pass_move then copies each closing direction (key, record, reason; both directions of a
  *     flow together) into the ring buffer fg_ended and deletes it, and first moves the successors
  *     whose direction was deleted by an earlier run (a grace period has passed since, so no packet
- *     program still writes them). A full ring stops the walk; the next run goes on where the
- *     closing directions are left (nothing is dropped).
+ *     program still writes them; the collector skips that walk when the mark counted none). A
+ *     full ring stops the walk; the next run goes on where the closing directions are left
+ *     (nothing is dropped). A flow's two directions are one ring record (struct fg_ended_pair).
  * Only the collector runs these programs, one at a time. Not part of the native build. */
 #ifndef FG_PASS_H
 #define FG_PASS_H
@@ -283,27 +284,30 @@ static __always_inline void fg_ended_fill(struct fg_ended *e, __u32 flags, __u32
 	e->rec.packets = packets;
 }
 
-/* Copies one or two directions into the ring as one flow; 0 when the ring has no room. */
+/* Both directions of a flow in one ring record: one reservation and one submit per flow (the
+ * ring's lock is taken once), and one 8-byte record header less. */
+struct fg_ended_pair {
+	struct fg_ended a, b;
+};
+
+/* Copies one or two directions into the ring as one flow (one record); 0 when the ring has no room. */
 static __always_inline int fg_ended_out(__u32 flags, __u32 reason, const struct fg_flow_key *key, const struct fg_record *rec, __u64 packets,
                                         const struct fg_flow_key *rkey, const struct fg_record *rev, __u64 rpackets)
 {
+	if (rev && rkey) {
+		struct fg_ended_pair *p = bpf_ringbuf_reserve(&fg_ended, sizeof(struct fg_ended_pair), 0);
+		if (!p)
+			return 0;
+		fg_ended_fill(&p->a, flags | FG_ENDED_PAIR, reason, key, rec, packets);
+		fg_ended_fill(&p->b, flags, reason, rkey, rev, rpackets);
+		bpf_ringbuf_submit(p, BPF_RB_NO_WAKEUP);
+		return 1;
+	}
 	struct fg_ended *a = bpf_ringbuf_reserve(&fg_ended, sizeof(struct fg_ended), 0);
 	if (!a)
 		return 0;
-	struct fg_ended *b = 0;
-	if (rev) {
-		b = bpf_ringbuf_reserve(&fg_ended, sizeof(struct fg_ended), 0);
-		if (!b) {
-			bpf_ringbuf_discard(a, 0);
-			return 0;
-		}
-	}
-	fg_ended_fill(a, flags | (rev ? FG_ENDED_PAIR : 0), reason, key, rec, packets);
+	fg_ended_fill(a, flags, reason, key, rec, packets);
 	bpf_ringbuf_submit(a, BPF_RB_NO_WAKEUP);
-	if (b && rev && rkey) {
-		fg_ended_fill(b, flags, reason, rkey, rev, rpackets);
-		bpf_ringbuf_submit(b, BPF_RB_NO_WAKEUP);
-	}
 	return 1;
 }
 

@@ -168,15 +168,21 @@ public final class KernelFlowPass: KernelFlowEnding {
             if header & (1 << 31) != 0 { break } // still being written: never, as runs are synchronous
             let length = UInt64(header & 0x3FFF_FFFF)
             if header & (1 << 30) == 0 {
-                if count == startsRoom {
+                if count + 2 > startsRoom {
                     let grown = UnsafeMutablePointer<UnsafeRawPointer>.allocate(capacity: startsRoom * 2)
                     grown.moveInitialize(from: starts, count: count)
                     starts.deallocate()
                     starts = grown
                     startsRoom *= 2
                 }
-                (starts + count).initialize(to: UnsafeRawPointer(data + Int(position & mask) + 8))
+                let record = UnsafeRawPointer(data + Int(position & mask) + 8)
+                (starts + count).initialize(to: record)
                 count += 1
+                // a flow's two directions share one record (struct fg_ended_pair): the second is its second half
+                if record.load(as: UInt32.self) & EndedDirections.pairFlag != 0 {
+                    (starts + count).initialize(to: record + Int(length / 2))
+                    count += 1
+                }
             }
             position += (length + 8 + 7) & ~7
         }
@@ -223,6 +229,9 @@ public final class KernelFlowPass: KernelFlowEnding {
             if marked.marked + marked.closing + marked.successors + report.evicted > 0 {
                 try barrier()
                 base.phase = .move
+                // no successor in the table at the mark: the move's walk of them (a read of the
+                // whole table) is skipped; one a packet makes meanwhile waits for the next pass
+                base.skipSuccessors = marked.successors == 0
                 try moveAll(base, &report, deliver)
             }
         case let .flush(reason):
@@ -232,12 +241,18 @@ public final class KernelFlowPass: KernelFlowEnding {
             for round in 0..<4 {
                 let marked = try run(base)
                 if round == 0 { report.entries = marked.entries }
-                let before = report.movedDirections + report.successorDirections
+                // an empty table at the mark: nothing closes, so no packet can make a successor and
+                // the moves would find nothing (a flow that starts now is not the flush's); the
+                // round's two grace periods and walks are skipped
+                if marked.entries == 0 { break }
+                try barrier()
+                // the first move walks the successors only when the mark found some; the second
+                // always does (packets may have made some since), over a table then nearly empty
+                var first = base
+                first.skipSuccessors = marked.successors == 0
+                try moveAll(first, &report, deliver)
                 try barrier()
                 try moveAll(base, &report, deliver)
-                try barrier()
-                try moveAll(base, &report, deliver)
-                if marked.entries == 0 && report.movedDirections + report.successorDirections == before { break }
             }
         }
         return report
