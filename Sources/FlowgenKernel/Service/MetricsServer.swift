@@ -1,3 +1,4 @@
+import CLibBPF
 import Foundation
 import SystemPackage
 import FlowgenCore
