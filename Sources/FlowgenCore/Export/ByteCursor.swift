@@ -58,6 +58,19 @@ struct ByteCursor {
         byte(UInt8(ascii: "]"))
     }
 
+    /// A JSON array of the `count` integers at `values`, as `list(_:)` writes them.
+    @inline(__always)
+    mutating func list(_ values: UnsafePointer<Int64>, _ count: Int) {
+        byte(UInt8(ascii: "["))
+        for i in 0..<count {
+            if i > 0 { byte(UInt8(ascii: ",")) }
+            let v = values[i]
+            if v < 0 { byte(UInt8(ascii: "-")) }
+            decimal(v.magnitude)
+        }
+        byte(UInt8(ascii: "]"))
+    }
+
     /// A finite Double as its shortest round-trip text (as Python's `repr`: `68.00000000000001`,
     /// `645.0`); not finite (which `mean`/`stddev` never give) as `null`, since JSON has no NaN.
     @inline(__always)
