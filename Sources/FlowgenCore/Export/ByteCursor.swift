@@ -75,6 +75,15 @@ struct ByteCursor {
     /// `645.0`); not finite (which `mean`/`stddev` never give) as `null`, since JSON has no NaN.
     @inline(__always)
     mutating func real(_ v: Double) {
+        // a whole number below 2^53 (a stddev of 0, a mean of equal sizes) is its digits and ".0", as
+        // `description` writes it, without building a String
+        if v.magnitude < 9_007_199_254_740_992, v == v.rounded(.towardZero) {
+            if v.sign == .minus { byte(UInt8(ascii: "-")) }
+            decimal(UInt64(v.magnitude))
+            byte(UInt8(ascii: "."))
+            byte(UInt8(ascii: "0"))
+            return
+        }
         var text = v.isFinite ? v.description : "null"
         text.withUTF8 { bytes(UnsafePointer($0.baseAddress!), Swift.min($0.count, Self.maxRealLength)) }
     }
