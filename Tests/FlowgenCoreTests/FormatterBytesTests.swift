@@ -463,6 +463,32 @@ func randomFlows(_ plan: Plan, count: Int, seed: UInt64) -> [Biflow] {
         }
     }
 
+    /// Real text of the byte writer (whole numbers take a path of their own) equals the standard
+    /// library's `description`: signs, zero and minus zero, around 2^53 where the description turns
+    /// to an exponent, fractions, and at random.
+    @Test func realsEqualTheirDescription() {
+        let limit = 9_007_199_254_740_992.0
+        var values: [Double] = [0, -0.0, 1, -1, 80, 0.5, 68.00000000000001, 645.0, 1e15, 1e16, 1e17, 1e-5, 123.456,
+                                limit, limit - 1, limit + 2, -limit, -(limit - 1), 4_503_599_627_370_496, .ulpOfOne,
+                                .leastNonzeroMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+        var p = 1.0
+        while p < 1e22 {
+            values += [p - 1, p, p + 1, -p, p / 3]
+            p *= 10
+        }
+        var rng = SplitMix64(state: 53)
+        values += (0..<20_000).map { _ in Double(rng.next() >> (rng.next() % 64)) }
+        values += (0..<20_000).map { _ in Double(bitPattern: rng.next() & ~(0x7FF << 52) | (UInt64(1000 + rng.next() % 100) << 52)) }
+        for v in values {
+            let text = [UInt8](unsafeUninitializedCapacity: ByteCursor.maxRealLength + ByteCursor.slack) { buffer, count in
+                var w = ByteCursor(buffer.baseAddress!)
+                w.real(v)
+                count = w.p - buffer.baseAddress!
+            }
+            #expect(String(decoding: text, as: UTF8.self) == v.description, "\(v)")
+        }
+    }
+
     static func text(_ address: IPAddress16) -> String {
         let bytes = [UInt8](unsafeUninitializedCapacity: ByteCursor.maxAddressLength) { buffer, count in
             var w = ByteCursor(buffer.baseAddress!)

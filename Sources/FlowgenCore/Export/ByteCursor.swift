@@ -58,10 +58,32 @@ struct ByteCursor {
         byte(UInt8(ascii: "]"))
     }
 
+    /// A JSON array of the `count` integers at `values`, as `list(_:)` writes them.
+    @inline(__always)
+    mutating func list(_ values: UnsafePointer<Int64>, _ count: Int) {
+        byte(UInt8(ascii: "["))
+        for i in 0..<count {
+            if i > 0 { byte(UInt8(ascii: ",")) }
+            let v = values[i]
+            if v < 0 { byte(UInt8(ascii: "-")) }
+            decimal(v.magnitude)
+        }
+        byte(UInt8(ascii: "]"))
+    }
+
     /// A finite Double as its shortest round-trip text (as Python's `repr`: `68.00000000000001`,
     /// `645.0`); not finite (which `mean`/`stddev` never give) as `null`, since JSON has no NaN.
     @inline(__always)
     mutating func real(_ v: Double) {
+        // a whole number below 2^53 (a stddev of 0, a mean of equal sizes) is its digits and ".0", as
+        // `description` writes it, without building a String
+        if v.magnitude < 9_007_199_254_740_992, v == v.rounded(.towardZero) {
+            if v.sign == .minus { byte(UInt8(ascii: "-")) }
+            decimal(UInt64(v.magnitude))
+            byte(UInt8(ascii: "."))
+            byte(UInt8(ascii: "0"))
+            return
+        }
         var text = v.isFinite ? v.description : "null"
         text.withUTF8 { bytes(UnsafePointer($0.baseAddress!), Swift.min($0.count, Self.maxRealLength)) }
     }

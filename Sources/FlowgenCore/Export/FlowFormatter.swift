@@ -116,6 +116,7 @@ public struct FlowFormatter: Sendable {
             schema.ops.withUnsafeBufferPointer { ops in
                 layout.cells.withUnsafeBufferPointer { cells in
                     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: blockSize) { block in
+                      withUnsafeTemporaryAllocation(of: Int64.self, capacity: 3 * SequenceField.maxLength) { merged in
                         let start = block.baseAddress!
                         var used = 0
                         flows { flow in
@@ -124,11 +125,12 @@ public struct FlowFormatter: Sendable {
                                 used = 0
                             }
                             let end = format == .json
-                                ? writeJSON(flow, epochOffsetNs, ops, cells, constants.baseAddress!, start + used)
-                                : writeCSV(flow, epochOffsetNs, ops, cells, constants.baseAddress!, start + used)
+                                ? writeJSON(flow, epochOffsetNs, ops, cells, constants.baseAddress!, merged.baseAddress!, start + used)
+                                : writeCSV(flow, epochOffsetNs, ops, cells, constants.baseAddress!, merged.baseAddress!, start + used)
                             used = end - start
                         }
                         out.append(contentsOf: UnsafeBufferPointer(start: start, count: used))
+                      }
                     }
                 }
             }
@@ -142,8 +144,10 @@ public struct FlowFormatter: Sendable {
     /// scratch beyond); returns its end.
     @inline(__always)
     func writeJSON(_ flow: BiflowFields, _ offset: Int64, _ ops: UnsafeBufferPointer<OutputSchema.Op>, _ cells: UnsafeBufferPointer<ByteLayout.Cell>,
-                   _ constants: UnsafePointer<UInt8>, _ p: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+                   _ constants: UnsafePointer<UInt8>, _ merged: UnsafeMutablePointer<Int64>, _ p: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
         var w = ByteCursor(p)
+        // the sequence whose three arrays are in `merged` (they are consecutive columns: merged once per flow)
+        var mergedColumn = -1
         w.byte(UInt8(ascii: "{"))
         let key = flow.key
         let v4 = key.ipVersion == 4
@@ -162,7 +166,7 @@ public struct FlowFormatter: Sendable {
             if op.kind == .sequence {
                 w.short(constants + cell.start + skip, cell.count - skip)
                 skip = 0
-                w.list(schema.sequence(op, flow))
+                w.list(sequence(op, flow, merged, &mergedColumn), schema.sequenceColumns[op.column].length)
                 continue
             }
             if op.kind == .endReason {
@@ -188,8 +192,10 @@ public struct FlowFormatter: Sendable {
     /// scratch beyond); returns its end.
     @inline(__always)
     func writeCSV(_ flow: BiflowFields, _ offset: Int64, _ ops: UnsafeBufferPointer<OutputSchema.Op>, _ cells: UnsafeBufferPointer<ByteLayout.Cell>,
-                  _ constants: UnsafePointer<UInt8>, _ p: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
+                  _ constants: UnsafePointer<UInt8>, _ merged: UnsafeMutablePointer<Int64>, _ p: UnsafeMutablePointer<UInt8>) -> UnsafeMutablePointer<UInt8> {
         var w = ByteCursor(p)
+        // the sequence whose three arrays are in `merged` (they are consecutive columns: merged once per flow)
+        var mergedColumn = -1
         let key = flow.key
         let v4 = key.ipVersion == 4
         for i in 0..<ops.count {
@@ -204,7 +210,7 @@ public struct FlowFormatter: Sendable {
             if op.kind == .sequence {
                 // a list holds commas: one quoted cell, as pandas reads it back (a string)
                 w.byte(UInt8(ascii: "\""))
-                w.list(schema.sequence(op, flow))
+                w.list(sequence(op, flow, merged, &mergedColumn), schema.sequenceColumns[op.column].length)
                 w.byte(UInt8(ascii: "\""))
                 continue
             }
@@ -219,6 +225,19 @@ public struct FlowFormatter: Sendable {
         }
         w.byte(UInt8(ascii: "\n"))
         return w.p
+    }
+
+    /// The array `op` names (direction, size or gap) of its sequence for `flow`, merged into
+    /// `merged` unless `mergedColumn` says it is there already (the three arrays of a sequence are
+    /// written one after the other: one merge per flow, not three).
+    @inline(__always)
+    func sequence(_ op: OutputSchema.Op, _ flow: BiflowFields, _ merged: UnsafeMutablePointer<Int64>,
+                  _ mergedColumn: inout Int) -> UnsafePointer<Int64> {
+        if mergedColumn != op.column {
+            schema.mergeSequence(op.column, flow, into: merged)
+            mergedColumn = op.column
+        }
+        return UnsafePointer(merged + op.column2 * schema.sequenceColumns[op.column].length)
     }
 
     /// Everything of JSON/CSV output that does not depend on the flow, as bytes, and a bound on

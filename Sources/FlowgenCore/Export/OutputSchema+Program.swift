@@ -172,15 +172,31 @@ extension OutputSchema {
 
     /// One array of a sequence column (`Op.column2`: 0 direction, 1 size, 2 gap ms) for a flow.
     func sequence(_ op: Op, _ flow: BiflowFields) -> [Int64] {
-        let c = sequenceColumns[op.column]
-        func slots(_ v: UnsafeBufferPointer<UInt64>?) -> SequenceField.Slots? {
-            guard let v, c.count < v.count, c.time + c.length <= v.count, c.size + c.length <= v.count, c.order + c.length <= v.count else { return nil }
-            return SequenceField.Slots(count: v[c.count], time: Array(v[c.time..<(c.time + c.length)]),
-                                       size: Array(v[c.size..<(c.size + c.length)]), order: Array(v[c.order..<(c.order + c.length)]))
+        let length = sequenceColumns[op.column].length
+        return [Int64](unsafeUninitializedCapacity: 3 * length) { buffer, initialized in
+            mergeSequence(op.column, flow, into: buffer.baseAddress!)
+            initialized = 3 * length
+        }[(op.column2 * length)..<((op.column2 + 1) * length)].map { $0 }
+    }
+
+    /// The three merged arrays of sequence `column` of `flow` (`SequenceField.merge`) into `out`
+    /// (3 × its length values: directions, sizes, gaps), read in place from the flow's values.
+    @inline(__always)
+    func mergeSequence(_ column: Int, _ flow: BiflowFields, into out: UnsafeMutablePointer<Int64>) {
+        let c = sequenceColumns[column]
+        func slots(_ v: UnsafeBufferPointer<UInt64>?) -> SequenceField.SlotPointers? {
+            guard let v, let base = v.baseAddress, c.count < v.count, c.time + c.length <= v.count, c.size + c.length <= v.count,
+                  c.order + c.length <= v.count else { return nil }
+            return SequenceField.SlotPointers(count: v[c.count], time: base + c.time, size: base + c.size, order: base + c.order,
+                                              available: c.length)
         }
-        let empty = SequenceField.Slots(count: 0, time: [], size: [], order: [])
-        let merged = SequenceField.merge(length: c.length, forward: slots(flow.forward) ?? empty, reverse: slots(flow.reverse))
-        return op.column2 == 0 ? merged.direction : op.column2 == 1 ? merged.size : merged.gap
+        let forward = slots(flow.forward)
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 1) { zero in
+            zero[0] = 0
+            let empty = SequenceField.SlotPointers(count: 0, time: UnsafePointer(zero.baseAddress!), size: UnsafePointer(zero.baseAddress!),
+                                                   order: UnsafePointer(zero.baseAddress!), available: 0)
+            SequenceField.merge(length: c.length, forward: forward ?? empty, reverse: slots(flow.reverse), into: out)
+        }
     }
 
     /// A raw value as output: timestamps become epoch µs.

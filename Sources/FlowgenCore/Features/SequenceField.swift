@@ -69,30 +69,63 @@ public struct SequenceField: Sendable, Equatable {
     /// Order: by time; at equal times (a capture's µs), by `order`: a packet that had seen j
     /// packets of the other direction came before that direction's packet j.
     public static func merge(length: Int, forward: Slots, reverse: Slots?) -> (direction: [Int64], size: [Int64], gap: [Int64]) {
-        struct Entry { var time: UInt64; var size: UInt64; var order: UInt64; var index: Int; var reverse: Bool }
-        var entries: [Entry] = []
-        for (slots, isReverse) in [(forward, false), (reverse, true)] {
-            guard let slots else { continue }
-            for i in 0..<Swift.min(Int(clamping: slots.count), length, slots.time.count) {
-                entries.append(Entry(time: slots.time[i], size: slots.size[i], order: slots.order[i], index: i, reverse: isReverse))
+        var out = [Int64](repeating: -1, count: 3 * length)
+        forward.withPointers { f in
+            func run(_ r: SlotPointers?) {
+                out.withUnsafeMutableBufferPointer { merge(length: length, forward: f, reverse: r, into: $0.baseAddress!) }
             }
+            if let reverse { reverse.withPointers { run($0) } } else { run(nil) }
         }
-        entries.sort { a, b in
-            if a.time != b.time { return a.time < b.time }
-            if a.reverse == b.reverse { return a.index < b.index }
-            // a saw `a.order` packets of b's direction: b came first when b.index < a.order
-            return UInt64(b.index) >= a.order
+        return (Array(out[0..<length]), Array(out[length..<(2 * length)]), Array(out[(2 * length)...]))
+    }
+
+    /// One direction's slots where they are stored (the decoded values of a record): read in place,
+    /// so that merging a flow's sequence for export allocates nothing.
+    struct SlotPointers {
+        /// Slots claimed (may pass the arrays' length).
+        var count: UInt64
+        /// Times, sizes and orders: `available` of each.
+        var time: UnsafePointer<UInt64>
+        var size: UnsafePointer<UInt64>
+        var order: UnsafePointer<UInt64>
+        /// Elements in each of the three arrays.
+        var available: Int
+    }
+
+    /// `merge` into `out`: direction at `out[0..<length]`, size at `out[length..<2 length]`, gap at
+    /// `out[2 length..<3 length]`, with no allocation (the entries are sorted in a temporary
+    /// buffer by the same standard-library sort as before, so ties come out as they did).
+    static func merge(length: Int, forward: SlotPointers, reverse: SlotPointers?, into out: UnsafeMutablePointer<Int64>) {
+        struct Entry { var time: UInt64; var size: UInt64; var order: UInt64; var index: Int; var reverse: Bool }
+        withUnsafeTemporaryAllocation(of: Entry.self, capacity: 2 * Swift.max(length, 1)) { entries in
+            var n = 0
+            for (slots, isReverse) in [(forward, false), (reverse, true)] {
+                guard let slots else { continue }
+                for i in 0..<Swift.min(Int(clamping: slots.count), length, slots.available) {
+                    (entries.baseAddress! + n).initialize(to: Entry(time: slots.time[i], size: slots.size[i], order: slots.order[i],
+                                                                    index: i, reverse: isReverse))
+                    n += 1
+                }
+            }
+            var sorted = UnsafeMutableBufferPointer(rebasing: entries[0..<n])
+            sorted.sort { a, b in
+                if a.time != b.time { return a.time < b.time }
+                if a.reverse == b.reverse { return a.index < b.index }
+                // a saw `a.order` packets of b's direction: b came first when b.index < a.order
+                return UInt64(b.index) >= a.order
+            }
+            out.update(repeating: -1, count: 3 * length)
+            var previousMs: UInt64 = 0
+            for k in 0..<Swift.min(n, length) {
+                let e = sorted[k]
+                out[k] = e.reverse ? 1 : 0
+                out[length + k] = Int64(clamping: e.size)
+                let ms = e.time / 1_000_000
+                out[2 * length + k] = k == 0 ? 0 : Int64(clamping: ms >= previousMs ? ms - previousMs : 0)
+                previousMs = Swift.max(previousMs, ms)
+            }
+            _ = sorted.deinitialize()
         }
-        var direction = [Int64](repeating: -1, count: length), size = direction, gap = direction
-        var previousMs: UInt64 = 0
-        for (k, e) in entries.prefix(length).enumerated() {
-            direction[k] = e.reverse ? 1 : 0
-            size[k] = Int64(clamping: e.size)
-            let ms = e.time / 1_000_000
-            gap[k] = k == 0 ? 0 : Int64(clamping: ms >= previousMs ? ms - previousMs : 0)
-            previousMs = Swift.max(previousMs, ms)
-        }
-        return (direction, size, gap)
     }
 
     /// One direction's slots, as stored.
@@ -112,6 +145,21 @@ public struct SequenceField: Sendable, Equatable {
             self.time = time
             self.size = size
             self.order = order
+        }
+
+        /// Calls `body` with the slots in place (`available`: the shortest of the three arrays).
+        func withPointers<R>(_ body: (SlotPointers) -> R) -> R {
+            // three empty arrays may share one storage: a dummy element gives every pointer a target
+            let padded = time.isEmpty || size.isEmpty || order.isEmpty
+            let (t, s, o) = padded ? (time + [0], size + [0], order + [0]) : (time, size, order)
+            let available = padded ? 0 : Swift.min(time.count, size.count, order.count)
+            return t.withUnsafeBufferPointer { t in
+                s.withUnsafeBufferPointer { s in
+                    o.withUnsafeBufferPointer { o in
+                        body(SlotPointers(count: count, time: t.baseAddress!, size: s.baseAddress!, order: o.baseAddress!, available: available))
+                    }
+                }
+            }
         }
     }
 }

@@ -37,6 +37,16 @@ public struct BiflowBatch: Sendable {
     /// Whether the batch holds no flow.
     public var isEmpty: Bool { entries.isEmpty }
 
+    /// Makes room for `flows` flows in all (at least doubling what there is when it grows), so that
+    /// a batch that will take a whole table's flows is allocated once instead of being copied at
+    /// every doubling: its memory is touched only as flows are appended.
+    public mutating func reserve(flows: Int) {
+        guard flows > entries.capacity else { return }
+        let room = Swift.max(flows, 2 * entries.capacity)
+        entries.reserveCapacity(room)
+        values.reserveCapacity(room * 2 * valueCount)
+    }
+
     /// Removes every flow, keeping the storage for the next batch.
     public mutating func removeAll() {
         entries.removeAll(keepingCapacity: true)
@@ -102,6 +112,43 @@ public struct BiflowBatch: Sendable {
 
     /// Every flow as a `Biflow`, for exporters that keep or reorder flows.
     public var biflows: [Biflow] { (0..<count).map { self[$0] } }
+
+    /// Whether the flows are in the collector's fixed order (`FlowCollector.ordersEndedFlows`): by
+    /// start (the smaller `first_seen`, value column `firstSeenColumn`, of the two directions;
+    /// all starts equal without it), then forward key, then reverse key (a one-way flow first),
+    /// with FLOW_IDs ascending. Two flows of equal start and keys count as out of order.
+    public func isInFixedOrder(firstSeenColumn: Int?) -> Bool {
+        guard count > 1 else { return true }
+        let stride = 2 * valueCount
+        return values.withUnsafeBufferPointer { values in
+            entries.withUnsafeBufferPointer { entries in
+                func start(_ i: Int) -> UInt64 {
+                    guard let c = firstSeenColumn, c < valueCount else { return 0 }
+                    let forward = values[i * stride + c]
+                    return entries[i].reverseKey == nil ? forward : Swift.min(forward, values[i * stride + valueCount + c])
+                }
+                var previous = start(0)
+                for i in 1..<entries.count {
+                    let a = entries[i - 1], b = entries[i]
+                    let s = start(i)
+                    guard a.id < b.id, previous <= s else { return false }
+                    if previous == s {
+                        if a.forwardKey != b.forwardKey {
+                            guard a.forwardKey < b.forwardKey else { return false }
+                        } else {
+                            switch (a.reverseKey, b.reverseKey) {
+                            case let (x?, y?): guard x < y else { return false }
+                            case (nil, _?): break
+                            default: return false
+                            }
+                        }
+                    }
+                    previous = s
+                }
+                return true
+            }
+        }
+    }
 
     /// Calls `body` with the fields of each flow in `range`, borrowed from the batch's storage.
     @inline(__always)

@@ -227,6 +227,8 @@ public final class FlowCollector {
                                                          capacityHint: source.capacityHint)
             waiting = unpaired
             state.keySize = entries.keySize
+            // an ordered walk keeps all its ended flows until the end, at most one per entry read
+            if ordersEndedFlows { state.batch.reserve(flows: state.batch.count + entries.count) }
             let start = state.entries
             state.entries += entries.count
             try pairing.match(entries, from: start, waiting: unpaired, keep: { mayEnd($0, mode) }) { i, t, partner in

@@ -142,12 +142,45 @@ public final class FlowTextWriter {
     }
 
     /// Formats the flows of `batch` and writes them to `fd` after `prefix`; returns the bytes written.
+    /// A batch of `parallelFlows` flows or more (a collector's usual 4096) is formatted in two halves
+    /// at once on a machine with several CPUs, the second half on another thread, and written in
+    /// order: the same bytes in about half the time (formatting, not writing, is what costs).
     @discardableResult
     public func write(_ batch: BiflowBatch, epochOffsetNs: Int64, prefix: String = "", to fd: Int32) throws -> Int {
-        try write(count: batch.count, prefix: prefix, to: fd) {
-            formatter.append(batch, range: $0, epochOffsetNs: epochOffsetNs, to: &buffer)
+        let half = batch.count / 2
+        guard Self.formatsInParallel, formatter.format != .text, batch.count >= Self.parallelFlows, batch.count <= Self.parallelMaxFlows else {
+            return try write(count: batch.count, prefix: prefix, to: fd) {
+                formatter.append(batch, range: $0, epochOffsetNs: epochOffsetNs, to: &buffer)
+            }
         }
+        let second = SecondHalf()
+        let group = DispatchGroup()
+        let other = formatter
+        DispatchQueue.global().async(group: group) {
+            other.append(batch, range: half..<batch.count, epochOffsetNs: epochOffsetNs, to: &second.bytes)
+        }
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: prefix.utf8)
+        formatter.append(batch, range: 0..<half, epochOffsetNs: epochOffsetNs, to: &buffer)
+        group.wait()
+        var written = try flush(to: fd)
+        try second.bytes.withUnsafeBytes { try Self.writeAll($0, to: fd) }
+        written += second.bytes.count
+        return written
     }
+
+    /// The text of a batch's second half, formatted on another thread (read only after it is done).
+    private final class SecondHalf: @unchecked Sendable {
+        var bytes: [UInt8] = []
+    }
+
+    /// Whether large batches are formatted on two threads (more than one CPU to run them on).
+    static let formatsInParallel = ProcessInfo.processInfo.activeProcessorCount > 1
+    /// Smallest batch formatted in two halves: smaller ones cost less than handing one over.
+    static let parallelFlows = 2 * chunk
+    /// Largest batch formatted in two halves: each half is held whole before it is written, and a
+    /// larger batch (flows kept after a failed write) goes in bounded pieces instead.
+    static let parallelMaxFlows = 8192
 
     /// Writes `prefix`, then has `format` append flows `chunk` at a time to `buffer`, writing it out
     /// whenever it passes the threshold and at the end.

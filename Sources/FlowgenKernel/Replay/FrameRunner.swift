@@ -5,4 +5,12 @@ protocol FrameRunner {
     /// `length` is the frame's length before replay cut it to `frame.count` bytes: the program takes
     /// an IP length of 0 (segmentation offload) from it.
     mutating func run(_ frame: UnsafeRawBufferPointer, length: Int, tstamp: UInt64) -> Int32
+    /// Returns when every frame handed to `run` has run: called before the flow table is read
+    /// (a collector pass, the end of a file). Runners that run each frame at once have nothing to do.
+    mutating func finish()
+}
+
+extension FrameRunner {
+    /// Nothing to wait for: each frame ran in `run`.
+    mutating func finish() {}
 }

@@ -8,7 +8,13 @@ import FlowgenCore
 final class ReplayExportQueue: FlowExporter, @unchecked Sendable {
     private let inner: FlowExporter
     private let condition = NSCondition()
-    private var pending: [[Biflow]] = []
+    /// What was handed over and is not written yet: lists of flows, or batches in their flat storage.
+    private enum Item {
+        case flows([Biflow])
+        case batch(BiflowBatch)
+    }
+
+    private var pending: [Item] = []
     private var busy = false
     private var stopping = false
     private var failure: (any Error)?
@@ -25,11 +31,23 @@ final class ReplayExportQueue: FlowExporter, @unchecked Sendable {
     deinit { stop() }
 
     func export(_ flows: [Biflow]) throws {
+        guard !flows.isEmpty else { return try hand(nil) }
+        try hand(.flows(flows))
+    }
+
+    /// Hands the batch over as it is: the inner exporter formats it from its flat storage.
+    func export(_ batch: BiflowBatch) throws {
+        guard !batch.isEmpty else { return try hand(nil) }
+        try hand(.batch(batch))
+    }
+
+    /// Queues `item` (nil: only rethrows an earlier failure).
+    private func hand(_ item: Item?) throws {
         condition.lock()
         defer { condition.unlock() }
         if let failure { throw failure }
-        guard !flows.isEmpty else { return }
-        pending.append(flows)
+        guard let item else { return }
+        pending.append(item)
         condition.broadcast()
     }
 
@@ -66,7 +84,12 @@ final class ReplayExportQueue: FlowExporter, @unchecked Sendable {
             busy = true
             condition.unlock()
             var error: (any Error)?
-            do { try inner.export(batch) } catch let e { error = e }
+            do {
+                switch batch {
+                case let .flows(flows): try inner.export(flows)
+                case let .batch(flat): try inner.export(flat)
+                }
+            } catch let e { error = e }
             condition.lock()
             busy = false
             if let error, failure == nil { failure = error }

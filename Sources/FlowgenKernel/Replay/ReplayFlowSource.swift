@@ -149,6 +149,20 @@ final class ReplayFlowSource: FlowTableSource {
         }
     }
 
+    /// The whole table as one run, as a plain source gives it; at the end of a native replay
+    /// (`final`) straight from the library's storage: the table no longer changes, and a copy of it
+    /// (every record of the capture's last flows) would cost more than the rest of the export.
+    func walk(draining: Bool, _ body: (FlowEntries) throws -> Void) throws {
+        if case .final = mode, let native = table as? NativeFlowTable {
+            lastRead = (native.count, native.count)
+            boundOfOthers = 0
+            presentedPairs.removeAll()
+            presentedValues.removeAll()
+            return try native.withEntriesInPlace(body)
+        }
+        try FlowEntries.withEntries(of: draining ? drainAll() : read(), body)
+    }
+
     func drainAll() throws -> FlowSnapshot {
         if case .final = mode { return try read() } // no worker runs: the values read are final
         return try table.drain()

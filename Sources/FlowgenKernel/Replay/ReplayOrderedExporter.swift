@@ -33,6 +33,14 @@ final class ReplayOrderedExporter: FlowExporter {
         try inner.export(ordered)
     }
 
+    /// A batch already in that order (the collector's `ordersEndedFlows` sorts each pass the same
+    /// way, so in a replay it always is) goes on as it is, from its flat storage: no `Biflow`, with
+    /// its two value arrays, is built per flow. Any other batch is sorted as above.
+    func export(_ batch: BiflowBatch) throws {
+        guard !batch.isInFixedOrder(firstSeenColumn: firstSeen) else { return try inner.export(batch) }
+        try export(batch.biflows)
+    }
+
     func close() throws { try inner.close() }
 
     private func start(_ flow: Biflow) -> UInt64 {

@@ -1,3 +1,4 @@
+import Foundation
 import FlowgenCore
 
 /// The program a replay runs packets through, with its flow table and counters.
@@ -52,7 +53,10 @@ public enum ReplayProgram {
     func runner() -> any FrameRunner {
         switch self {
         case let .kernel(monitor): return FrameTestRun(programFD: monitor.entryFD)
-        case let .native(monitor): return NativeFrameRunner(library: monitor.library)
+        case let .native(monitor):
+            // with a second CPU, reading and running overlap (the output is the same)
+            return ProcessInfo.processInfo.activeProcessorCount > 1 ? PipelinedNativeRunner(library: monitor.library)
+                : NativeFrameRunner(library: monitor.library)
         }
     }
 }

@@ -66,6 +66,7 @@ final class ReplayWorker: @unchecked Sendable {
                     let t = packet.timestampNs
                     // a pass is due at a boundary unless nothing could end yet (it would export nothing)
                     if schedule.due(t) && t >= min(session.quietUntil, FlowDeadline.add(finOrResetSince, endQuiet)) {
+                        runner.finish() // the pass reads the table: every packet before this one has run
                         let here = ReplayCheckpoint(file: fileIndex, packet: packet.index, kind: .poll(now: t))
                         guard barrier.arrive(here, action: { all in
                             try Self.checkAgreement(all)
@@ -82,6 +83,7 @@ final class ReplayWorker: @unchecked Sendable {
                 }
                 reader.close()
             }
+            runner.finish()
             perFile.append(counters)
             var end = ReplayCheckpoint(file: fileIndex, packet: reader?.packetCount ?? 0, kind: .endOfFile,
                                        ownedPackets: Int(counters.owned), error: failure)

@@ -6,12 +6,14 @@ import FlowgenKernel
 /// stay an array, so no quoting bugs.
 public enum ProcessRunner {
     /// Runs `argv` to completion in the caller's namespaces; kills it and throws `.timedOut` after `timeout`.
-    public static func run(_ argv: [String], timeout: Duration = .seconds(30)) throws -> ProcessResult {
+    /// With `discardingStandardOutput` its standard output goes to /dev/null (`stdout` is then empty).
+    public static func run(_ argv: [String], timeout: Duration = .seconds(30), discardingStandardOutput: Bool = false) throws -> ProcessResult {
         precondition(!argv.isEmpty, "ProcessRunner.run needs a command")
         let executable = try locate(argv[0]).path
         let output: ChildProcess.Output
         do {
-            output = try ChildProcess.run(executable, Array(argv.dropFirst()), timeout: timeout)
+            output = try ChildProcess.run(executable, Array(argv.dropFirst()), timeout: timeout,
+                                          discardingStandardOutput: discardingStandardOutput)
         } catch .timedOut {
             throw TestbedError.timedOut(argv: argv, timeout: timeout)
         } catch .cannotStart(_, let code) {

@@ -30,6 +30,14 @@ public final class NativeFlowTable {
                             keys: Self.copy(library.keys(), n * keySize), values: Self.copy(library.values(), n * valueSize))
     }
 
+    /// Calls `body` with every entry where the library keeps it, without copying: for reads while
+    /// no packet runs (the entries move when one is inserted or deleted).
+    func withEntriesInPlace<R>(_ body: (FlowEntries) throws -> R) rethrows -> R {
+        let n = count
+        return try body(FlowEntries(keySize: keySize, valueSize: valueSize, count: n,
+                                    keys: n > 0 ? library.keys() : nil, values: n > 0 ? library.values() : nil))
+    }
+
     /// Every entry, removed from the table.
     public func drain() -> FlowSnapshot {
         let all = snapshot()
