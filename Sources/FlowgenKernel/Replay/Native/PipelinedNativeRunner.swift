@@ -62,6 +62,8 @@ final class PipelinedNativeRunner: FrameRunner, @unchecked Sendable {
     @inline(__always)
     func run(_ frame: UnsafeRawBufferPointer, length: Int, tstamp: UInt64) -> Int32 {
         let record = Self.headerSize + (frame.count + 7) & ~7
+        // frames come cut to FrameTestRun.maxFrameLength (3,000 bytes): a block holds dozens
+        precondition(record <= Self.blockSize, "a replayed frame of \(frame.count) bytes does not fit a block")
         if used + record > Self.blockSize { handOver(waitingForAll: false) }
         let p = arena + current * Self.blockSize + used
         p.storeBytes(of: UInt32(frame.count), as: UInt32.self)
