@@ -95,6 +95,22 @@ import Testing
         #expect(try monitor.counters().values.reduce(0, +) == 0)
     }
 
+    /// The two-thread runner of a replay on a machine with several CPUs, released at once (as after
+    /// a short or refused capture): its thread may start only after the release began, and must then
+    /// neither crash (an unowned reference to the runner did) nor hang; frames handed over still run.
+    @Test func aPipelinedRunnerReleasedBeforeItsThreadStartsEndsCleanly() throws {
+        let monitor = try Self.monitor("", maxFlows: 64)
+        for _ in 0..<2000 { _ = PipelinedNativeRunner(library: monitor.library) }
+        let frame = Packet.ethernet().ipv4(src: "198.18.0.1", dst: "198.18.0.2").udp(sport: 1, dport: 2, payload: [1]).bytes()
+        for i in 0..<200 {
+            let runner = PipelinedNativeRunner(library: monitor.library)
+            _ = frame.withUnsafeBytes { runner.run($0, length: frame.count, tstamp: UInt64(i + 1) * 1_000_000_000) }
+            runner.finish()
+        }
+        let table = monitor.flowTable()
+        #expect(table.count == 1)
+    }
+
     @Test func twoLoadedCopiesOfOneBuildKeepTheirOwnTables() throws {
         let a = try Self.monitor(maxFlows: 64), b = try Self.monitor(maxFlows: 64)
         #expect(a.object.objectPath == b.object.objectPath)

@@ -11,7 +11,7 @@ import Foundation
 /// table the one-thread runner would have left, and the output is the same byte for byte. Between
 /// two `finish()` calls only the run thread touches the library; the lock that hands the blocks
 /// over orders its writes before the reads that follow.
-final class PipelinedNativeRunner: FrameRunner, @unchecked Sendable {
+final class PipelinedNativeRunner: FrameRunner {
     /// Bytes per block: about 500 frames of the usual sizes, handed over with one lock operation.
     static let blockSize = 256 * 1024
     /// Blocks in the arena: the reading side runs at most this far ahead.
@@ -19,42 +19,82 @@ final class PipelinedNativeRunner: FrameRunner, @unchecked Sendable {
     /// Bytes before each frame: its length, its length before any cut, its time.
     static let headerSize = 16
 
-    private let entry: NativeLibrary.Run
-    /// Keeps the library loaded while the run thread calls into it.
-    private let library: NativeLibrary
-    private let arena: UnsafeMutableRawPointer
-    private let condition = NSCondition()
-    /// Blocks handed over and not yet run (index, bytes used), in order.
-    private var ready: [(block: Int, used: Int)] = []
-    /// Blocks free for the reading side.
-    private var free: [Int]
-    /// Whether the run thread is running a block now.
-    private var running = false
-    private var stopping = false
-    private var stopped = false
+    /// What both threads share. The run thread holds it strongly: a runner released before its
+    /// thread got going (a short or refused capture on a busy machine) must not leave the thread
+    /// an unowned reference to an object already being destroyed (that crashed a replay).
+    private final class Shared: @unchecked Sendable {
+        let entry: NativeLibrary.Run
+        /// Keeps the library loaded while the run thread calls into it.
+        let library: NativeLibrary
+        let arena = UnsafeMutableRawPointer.allocate(byteCount: PipelinedNativeRunner.blockSize * PipelinedNativeRunner.blockCount, alignment: 64)
+        let condition = NSCondition()
+        /// Blocks handed over and not yet run (index, bytes used), in order.
+        var ready: [(block: Int, used: Int)] = []
+        /// Blocks free for the reading side.
+        var free = Array(1..<PipelinedNativeRunner.blockCount)
+        /// Whether the run thread is running a block now.
+        var running = false
+        var stopping = false
+        var stopped = false
+
+        init(library: NativeLibrary) {
+            self.library = library
+            entry = library.run
+        }
+
+        deinit { arena.deallocate() }
+
+        /// The run thread: runs the blocks handed over, in order, until told to stop.
+        func loop() {
+            condition.lock()
+            while true {
+                while ready.isEmpty && !stopping { condition.wait() }
+                if stopping { break }
+                let (block, count) = ready.removeFirst()
+                running = true
+                condition.unlock()
+                let base = arena + block * PipelinedNativeRunner.blockSize
+                var offset = 0
+                while offset < count {
+                    let p = base + offset
+                    let length = p.load(as: UInt32.self)
+                    let full = p.load(fromByteOffset: 4, as: UInt32.self)
+                    let tstamp = p.load(fromByteOffset: 8, as: UInt64.self)
+                    _ = entry(p + PipelinedNativeRunner.headerSize, length, full, tstamp)
+                    offset += PipelinedNativeRunner.headerSize + (Int(length) + 7) & ~7
+                }
+                condition.lock()
+                running = false
+                free.append(block)
+                condition.broadcast()
+            }
+            stopped = true
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    private let shared: Shared
     /// The block being filled by the reading side, and how much of it is used.
-    private var current: Int
+    private var current = 0
     private var used = 0
 
     init(library: NativeLibrary) {
-        self.library = library
-        entry = library.run
-        arena = UnsafeMutableRawPointer.allocate(byteCount: Self.blockSize * Self.blockCount, alignment: 64)
-        free = Array(1..<Self.blockCount)
-        current = 0
-        let thread = Thread { [unowned self] in self.loop() }
+        let shared = Shared(library: library)
+        self.shared = shared
+        let thread = Thread { shared.loop() }
         thread.name = "flowgen-replay-native"
         thread.stackSize = 1 << 20
         thread.start()
     }
 
     deinit {
-        condition.lock()
-        stopping = true
-        condition.broadcast()
-        while !stopped { condition.wait() }
-        condition.unlock()
-        arena.deallocate()
+        // the thread stops once it has run what it was given (finish() has waited for that)
+        shared.condition.lock()
+        shared.stopping = true
+        shared.condition.broadcast()
+        while !shared.stopped { shared.condition.wait() }
+        shared.condition.unlock()
     }
 
     /// Copies the frame into the current block (handing the block over when it is full); it runs
@@ -65,7 +105,7 @@ final class PipelinedNativeRunner: FrameRunner, @unchecked Sendable {
         // frames come cut to FrameTestRun.maxFrameLength (3,000 bytes): a block holds dozens
         precondition(record <= Self.blockSize, "a replayed frame of \(frame.count) bytes does not fit a block")
         if used + record > Self.blockSize { handOver(waitingForAll: false) }
-        let p = arena + current * Self.blockSize + used
+        let p = shared.arena + current * Self.blockSize + used
         p.storeBytes(of: UInt32(frame.count), as: UInt32.self)
         p.storeBytes(of: UInt32(clamping: length), toByteOffset: 4, as: UInt32.self)
         p.storeBytes(of: tstamp, toByteOffset: 8, as: UInt64.self)
@@ -82,45 +122,18 @@ final class PipelinedNativeRunner: FrameRunner, @unchecked Sendable {
     /// Hands the current block over (when it holds frames) and takes a free one; with
     /// `waitingForAll`, also waits until the run thread has run every block.
     private func handOver(waitingForAll: Bool) {
-        condition.lock()
-        defer { condition.unlock() }
+        let s = shared
+        s.condition.lock()
+        defer { s.condition.unlock() }
         if used > 0 {
-            ready.append((current, used))
-            condition.broadcast()
-            while free.isEmpty { condition.wait() }
-            current = free.removeLast()
+            s.ready.append((current, used))
+            s.condition.broadcast()
+            while s.free.isEmpty { s.condition.wait() }
+            current = s.free.removeLast()
             used = 0
         }
         if waitingForAll {
-            while !ready.isEmpty || running { condition.wait() }
+            while !s.ready.isEmpty || s.running { s.condition.wait() }
         }
-    }
-
-    private func loop() {
-        condition.lock()
-        while true {
-            while ready.isEmpty && !stopping { condition.wait() }
-            if stopping { break }
-            let (block, count) = ready.removeFirst()
-            running = true
-            condition.unlock()
-            let base = arena + block * Self.blockSize
-            var offset = 0
-            while offset < count {
-                let p = base + offset
-                let length = p.load(as: UInt32.self)
-                let full = p.load(fromByteOffset: 4, as: UInt32.self)
-                let tstamp = p.load(fromByteOffset: 8, as: UInt64.self)
-                _ = entry(p + Self.headerSize, length, full, tstamp)
-                offset += Self.headerSize + (Int(length) + 7) & ~7
-            }
-            condition.lock()
-            running = false
-            free.append(block)
-            condition.broadcast()
-        }
-        stopped = true
-        condition.broadcast()
-        condition.unlock()
     }
 }
