@@ -311,6 +311,19 @@ static __always_inline int fg_ended_out(__u32 flags, __u32 reason, const struct 
 	return 1;
 }
 
+/* Deletes a direction the move has copied out, and its pair when there is one; returns how many.
+ * Each is marked moved first (FG_MOVED): the walk may still visit a pair it deleted. */
+static __always_inline __u64 fg_delete_moved(struct fg_flow_key *k, struct fg_record *rec, struct fg_flow_key *rk, struct fg_record *rev)
+{
+	__sync_fetch_and_or(&rec->packets, FG_MOVED);
+	bpf_map_delete_elem(&fg_flows, k);
+	if (!rev)
+		return 1;
+	__sync_fetch_and_or(&rev->packets, FG_MOVED);
+	bpf_map_delete_elem(&fg_flows, rk);
+	return 2;
+}
+
 static long fg_move_one(struct bpf_map *map, struct fg_flow_key *key, struct fg_record *rec, struct fg_walk *w)
 {
 	w->entries++;
@@ -337,14 +350,7 @@ static long fg_move_one(struct bpf_map *map, struct fg_flow_key *key, struct fg_
 		w->full = 1;
 		return 1;
 	}
-	__sync_fetch_and_or(&rec->packets, FG_MOVED);
-	bpf_map_delete_elem(&fg_flows, &k);
-	w->moved++;
-	if (rev) {
-		__sync_fetch_and_or(&rev->packets, FG_MOVED);
-		bpf_map_delete_elem(&fg_flows, &rk);
-		w->moved++;
-	}
+	w->moved += fg_delete_moved(&k, rec, &rk, rev);
 	return 0;
 }
 
@@ -392,14 +398,7 @@ static long fg_move_successor(struct bpf_map *map, struct fg_flow_key *key, stru
 		w->full = 1;
 		return 1;
 	}
-	__sync_fetch_and_or(&rec->packets, FG_MOVED);
-	bpf_map_delete_elem(&fg_flows, &k);
-	w->successors++;
-	if (rev) {
-		__sync_fetch_and_or(&rev->packets, FG_MOVED);
-		bpf_map_delete_elem(&fg_flows, &rk);
-		w->successors++;
-	}
+	w->successors += fg_delete_moved(&k, rec, &rk, rev);
 	return 0;
 }
 
