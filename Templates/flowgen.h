@@ -98,9 +98,10 @@ const volatile __u8 fg_cfg_replay = 0;
 /* Aggregations (docs/modules.md has the table: per packet, across directions, no sample).
  * min/max are compare-and-exchange, so two CPUs updating one flow lose nothing: a failed exchange
  * means another CPU changed the value first, and the update is tried again until the stored value
- * is at least as good as this packet's. The first try is inline; the retries (rare: only when
- * another CPU changed the field in between) run in a global function the verifier checks once,
- * not once per field and path. FG_CAS_TRIES bounds the retries for the verifier: they run out only
+ * is at least as good as this packet's. The compare is inline (a packet that changes nothing pays
+ * one read); the exchanges run in a global function the verifier checks once, not once per field
+ * and path (an inline first exchange for every field took `dns` past the verifier's 1M
+ * instructions). FG_CAS_TRIES bounds the retries for the verifier: they run out only
  * if other CPUs change this one field that many times during one update (each change is a whole
  * packet of the same flow direction on another CPU). */
 #define FG_CAS_TRIES 16
