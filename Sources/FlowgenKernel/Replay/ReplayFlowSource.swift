@@ -164,6 +164,17 @@ final class ReplayFlowSource: FlowTableSource {
         try FlowEntries.withEntries(of: draining ? drainAll() : read(), body)
     }
 
+    /// At the end of a native replay (`final`): the library's storage, in place (see `walk`).
+    func withFinalEntries(_ body: (FlowEntries) throws -> Void) throws -> Bool {
+        guard case .final = mode, let native = table as? NativeFlowTable else { return false }
+        lastRead = (native.count, native.count)
+        boundOfOthers = 0
+        presentedPairs.removeAll()
+        presentedValues.removeAll()
+        try native.withEntriesInPlace(body)
+        return true
+    }
+
     func drainAll() throws -> FlowSnapshot {
         if case .final = mode { return try read() } // no worker runs: the values read are final
         return try table.drain()
