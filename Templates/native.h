@@ -21,7 +21,8 @@
  * Differences from the kernel that C code can observe (none in the built-in features):
  * division by zero traps on the host (BPF defines x / 0 = 0); a deleted hash entry moves another
  * entry's value (record pointers stay valid between deletions: the collector deletes between
- * packets); there is one CPU, so per-CPU arrays are plain arrays. */
+ * packets); there is one CPU, so per-CPU arrays are plain arrays and __sync_* builtins are plain
+ * read-modify-writes. */
 #ifndef FLOWGEN_NATIVE_H
 #define FLOWGEN_NATIVE_H
 
@@ -59,6 +60,34 @@
 #ifndef barrier_var
 #define barrier_var(var) asm volatile("" : "=r"(var) : "0"(var))
 #endif
+
+/* --- atomics: one thread runs a native library's packets --- */
+/* A loaded copy of the library is one flow table, and one replay thread runs its packets (the
+ * collector reads it only while none runs): the read-modify-writes the templates and modules make
+ * atomic for the kernel's CPUs need no lock prefix here. Each locked instruction (six to eight a
+ * packet with the nfstream preset's modules) is a full barrier that also keeps the processor from
+ * starting the next lookup's cache misses early; the plain forms give the same values. */
+#define fg_native_rmw_(p, v, op) ({ \
+	__typeof__(p) _fg_p = (p); \
+	__typeof__(*_fg_p) _fg_old = *_fg_p; \
+	*_fg_p = (__typeof__(*_fg_p))(_fg_old op (v)); \
+	_fg_old; })
+#define __sync_fetch_and_add(p, v) fg_native_rmw_((p), (v), +)
+#define __sync_fetch_and_sub(p, v) fg_native_rmw_((p), (v), -)
+#define __sync_fetch_and_or(p, v)  fg_native_rmw_((p), (v), |)
+#define __sync_fetch_and_and(p, v) fg_native_rmw_((p), (v), &)
+#define __sync_val_compare_and_swap(p, expected, desired) ({ \
+	__typeof__(p) _fg_p = (p); \
+	__typeof__(*_fg_p) _fg_cur = *_fg_p; \
+	if (_fg_cur == (expected)) \
+		*_fg_p = (desired); \
+	_fg_cur; })
+#define __sync_bool_compare_and_swap(p, expected, desired) ({ \
+	__typeof__(p) _fg_p = (p); \
+	int _fg_same = *_fg_p == (expected); \
+	if (_fg_same) \
+		*_fg_p = (desired); \
+	_fg_same; })
 
 /* errno values the helpers return (flowgen.h defines E2BIG, ENOMEM and EEXIST only when missing) */
 #ifndef EEXIST

@@ -3,6 +3,13 @@
 /// `Op` is a trivial struct the formatters read straight from a buffer, which is what lets JSON and
 /// CSV output run at well under a microsecond per flow.
 extension OutputSchema {
+    /// Where one derived column's program is in `derivedCode`, and the stack it needs.
+    struct DerivedSpan: Sendable {
+        var start: Int
+        var count: Int
+        var depth: Int
+    }
+
     /// What a compiled column reads.
     enum OpKind: UInt8, Sendable {
         /// The text columns, as in `Source`; first, so that `isText` is one comparison. A sequence
@@ -158,14 +165,20 @@ extension OutputSchema {
 
     /// A derived column's number.
     func derived(_ op: Op, _ fwd: UnsafeBufferPointer<UInt64>, _ rev: UnsafeBufferPointer<UInt64>?, _ offset: Int64) -> UInt64? {
-        let expression = expressions[op.column]
-        let result: UInt64?
-        switch op.kind {
-        case .derivedForward: result = expression.evaluate(own: fwd, peer: rev)
-        case .derivedReverse: result = rev.flatMap { expression.evaluate(own: $0, peer: fwd) }
-        default:
-            let a = expression.evaluate(own: fwd, peer: rev), b = rev.flatMap { expression.evaluate(own: $0, peer: fwd) }
-            result = a.map { x in b.map { op.combine(x, $0) } ?? x } ?? b
+        let span = derivedSpans[op.column]
+        // the program is read where `derivedCode` keeps it: no copy of the expression, no retain
+        let result: UInt64? = derivedCode.withUnsafeBufferPointer { code in
+            let program = UnsafeBufferPointer(rebasing: code[span.start..<(span.start + span.count)])
+            @inline(__always) func evaluate(_ own: UnsafeBufferPointer<UInt64>, _ peer: UnsafeBufferPointer<UInt64>?) -> UInt64? {
+                CompiledDerive.evaluate(program, depth: span.depth, own: own, peer: peer)
+            }
+            switch op.kind {
+            case .derivedForward: return evaluate(fwd, rev)
+            case .derivedReverse: return rev.flatMap { evaluate($0, fwd) }
+            default:
+                let a = evaluate(fwd, rev), b = rev.flatMap { evaluate($0, fwd) }
+                return a.map { x in b.map { op.combine(x, $0) } ?? x } ?? b
+            }
         }
         return result.map { Self.shown($0, op.timestamp, offset) }
     }

@@ -134,16 +134,21 @@ struct CompiledDerive: Sendable {
 
     /// The value over one direction's values and the other's (nil: a one-way flow); nil is absent.
     func evaluate(own: Values, peer: Values?) -> UInt64? {
-        program.withUnsafeBufferPointer { program in
-            // one stack block: the values, then whether each is present
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * depth) { stack in
-                run(program, own, peer, stack.baseAddress!, UnsafeMutableRawPointer(stack.baseAddress! + depth).bindMemory(to: Bool.self, capacity: depth))
-            }
+        program.withUnsafeBufferPointer { Self.evaluate($0, depth: depth, own: own, peer: peer) }
+    }
+
+    /// `evaluate` of a program held elsewhere (`OutputSchema` lays its columns' programs end to
+    /// end, so a formatter reads them without a copy, or a retain, of each expression's array).
+    @inline(__always)
+    static func evaluate(_ program: UnsafeBufferPointer<Instruction>, depth: Int, own: Values, peer: Values?) -> UInt64? {
+        // one stack block: the values, then whether each is present
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * depth) { stack in
+            run(program, own, peer, stack.baseAddress!, UnsafeMutableRawPointer(stack.baseAddress! + depth).bindMemory(to: Bool.self, capacity: depth))
         }
     }
 
     @inline(__always)
-    func run(_ program: UnsafeBufferPointer<Instruction>, _ own: Values, _ peer: Values?,
+    static func run(_ program: UnsafeBufferPointer<Instruction>, _ own: Values, _ peer: Values?,
              _ values: UnsafeMutablePointer<UInt64>, _ present: UnsafeMutablePointer<Bool>) -> UInt64? {
         var top = 0 // values on the stack
         var pc = 0

@@ -209,6 +209,12 @@ public final class FlowCollector {
         var keySize = FlowKey.byteSize
         /// With `ordersEndedFlows`: each flow's start, to sort the pass's flows by.
         var starts: [UInt64] = []
+        /// A flush over a source's final entries (`FlowTableSource.withFinalEntries`): the run every
+        /// record stays in. The batch then holds the flows' entries only, and `recordPositions` where
+        /// in the run each flow's forward and reverse (-1: none) records are; their values are decoded
+        /// a batch at a time as they are exported, not all at once.
+        var finalEntries: FlowEntries?
+        var recordPositions: [(forward: Int, reverse: Int)] = []
     }
 
     /// Walks the table once, deciding each flow when its second direction comes (or at the end,
@@ -220,36 +226,65 @@ public final class FlowCollector {
         var state = WalkState(batch: BiflowBatch(valueCount: decoder.columns.count, capacity: exportBatch))
         var waiting: UnpairedDirections?
         lastWalkPeak = (0, 0)
-        try source.walk(draining: mode.now == nil) { entries in
-            // entries shorter than the plan's key or record are left out
-            guard entries.count > 0, entries.keySize >= FlowKey.byteSize, entries.valueSize >= decoder.recordSize else { return }
-            let unpaired = waiting ?? UnpairedDirections(keySize: entries.keySize, valueSize: entries.valueSize,
-                                                         capacityHint: source.capacityHint)
-            waiting = unpaired
-            state.keySize = entries.keySize
-            // an ordered walk keeps all its ended flows until the end, at most one per entry read
-            if ordersEndedFlows { state.batch.reserve(flows: state.batch.count + entries.count) }
-            let start = state.entries
-            state.entries += entries.count
-            try pairing.match(entries, from: start, waiting: unpaired, keep: { mayEnd($0, mode) }) { i, t, partner in
-                let side = Side(key: entries.key(i), record: entries.value(i), times: t, position: start + i)
-                guard let partner else { return try decide(side, nil, mode, &state) }
-                let other = Side(key: unpaired.key(partner), record: unpaired.record(partner),
-                                 times: unpaired.times(partner), position: unpaired.position(partner))
-                try decide(side, other, mode, &state)
+        if case .flush = mode, ordersEndedFlows, !discarding {
+            // a table that stays still (the end of a native replay): no record is copied while it
+            // waits for its reverse, and each exported batch is decoded while the one before it is
+            // written (a whole table's decoded flows, held at once, cost more than their formatting)
+            let inPlace = try source.withFinalEntries { entries in
+                state.finalEntries = entries
+                try walkRun(entries, mode, &state, &waiting)
+                try decideWaiting(waiting, mode, &state)
+                try exportInFixedOrder(&state)
             }
+            if inPlace { return state }
         }
-        if let waiting {
-            lastWalkPeak = (waiting.peak, waiting.recordsPeak)
-            for slot in waiting.takeAll() {
-                let side = Side(key: waiting.key(slot), record: waiting.record(slot), times: waiting.times(slot),
-                                position: waiting.position(slot))
-                try decide(side, nil, mode, &state)
-                waiting.release(slot)
-            }
-        }
+        try source.walk(draining: mode.now == nil) { entries in try walkRun(entries, mode, &state, &waiting) }
+        try decideWaiting(waiting, mode, &state)
         if ordersEndedFlows { try exportInFixedOrder(&state) } else { try exportBatch(&state) }
         return state
+    }
+
+    /// Pairs one run of a walk and decides each flow whose two directions it completes.
+    private func walkRun(_ entries: FlowEntries, _ mode: WalkMode, _ state: inout WalkState,
+                         _ waiting: inout UnpairedDirections?) throws {
+        // entries shorter than the plan's key or record are left out
+        guard entries.count > 0, entries.keySize >= FlowKey.byteSize, entries.valueSize >= decoder.recordSize else { return }
+        let unpaired = waiting ?? UnpairedDirections(keySize: entries.keySize, valueSize: entries.valueSize,
+                                                     capacityHint: source.capacityHint)
+        waiting = unpaired
+        state.keySize = entries.keySize
+        // records that stay in the run are found by position: none is copied while it waits
+        let keepsRecords = state.finalEntries == nil
+        if ordersEndedFlows {
+            // an ordered walk keeps all its ended flows until the end, at most one per entry read
+            if keepsRecords {
+                state.batch.reserve(flows: state.batch.count + entries.count)
+            } else {
+                state.batch.entries.reserveCapacity(state.batch.count + entries.count)
+                state.recordPositions.reserveCapacity(state.batch.count + entries.count)
+            }
+        }
+        let start = state.entries
+        state.entries += entries.count
+        try pairing.match(entries, from: start, waiting: unpaired, keep: { keepsRecords && mayEnd($0, mode) }) { i, t, partner in
+            let side = Side(key: entries.key(i), record: entries.value(i), times: t, position: start + i)
+            guard let partner else { return try decide(side, nil, mode, &state) }
+            let other = Side(key: unpaired.key(partner), record: unpaired.record(partner),
+                             times: unpaired.times(partner), position: unpaired.position(partner))
+            try decide(side, other, mode, &state)
+        }
+    }
+
+    /// Decides the flows whose directions still wait at the end of a walk (their reverse is not in the table).
+    private func decideWaiting(_ waiting: UnpairedDirections?, _ mode: WalkMode, _ state: inout WalkState) throws {
+        guard let waiting else { return }
+        lastWalkPeak = (waiting.peak, waiting.recordsPeak)
+        for slot in waiting.takeAll() {
+            let side = Side(key: waiting.key(slot), record: waiting.record(slot), times: waiting.times(slot),
+                            position: waiting.position(slot))
+            try decide(side, nil, mode, &state)
+            waiting.release(slot)
+        }
     }
 
     /// Whether a direction may belong to a flow that ends in this walk, so its record is kept while
@@ -302,6 +337,15 @@ public final class FlowCollector {
             }
         }
         let start = min(forward.times.first, reverse?.times.first ?? .max)
+        if state.finalEntries != nil {
+            // the flush of a still table: the records stay where the walk found them, decoded at export
+            state.batch.appendEntry(id: 0, endReason: reason, forwardKey: FlowKey(bytes: UnsafeRawBufferPointer(start: forward.key, count: state.keySize)),
+                                    reverseKey: reverse.map { FlowKey(bytes: UnsafeRawBufferPointer(start: $0.key, count: state.keySize)) })
+            state.recordPositions.append((forward.position, reverse?.position ?? -1))
+            state.starts.append(start)
+            state.ended += 1
+            return
+        }
         (forwardFinal ?? []).withUnsafeBytes { f in
             (reverseFinal ?? []).withUnsafeBytes { r in
                 append(forward.key, forwardFinal == nil ? forward.record : f.baseAddress,
@@ -419,23 +463,30 @@ public final class FlowCollector {
             return
         }
         let size = max(exportBatch, 1)
+        let final = state.finalEntries, positions = state.recordPositions
+        /// Appends flow `i` of the walk to `batch` under the next FLOW_ID (decoded from the still
+        /// table's records when the walk left them there).
+        func appendFlow(_ i: Int, to batch: inout BiflowBatch) {
+            if let final {
+                let entry = all.entries[i], at = positions[i]
+                batch.appendEntry(id: nextFlowID, endReason: entry.endReason, forwardKey: entry.forwardKey, reverseKey: entry.reverseKey)
+                batch.appendValues(forward: final.value(at.forward), reverse: at.reverse < 0 ? nil : final.value(at.reverse), decoder: decoder)
+            } else {
+                batch.append(copyOf: i, from: all, id: nextFlowID)
+            }
+            nextFlowID += 1
+        }
         var start = 0
         while start < order.count {
             var batch = BiflowBatch(valueCount: all.valueCount, capacity: min(size, order.count - start))
-            for i in order[start..<min(start + size, order.count)] {
-                batch.append(copyOf: i, from: all, id: nextFlowID)
-                nextFlowID += 1
-            }
+            for i in order[start..<min(start + size, order.count)] { appendFlow(i, to: &batch) }
             start += size
             do {
                 try deliver(batch)
             } catch {
                 // the pass's later flows are out of the table too: kept with the failed batch
                 var rest = BiflowBatch(valueCount: all.valueCount, capacity: order.count - start)
-                for i in order[min(start, order.count)...] {
-                    rest.append(copyOf: i, from: all, id: nextFlowID)
-                    nextFlowID += 1
-                }
+                for i in order[min(start, order.count)...] { appendFlow(i, to: &rest) }
                 keep(rest)
                 throw error
             }

@@ -23,6 +23,12 @@ public protocol FlowTableSource: AnyObject {
     func walk(draining: Bool, _ body: (FlowEntries) throws -> Void) throws
     /// The most entries the table can hold, when known: room the pass may reserve (untouched) up front.
     var capacityHint: Int? { get }
+    /// For the flush: calls `body` with every entry as one run that stays where it is, unchanged,
+    /// until `body` returns (a table no packet updates any more, read in place, whose entries need
+    /// not be removed), and returns true; false, without calling `body`, when the source cannot.
+    /// The collector then decodes ended flows straight from the run, a batch at a time, instead of
+    /// keeping copies of the records.
+    func withFinalEntries(_ body: (FlowEntries) throws -> Void) throws -> Bool
 }
 
 /// A run of entries read from a flow table: `count` keys and `count` values packed back to back,
@@ -73,6 +79,9 @@ extension FlowTableSource {
 
     /// Unknown.
     public var capacityHint: Int? { nil }
+
+    /// Not supported: the flush reads the table through `walk`.
+    public func withFinalEntries(_ body: (FlowEntries) throws -> Void) throws -> Bool { false }
 
     /// One `remove(key:)` per key, for sources without a batch operation.
     public func removeAll(keys: [UInt8], keySize: Int) throws {

@@ -153,7 +153,8 @@ public final class FlowTextWriter {
                 formatter.append(batch, range: $0, epochOffsetNs: epochOffsetNs, to: &buffer)
             }
         }
-        let second = SecondHalf()
+        let second = secondHalf
+        second.bytes.removeAll(keepingCapacity: true)
         let group = DispatchGroup()
         let other = formatter
         DispatchQueue.global().async(group: group) {
@@ -173,6 +174,11 @@ public final class FlowTextWriter {
     private final class SecondHalf: @unchecked Sendable {
         var bytes: [UInt8] = []
     }
+
+    /// Reused from batch to batch, as `buffer` is: a fresh one grew (and was page-faulted in) anew
+    /// for every batch, megabytes each. Only one batch is formatted at a time (`write` waits for
+    /// the other thread before it returns).
+    private let secondHalf = SecondHalf()
 
     /// Whether large batches are formatted on two threads (more than one CPU to run them on).
     static let formatsInParallel = ProcessInfo.processInfo.activeProcessorCount > 1

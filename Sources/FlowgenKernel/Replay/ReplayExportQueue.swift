@@ -2,9 +2,10 @@ import Foundation
 import FlowgenCore
 
 /// Hands exported batches to a background thread that formats and writes them, in order, so the
-/// workers wait at a pass only for the table work, not for JSON/CSV/IPFIX output. `drain()` waits
-/// until everything handed over is written; the first error of the inner exporter is rethrown by
-/// the next `export`, `drain` or `close`.
+/// workers wait at a pass for the table work and for output only beyond `maxPending` batches
+/// (which bounds the memory of a pass that ends many flows). `drain()` waits until everything
+/// handed over is written; the first error of the inner exporter is rethrown by the next `export`,
+/// `drain` or `close`.
 final class ReplayExportQueue: FlowExporter, @unchecked Sendable {
     private let inner: FlowExporter
     private let condition = NSCondition()
@@ -41,12 +42,19 @@ final class ReplayExportQueue: FlowExporter, @unchecked Sendable {
         try hand(.batch(batch))
     }
 
-    /// Queues `item` (nil: only rethrows an earlier failure).
+    /// Batches waiting to be written at most: a pass (or the end of a capture) that exports more
+    /// waits for the writer, so that the decoded flows it holds stay bounded (a few MB a batch)
+    /// and their memory is reused instead of being mapped and page-faulted in anew for each.
+    static let maxPending = 4
+
+    /// Queues `item` (nil: only rethrows an earlier failure), waiting while `maxPending` wait.
     private func hand(_ item: Item?) throws {
         condition.lock()
         defer { condition.unlock() }
         if let failure { throw failure }
         guard let item else { return }
+        while pending.count >= Self.maxPending && failure == nil && thread != nil { condition.wait() }
+        if let failure { throw failure }
         pending.append(item)
         condition.broadcast()
     }

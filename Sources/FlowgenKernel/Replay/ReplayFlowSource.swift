@@ -55,10 +55,9 @@ final class ReplayFlowSource: FlowTableSource {
     }
 
     func read() throws -> FlowSnapshot {
-        let snapshot = try table.snapshot()
-        let k = snapshot.keySize, v = snapshot.valueSize, count = snapshot.count
         guard case let .candidates(now) = mode, firstSeen != nil, lastSeen != nil, !presentsEveryEntry else {
-            lastRead = (count, count)
+            let snapshot = try table.snapshot()
+            lastRead = (snapshot.count, snapshot.count)
             boundOfOthers = 0 // nothing known: every pass must run
             presentedPairs.removeAll()
             presentedValues.removeAll()
@@ -68,24 +67,26 @@ final class ReplayFlowSource: FlowTableSource {
         var candidates: [(key: FlowKey, deadline: FlowDeadline)] = []
         var others = UInt64.max
         var keys: [UInt8] = [], values: [UInt8] = []
-        snapshot.keys.withUnsafeBytes { rawKeys in
-            snapshot.values.withUnsafeBytes { rawValues in
-                for i in 0..<count {
-                    let value = rawValues.baseAddress! + i * v
-                    let deadline = self.deadline(value)
-                    guard deadline.instant <= now else {
-                        others = min(others, deadline.instant)
-                        continue
-                    }
-                    let keyBytes = UnsafeRawBufferPointer(rebasing: rawKeys[i * k..<(i + 1) * k])
-                    let key = FlowKey(bytes: keyBytes)
-                    let valueBytes = UnsafeRawBufferPointer(start: value, count: v)
-                    presentedValues[key] = Array(valueBytes)
-                    candidates.append((key, deadline))
-                    keys += keyBytes
-                    values += valueBytes
+        // in place where the table allows it: a pass presents few of the entries it scans, and a
+        // copy of the whole table (a native one's 100,000 records) cost more than the scan
+        let (k, v, count) = try table.withEntries { entries in
+            let k = entries.keySize, v = entries.valueSize
+            for i in 0..<entries.count {
+                let value = entries.value(i)
+                let deadline = self.deadline(value)
+                guard deadline.instant <= now else {
+                    others = min(others, deadline.instant)
+                    continue
                 }
+                let keyBytes = UnsafeRawBufferPointer(start: entries.key(i), count: k)
+                let key = FlowKey(bytes: keyBytes)
+                let valueBytes = UnsafeRawBufferPointer(start: value, count: v)
+                presentedValues[key] = Array(valueBytes)
+                candidates.append((key, deadline))
+                keys += keyBytes
+                values += valueBytes
             }
+            return (k, v, entries.count)
         }
         // the other direction of each candidate, straight from the map (the table is still: every worker waits)
         presentedPairs.removeAll(keepingCapacity: true)
@@ -161,6 +162,17 @@ final class ReplayFlowSource: FlowTableSource {
             return try native.withEntriesInPlace(body)
         }
         try FlowEntries.withEntries(of: draining ? drainAll() : read(), body)
+    }
+
+    /// At the end of a native replay (`final`): the library's storage, in place (see `walk`).
+    func withFinalEntries(_ body: (FlowEntries) throws -> Void) throws -> Bool {
+        guard case .final = mode, let native = table as? NativeFlowTable else { return false }
+        lastRead = (native.count, native.count)
+        boundOfOthers = 0
+        presentedPairs.removeAll()
+        presentedValues.removeAll()
+        try native.withEntriesInPlace(body)
+        return true
     }
 
     func drainAll() throws -> FlowSnapshot {

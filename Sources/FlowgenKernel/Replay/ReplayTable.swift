@@ -16,6 +16,9 @@ protocol ReplayTable {
     func deleteBatch(keys: [UInt8]) throws
     /// Every entry (removed as read when `deleting`), a run at a time (see `FlowTable.walk`).
     func walk(deleting: Bool, _ body: (FlowEntries) throws -> Void) throws
+    /// Calls `body` with every entry, left in the table: where the table keeps them when it can be
+    /// read in place (no packet runs during a pass), else from a snapshot.
+    func withEntries<R>(_ body: (FlowEntries) throws -> R) throws -> R
     /// The most entries the table holds, when known.
     var capacityHint: Int? { get }
 }
@@ -24,6 +27,11 @@ extension ReplayTable {
     /// The whole table as one run.
     func walk(deleting: Bool, _ body: (FlowEntries) throws -> Void) throws {
         try FlowEntries.withEntries(of: deleting ? drain() : snapshot(), body)
+    }
+
+    /// From a snapshot (a kernel map cannot be read in place).
+    func withEntries<R>(_ body: (FlowEntries) throws -> R) throws -> R {
+        try FlowEntries.withEntries(of: snapshot(), body)
     }
 
     /// Unknown.

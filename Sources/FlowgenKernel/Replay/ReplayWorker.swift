@@ -10,7 +10,8 @@ import Glibc
 final class ReplayWorker: @unchecked Sendable {
     let index: Int
     let workers: Int
-    private var runner: any FrameRunner
+    /// Called for every packet, by this worker's thread only: without the run-time exclusivity check.
+    @exclusivity(unchecked) private var runner: any FrameRunner
     private let frame: UnsafeMutableRawPointer
     /// Counters per file (index = file).
     private(set) var perFile: [ReplayCounters] = []

@@ -99,4 +99,9 @@ public final class NativeFlowTable {
 extension NativeFlowTable: ReplayTable {
     /// The table's capacity.
     var capacityHint: Int? { capacity }
+
+    /// In place: the replay reads the table only while no packet runs (at a pass every worker waits).
+    func withEntries<R>(_ body: (FlowEntries) throws -> R) throws -> R {
+        try withEntriesInPlace(body)
+    }
 }

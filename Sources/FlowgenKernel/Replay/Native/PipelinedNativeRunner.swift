@@ -75,9 +75,10 @@ final class PipelinedNativeRunner: FrameRunner {
     }
 
     private let shared: Shared
-    /// The block being filled by the reading side, and how much of it is used.
-    private var current = 0
-    private var used = 0
+    /// The block being filled by the reading side, and how much of it is used (touched for every
+    /// frame, by the reading thread only: without the run-time exclusivity checks).
+    @exclusivity(unchecked) private var current = 0
+    @exclusivity(unchecked) private var used = 0
 
     init(library: NativeLibrary) {
         let shared = Shared(library: library)
