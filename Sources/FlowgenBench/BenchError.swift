@@ -14,6 +14,8 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
     case senderFailed(String)
     /// A helper program could not be compiled.
     case helperCompileFailed(String)
+    /// A measurement failed its own check (it did not do the work it is timed for).
+    case checkFailed(String, String)
 
     /// A one-line message.
     public var description: String {
@@ -30,6 +32,8 @@ public enum BenchError: Error, CustomStringConvertible, Sendable {
             return "AF_PACKET sender failed: \(why)"
         case .helperCompileFailed(let log):
             return "compiling the AF_PACKET sender failed: \(log)"
+        case .checkFailed(let what, let why):
+            return "\(what) \(why): its time would not measure the work it stands for, so it is not reported"
         }
     }
 }

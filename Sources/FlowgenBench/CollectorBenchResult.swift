@@ -61,6 +61,15 @@ public struct CollectorBenchResult: Codable, Sendable {
         public var kernelPeakBytesPerExportedFlow: Double?
         /// Issue 18's target for the kernel path: 1,000,000 biflows/s for base, 600,000 for seed (nil: none).
         public var kernelFlowsPerSecondTarget: Double?
+        /// Seconds of the per-direction twin of the kernel pass (`PassTwin`, flowgen's layout with the
+        /// preset's key and record sizes) ending every flow of the same synthetic table, same rounds.
+        public var twinPerDirectionSeconds: BenchSamples?
+        /// Biflows per second of it (median): the floor of the kernel pass in today's layout.
+        public var twinPerDirectionFlowsPerSecond: Double?
+        /// Seconds of the per-biflow twin (one entry per biflow, both records in one value), same rounds.
+        public var twinPerBiflowSeconds: BenchSamples?
+        /// Biflows per second of it (median): what the layout not taken would allow.
+        public var twinPerBiflowFlowsPerSecond: Double?
         /// JSON bytes per exported flow.
         public var jsonBytesPerFlow: Double
         /// Peak resident memory above the pre-pass level during the active pass, per biflow.
@@ -107,8 +116,13 @@ public struct CollectorBenchResult: Codable, Sendable {
                            + "the map system calls alone allow \(BenchFormat.rate(e.passFloorFlowsPerSecond)) / \(BenchFormat.rate(e.flushFloorFlowsPerSecond)) here")
             }
             if !e.kernelThroughputMet, let target = e.kernelFlowsPerSecondTarget {
+                var twins = ""
+                if let perDirection = e.twinPerDirectionFlowsPerSecond, let perBiflow = e.twinPerBiflowFlowsPerSecond {
+                    twins = "; the per-direction layout's own floor allows \(BenchFormat.rate(perDirection)) here; one entry per biflow \(BenchFormat.rate(perBiflow))"
+                }
                 out.append("collector: \(e.preset)'s kernel pass exports \(BenchFormat.rate(e.kernelFlowsPerSecond ?? 0)) flows/s as JSON, "
-                           + "\(BenchFormat.rate(e.kernelIPFIXFlowsPerSecond ?? 0)) as IPFIX, flushes \(BenchFormat.rate(e.kernelFlushFlowsPerSecond ?? 0)); target ≥ \(BenchFormat.rate(target)) each")
+                           + "\(BenchFormat.rate(e.kernelIPFIXFlowsPerSecond ?? 0)) as IPFIX, flushes \(BenchFormat.rate(e.kernelFlushFlowsPerSecond ?? 0)); target ≥ \(BenchFormat.rate(target)) each"
+                           + twins)
             }
             if !e.memoryMet {
                 // the target is set for a million active flows; on fewer, the fixed buffers (export
@@ -150,7 +164,8 @@ public struct CollectorBenchResult: Codable, Sendable {
         table.notes.append("peak B/flow = VmHWM growth over the active and JSON passes / biflows (the kernel map is not in it)")
         var kernel = BenchTable(title: "Collector, kernel pass: flows ended in the kernel and moved through its ring, next to the map system calls' floor (medians)",
                                 header: ["preset", "directions", "active pass s", "JSON pass s", "flows/s", "IPFIX pass s", "flows/s",
-                                         "flush s", "flows/s", "map-call floor flows/s", "target", "", "peak B/flow"])
+                                         "flush s", "flows/s", "map-call floor flows/s", "twin, per direction", "JSON ÷ twin", "twin, per biflow",
+                                         "target", "", "peak B/flow"])
         for e in entries {
             guard let json = e.kernelFlowsPerSecond, let ipfix = e.kernelIPFIXFlowsPerSecond, let flush = e.kernelFlushFlowsPerSecond else {
                 kernel.add([e.preset, String(e.directions), "no kernel pass"])
@@ -161,11 +176,18 @@ public struct CollectorBenchResult: Codable, Sendable {
                         BenchFormat.seconds(e.kernelIPFIXPassSeconds?.median ?? 0), BenchFormat.rate(ipfix),
                         BenchFormat.seconds(e.kernelFlushSeconds?.median ?? 0), BenchFormat.rate(flush),
                         BenchFormat.rate(e.passFloorFlowsPerSecond),
+                        e.twinPerDirectionFlowsPerSecond.map(BenchFormat.rate) ?? "-",
+                        e.twinPerDirectionFlowsPerSecond.map { BenchFormat.fraction(json / $0) } ?? "-",
+                        e.twinPerBiflowFlowsPerSecond.map(BenchFormat.rate) ?? "-",
                         e.kernelFlowsPerSecondTarget.map { "≥" + BenchFormat.rate($0) } ?? "-", e.kernelFlowsPerSecondTarget == nil ? "" : BenchFormat.verdict(e.kernelThroughputMet),
                         String(Int(e.kernelPeakBytesPerExportedFlow ?? 0))])
         }
         kernel.notes.append("kernel pass: one run marks every ended flow closing, an RCU grace period, runs that move them to the ring and delete them; the collector reads the ring in place")
         kernel.notes.append("map-call floor: the userland pass's batch read + batch delete system calls alone (the limit the kernel pass replaces)")
+        kernel.notes.append("twins (presets with a target): the kernel pass stripped to what the table's layout makes it do (no end rules, no pairing, decoding or output), "
+                            + "same key, record and ring sizes, ending every flow of the same synthetic table in the same rounds; per direction: flowgen's layout, "
+                            + "reverse looked up in the mark and the move (the real pass's floor); per biflow: one entry holding both directions, the layout not taken; "
+                            + "JSON ÷ twin: the JSON pass over the per-direction twin")
         return table.render() + "\n" + kernel.render()
     }
 }

@@ -62,6 +62,14 @@ public final class CollectorBenchmark {
         var passFloor: [Double] = [], flushFloor: [Double] = []
         var kActive: [Double] = [], kExport: [Double] = [], kIPFIX: [Double] = [], kFlush: [Double] = []
         var kPeak = 0
+        var twinSeconds: [PassTwin.Layout: [Double]] = [:]
+        // the layout twins of the kernel pass, for the presets with its target: loaded once, filled
+        // and run once each per round (each holds a table as large as the monitor's)
+        let twins = try program.kernelPass.map { kernelPass in
+            Self.kernelTargets[set.label] == nil ? [] : try PassTwin.Layout.allCases.map {
+                try context.floors.passTwin($0, keyBytes: table.keySize, recordBytes: plan.layout.size, directions: capacity, ringBytes: kernelPass.ringBytes)
+            }
+        } ?? []
         var peakActive = 0, peakExport = 0, retained = 0, jsonBytes = 0
         for round in 0..<rounds {
             let label = "collector: \(set.label), round \(round + 1)/\(rounds)"
@@ -130,6 +138,9 @@ public final class CollectorBenchmark {
                 kFlush.append(k.flush)
                 kPeak = Swift.max(kPeak, k.peak)
             }
+            for twin in twins {
+                twinSeconds[twin.layout, default: []].append(try measureTwin(twin, table: table, plan: plan, biflows: biflows, label: label))
+            }
         }
         let hasKernel = !kExport.isEmpty
         func rate(_ samples: [Double]) -> Double { Double(biflows) / Swift.max(BenchSamples(samples).median, 1e-9) }
@@ -155,6 +166,14 @@ public final class CollectorBenchmark {
             entry.kernelFlushFlowsPerSecond = rate(kFlush)
             entry.kernelPeakBytesPerExportedFlow = Double(kPeak) / Double(biflows)
             entry.kernelFlowsPerSecondTarget = Self.kernelTargets[set.label]
+        }
+        if let seconds = twinSeconds[.perDirection] {
+            entry.twinPerDirectionSeconds = BenchSamples(seconds)
+            entry.twinPerDirectionFlowsPerSecond = rate(seconds)
+        }
+        if let seconds = twinSeconds[.perBiflow] {
+            entry.twinPerBiflowSeconds = BenchSamples(seconds)
+            entry.twinPerBiflowFlowsPerSecond = rate(seconds)
         }
         return entry
     }
@@ -214,6 +233,21 @@ public final class CollectorBenchmark {
         return (active, export, ipfix, flush, Swift.max(peak, 0))
     }
 
+    /// One run of a layout twin of the kernel pass (`PassTwin`) over the synthetic flows, seconds;
+    /// fails unless it gave out every flow it was given, both directions each, and left its table empty.
+    func measureTwin(_ twin: PassTwin, table: FlowTable, plan: Plan, biflows: Int, label: String) throws -> Double {
+        context.log("\(label): kernel pass twin, \(twin.layout.rawValue)")
+        let flows = syntheticFlows(plan: plan, biflows: biflows, now: MonotonicClock.nowNs(), keySize: table.keySize)
+        try twin.fill(keys: flows.keys, values: flows.values)
+        let run = try twin.run()
+        let left = try twin.table.count()
+        guard run.flows == biflows, run.directions == biflows * 2, left == 0 else {
+            throw BenchError.checkFailed("kernel pass twin, \(twin.layout.rawValue)",
+                                         "gave out \(run.flows) flows (\(run.directions) directions) and left \(left) entries, expected \(biflows) flows (\(biflows * 2) directions) and 0")
+        }
+        return run.seconds
+    }
+
     /// The kernel floor of the passes, in seconds, on the table the passes use: for the JSON/IPFIX
     /// pass the chunked batch walk the pass makes (`FlowTable.walk`, its buffers reused), each chunk's
     /// keys deleted in one `deleteBatch(keys:)` right after it is read (bucket order, the cheapest for
@@ -265,8 +299,15 @@ public final class CollectorBenchmark {
     /// Puts `biflows` TCP and UDP conversations (both directions) in the map, every field given a
     /// plausible value of its type: counters small, timestamps a few seconds before `now`.
     func fillTable(_ table: FlowTable, plan: Plan, biflows: Int, now: UInt64) throws {
+        let flows = syntheticFlows(plan: plan, biflows: biflows, now: now, keySize: table.keySize)
+        try table.updateBatch(keys: flows.keys, values: flows.values)
+    }
+
+    /// The keys and records `fillTable` puts in a table of `keySize`-byte keys (the bytes past the
+    /// 40 of `FlowKey` stay zero): directions 2j and 2j+1 are biflow j's, the client's direction first.
+    func syntheticFlows(plan: Plan, biflows: Int, now: UInt64, keySize: Int) -> (keys: [UInt8], values: [UInt8]) {
         let size = plan.layout.size
-        var keys = [UInt8](repeating: 0, count: biflows * 2 * FlowKey.byteSize)
+        var keys = [UInt8](repeating: 0, count: biflows * 2 * keySize)
         var values = [UInt8](repeating: 0, count: biflows * 2 * size)
         for j in 0..<biflows {
             let client = IPAddress16(ipv4: [198, 18 | UInt8((j >> 16) & 1), UInt8((j >> 8) & 0xFF), UInt8(j & 0xFF)])
@@ -277,7 +318,7 @@ public final class CollectorBenchmark {
             let reverse = FlowKey(src: server, dst: client, sport: 443, dport: port, proto: proto, ipVersion: 4)
             for (d, key) in [forward, reverse].enumerated() {
                 let index = j * 2 + d
-                keys.replaceSubrange(index * FlowKey.byteSize..<(index + 1) * FlowKey.byteSize, with: key.bytes)
+                keys.replaceSubrange(index * keySize..<index * keySize + FlowKey.byteSize, with: key.bytes)
                 values.withUnsafeMutableBytes { raw in
                     let record = raw.baseAddress! + index * size
                     for slot in plan.layout.slots {
@@ -295,7 +336,7 @@ public final class CollectorBenchmark {
                 }
             }
         }
-        try table.updateBatch(keys: keys, values: values)
+        return (keys, values)
     }
 
     static func syntheticValue(_ field: FieldSpec, element: Int, flow: Int, now: UInt64) -> UInt64 {

@@ -67,6 +67,19 @@ public struct FloorBuilder {
         return try BenchProgram(label: label, pipeline: pipeline, flowMap: "floor_flows")
     }
 
+    /// A twin of the collector's kernel pass over `layout` (see `pass_twin.bpf.c`) for keys of
+    /// `keyBytes` and records of `recordBytes`, with a table of `directions` capacity (half as many
+    /// entries per biflow) and a ring of `ringBytes`, the real pass's.
+    public func passTwin(_ layout: PassTwin.Layout, keyBytes: Int, recordBytes: Int, directions: Int, ringBytes: Int) throws -> PassTwin {
+        let biflow = layout == .perBiflow
+        let object = try compile("pass_twin.bpf.c", entry: "bench_pass_twin",
+                                 defines: ["TWIN_KEY_BYTES": keyBytes, "TWIN_RECORD_BYTES": recordBytes, "TWIN_BIFLOW": biflow ? 1 : 0])
+        let pipeline = try LoadedObject(objectPath: object.objectPath, entryProgram: "bench_pass_twin",
+                                        mapSizes: ["twin_flows": UInt32(biflow ? (directions + 1) / 2 : directions),
+                                                   "twin_ended": UInt32(ringBytes)])
+        return try PassTwin(layout: layout, object: pipeline, recordBytes: recordBytes)
+    }
+
     /// A stamp driver (see `stamp_driver.bpf.c`) pointed at `target`: a program whose test runs reach
     /// `target` with a CLOCK_MONOTONIC `skb->tstamp`, as TCP's segments do, `stepNanoseconds` apart.
     public func stamped(_ target: BenchProgram, label: String, stepNanoseconds: Int) throws -> BenchProgram {

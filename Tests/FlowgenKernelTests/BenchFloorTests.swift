@@ -63,6 +63,45 @@ import Testing
         }
     }
 
+    /// Both layout twins of the kernel pass give out every flow they were given, each once, both
+    /// directions with their keys and records as filled (the closing and moved bits gone from the
+    /// packet word), and leave their tables empty; a small ring makes them refill it on the way.
+    @Test func passTwinsGiveOutEveryFlowTheyWereGiven() throws {
+        try requireRoot()
+        let context = try context()
+        let plan = try context.catalog.plan(features: "", maxFlows: 16_384)
+        let keySize = FlowKey.byteSize(defines: plan.defines), size = plan.layout.size
+        let biflows = 4_000
+        let flows = CollectorBenchmark(context: context).syntheticFlows(plan: plan, biflows: biflows, now: MonotonicClock.nowNs(), keySize: keySize)
+        var filled: [[UInt8]: [UInt8]] = [:]
+        for i in 0..<biflows * 2 {
+            filled[Array(flows.keys[i * keySize..<(i + 1) * keySize])] = Array(flows.values[i * size..<(i + 1) * size])
+        }
+        #expect(filled.count == biflows * 2, "the fill's keys are distinct")
+        for layout in PassTwin.Layout.allCases {
+            // 256 KiB, the smallest ring a monitor gets: about 1,500 of base's flows
+            let twin = try context.floors.passTwin(layout, keyBytes: keySize, recordBytes: size, directions: biflows * 2 + biflows / 2, ringBytes: 256 << 10)
+            try twin.fill(keys: flows.keys, values: flows.values)
+            var seen: [[UInt8]: [UInt8]] = [:]
+            var twice = 0
+            let run = try twin.run { ended in
+                for i in 0..<ended.count {
+                    let key = Array(UnsafeRawBufferPointer(start: ended.key(i), count: keySize))
+                    if seen.updateValue(Array(UnsafeRawBufferPointer(start: ended.record(i), count: size)), forKey: key) != nil { twice += 1 }
+                }
+            }
+            #expect(run.flows == biflows, "\(layout)")
+            #expect(run.directions == biflows * 2, "\(layout)")
+            #expect(twice == 0, "\(layout)")
+            // counted, not compared whole: a failure prints the counts, not 8,000 records
+            let wrong = filled.filter { seen[$0.key] != $0.value }.count
+            let unknown = seen.keys.filter { filled[$0] == nil }.count
+            #expect(wrong == 0 && unknown == 0, "\(layout): \(wrong) directions missing or changed, \(unknown) never filled")
+            #expect(run.ringRefills >= 2, "\(layout)")
+            #expect(try twin.table.count() == 0, "\(layout)")
+        }
+    }
+
     @Test func newFlowDriverMakesEveryRepetitionANewFlow() throws {
         try requireRoot()
         let context = try context()

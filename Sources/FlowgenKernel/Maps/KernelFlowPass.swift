@@ -39,6 +39,10 @@ public final class KernelFlowPass: KernelFlowEnding {
     private var starts: UnsafeMutablePointer<UnsafeRawPointer>
     private var startsRoom: Int
 
+    /// Bytes of the ring of ended directions (its max_entries), so a twin of the pass can be given
+    /// the same ring (`flowgen bench`).
+    public var ringBytes: Int { ringSize }
+
     /// Whether this kernel has what the kernel path needs (BPF ring buffers, bpf_for_each_map_elem
     /// for TC programs: 5.13); without it the monitor is loaded without the pass, and the
     /// collector reads the table from userland.
