@@ -3,13 +3,6 @@
 /// `Op` is a trivial struct the formatters read straight from a buffer, which is what lets JSON and
 /// CSV output run at well under a microsecond per flow.
 extension OutputSchema {
-    /// Where one derived column's program is in `derivedCode`, and the stack it needs.
-    struct DerivedSpan: Sendable {
-        var start: Int
-        var count: Int
-        var depth: Int
-    }
-
     /// What a compiled column reads.
     enum OpKind: UInt8, Sendable {
         /// The text columns, as in `Source`; first, so that `isText` is one comparison. A sequence
@@ -74,7 +67,7 @@ extension OutputSchema {
         var real = false
         /// How a stored field's value is read: no-sample state, one-way flows, times.
         var read = SampleRead()
-        /// Decoder column of a stored field, index into `expressions` of a derived one, first_seen of the duration.
+        /// Decoder column of a stored field, index into `derivedPrograms` of a derived one, first_seen of the duration.
         var column = 0
         /// last_seen of the duration.
         var column2 = 0
@@ -165,20 +158,13 @@ extension OutputSchema {
 
     /// A derived column's number.
     func derived(_ op: Op, _ fwd: UnsafeBufferPointer<UInt64>, _ rev: UnsafeBufferPointer<UInt64>?, _ offset: Int64) -> UInt64? {
-        let span = derivedSpans[op.column]
-        // the program is read where `derivedCode` keeps it: no copy of the expression, no retain
-        let result: UInt64? = derivedCode.withUnsafeBufferPointer { code in
-            let program = UnsafeBufferPointer(rebasing: code[span.start..<(span.start + span.count)])
-            @inline(__always) func evaluate(_ own: UnsafeBufferPointer<UInt64>, _ peer: UnsafeBufferPointer<UInt64>?) -> UInt64? {
-                CompiledDerive.evaluate(program, depth: span.depth, own: own, peer: peer)
-            }
-            switch op.kind {
-            case .derivedForward: return evaluate(fwd, rev)
-            case .derivedReverse: return rev.flatMap { evaluate($0, fwd) }
-            default:
-                let a = evaluate(fwd, rev), b = rev.flatMap { evaluate($0, fwd) }
-                return a.map { x in b.map { op.combine(x, $0) } ?? x } ?? b
-            }
+        let result: UInt64?
+        switch op.kind {
+        case .derivedForward: result = derivedPrograms.evaluate(op.column, own: fwd, peer: rev)
+        case .derivedReverse: result = rev.flatMap { derivedPrograms.evaluate(op.column, own: $0, peer: fwd) }
+        default:
+            let a = derivedPrograms.evaluate(op.column, own: fwd, peer: rev), b = rev.flatMap { derivedPrograms.evaluate(op.column, own: $0, peer: fwd) }
+            result = a.map { x in b.map { op.combine(x, $0) } ?? x } ?? b
         }
         return result.map { Self.shown($0, op.timestamp, offset) }
     }
@@ -186,10 +172,10 @@ extension OutputSchema {
     /// One array of a sequence column (`Op.column2`: 0 direction, 1 size, 2 gap ms) for a flow.
     func sequence(_ op: Op, _ flow: BiflowFields) -> [Int64] {
         let length = sequenceColumns[op.column].length
-        return [Int64](unsafeUninitializedCapacity: 3 * length) { buffer, initialized in
-            mergeSequence(op.column, flow, into: buffer.baseAddress!)
-            initialized = 3 * length
-        }[(op.column2 * length)..<((op.column2 + 1) * length)].map { $0 }
+        return withUnsafeTemporaryAllocation(of: Int64.self, capacity: 3 * length) { merged in
+            mergeSequence(op.column, flow, into: merged.baseAddress!)
+            return Array(merged[(op.column2 * length)..<((op.column2 + 1) * length)])
+        }
     }
 
     /// The three merged arrays of sequence `column` of `flow` (`SequenceField.merge`) into `out`

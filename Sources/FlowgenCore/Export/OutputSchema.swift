@@ -104,13 +104,9 @@ public struct OutputSchema: Sendable {
         columns = cols
         firstSeen = decoder.firstColumn["first_seen"]
         lastSeen = decoder.firstColumn["last_seen"]
+        let expressions: [CompiledDerive]
         (ops, expressions, sequenceColumns) = Self.compile(cols, firstSeen: firstSeen, lastSeen: lastSeen)
-        var code: [CompiledDerive.Instruction] = []
-        derivedSpans = expressions.map { expression in
-            defer { code += expression.program }
-            return DerivedSpan(start: code.count, count: expression.program.count, depth: expression.depth)
-        }
-        derivedCode = code
+        derivedPrograms = DerivedPrograms(expressions)
         valueCount = ops.reduce(0) { n, op in
             switch op.kind {
             case .forward, .reverse, .combined: return Swift.max(n, op.column + 1, op.read.bitColumn + 1, op.read.timeColumn + 1)
@@ -143,13 +139,8 @@ public struct OutputSchema: Sendable {
     let lastSeen: Int?
     /// The columns compiled to plain data (`Op`), in column order: what every formatter evaluates.
     let ops: [Op]
-    /// The resolved expressions of derived columns, indexed by `Op.column`.
-    let expressions: [CompiledDerive]
-    /// Their programs end to end, and where each one is (indexed by `Op.column`): what `number`
-    /// runs, borrowed in place (a copy of an expression retains and releases its program for every
-    /// derived cell of every flow).
-    let derivedCode: [CompiledDerive.Instruction]
-    let derivedSpans: [DerivedSpan]
+    /// The programs of derived columns, indexed by `Op.column`.
+    let derivedPrograms: DerivedPrograms
     /// The resolved sequences of sequence columns, indexed by `Op.column`.
     let sequenceColumns: [SequenceColumns]
     /// Values a record must have for the stored columns `ops` read; checked once per flow so the

@@ -12,8 +12,8 @@ public struct IPFIXTemplate: Sendable, Equatable {
     public let recordLength: Int
     /// The fields compiled to plain data, in record order: what `write` runs per flow.
     let ops: [Op]
-    /// The derived fields' expressions, indexed by `Op.column`.
-    let expressions: [CompiledDerive]
+    /// The derived fields' programs, indexed by `Op.column`.
+    let derivedPrograms: DerivedPrograms
     /// Values a record must have for the stored fields the ops read.
     let valueCount: Int
 
@@ -25,7 +25,9 @@ public struct IPFIXTemplate: Sendable, Equatable {
         self.ipVersion = ipVersion
         self.isBiflow = isBiflow
         self.recordLength = fields.reduce(0) { $0 + Int($1.specifier.length) }
+        let expressions: [CompiledDerive]
         (ops, expressions) = Self.compile(fields)
+        derivedPrograms = DerivedPrograms(expressions)
         valueCount = ops.reduce(0) { $1.kind == .field ? Swift.max($0, $1.column + 1, $1.read.bitColumn + 1, $1.read.timeColumn + 1) : $0 }
     }
 
@@ -103,7 +105,7 @@ public struct IPFIXTemplate: Sendable, Equatable {
         var type: IPFIXDataType = .unsigned64
         /// How a stored field's value is read (no-sample state, times), as for JSON.
         var read = SampleRead()
-        /// Decoder column of a stored field, index into `expressions` of a derived one.
+        /// Decoder column of a stored field, index into `derivedPrograms` of a derived one.
         var column = 0
     }
 
@@ -156,9 +158,8 @@ public struct IPFIXTemplate: Sendable, Equatable {
                     // the value the JSON output shows; a value it leaves out is 0 here (storeValue)
                     Self.storeValue(op.read.value(op.direction, fv, rv), op, epochOffsetNs: epochOffsetNs, q)
                 case .derived:
-                    let expression = expressions[op.column]
-                    let fwd = op.direction == .reverse ? nil : expression.evaluate(own: fv, peer: rv)
-                    let rev = op.direction == .forward ? nil : rv.flatMap { expression.evaluate(own: $0, peer: fv) }
+                    let fwd = op.direction == .reverse ? nil : derivedPrograms.evaluate(op.column, own: fv, peer: rv)
+                    let rev = op.direction == .forward ? nil : rv.flatMap { derivedPrograms.evaluate(op.column, own: $0, peer: fv) }
                     Self.storeValue(Self.pick(op.direction, op.combine, fwd, rev), op, epochOffsetNs: epochOffsetNs, q)
                 }
                 q += length
