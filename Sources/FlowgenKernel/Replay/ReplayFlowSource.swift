@@ -154,13 +154,7 @@ final class ReplayFlowSource: FlowTableSource {
     /// (`final`) straight from the library's storage: the table no longer changes, and a copy of it
     /// (every record of the capture's last flows) would cost more than the rest of the export.
     func walk(draining: Bool, _ body: (FlowEntries) throws -> Void) throws {
-        if case .final = mode, let native = table as? NativeFlowTable {
-            lastRead = (native.count, native.count)
-            boundOfOthers = 0
-            presentedPairs.removeAll()
-            presentedValues.removeAll()
-            return try native.withEntriesInPlace(body)
-        }
+        if try withFinalEntries(body) { return }
         try FlowEntries.withEntries(of: draining ? drainAll() : read(), body)
     }
 
@@ -171,7 +165,7 @@ final class ReplayFlowSource: FlowTableSource {
         boundOfOthers = 0
         presentedPairs.removeAll()
         presentedValues.removeAll()
-        try native.withEntriesInPlace(body)
+        try native.withEntries(body)
         return true
     }
 

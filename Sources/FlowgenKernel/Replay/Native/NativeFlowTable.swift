@@ -31,8 +31,9 @@ public final class NativeFlowTable {
     }
 
     /// Calls `body` with every entry where the library keeps it, without copying: for reads while
-    /// no packet runs (the entries move when one is inserted or deleted).
-    func withEntriesInPlace<R>(_ body: (FlowEntries) throws -> R) rethrows -> R {
+    /// no packet runs (the entries move when one is inserted or deleted). The replay reads the
+    /// table only then (at a pass every worker waits).
+    func withEntries<R>(_ body: (FlowEntries) throws -> R) rethrows -> R {
         let n = count
         return try body(FlowEntries(keySize: keySize, valueSize: valueSize, count: n,
                                     keys: n > 0 ? library.keys() : nil, values: n > 0 ? library.values() : nil))
@@ -99,9 +100,4 @@ public final class NativeFlowTable {
 extension NativeFlowTable: ReplayTable {
     /// The table's capacity.
     var capacityHint: Int? { capacity }
-
-    /// In place: the replay reads the table only while no packet runs (at a pass every worker waits).
-    func withEntries<R>(_ body: (FlowEntries) throws -> R) throws -> R {
-        try withEntriesInPlace(body)
-    }
 }
